@@ -1,0 +1,3 @@
+//! The `sgbridge` command line.
+
+pub mod translate;

@@ -1,0 +1,227 @@
+//! `sgbridge translate`: rules from one dialect to the other, stdin to stdout.
+//!
+//! CF input is a JSON array of CF rules. Gcore input is a JSON array of Gcore
+//! rules, or `{"rules": [...], "tags": {...}}` where reserved `sgbridge.cf.log.*`
+//! tags restore CF `log` flags. Invalid input exits non-zero with the input
+//! dialect's error body on stderr.
+
+use crate::dialect::cf::{self, CfError, CfFlags};
+use crate::dialect::gcore::{self, GcoreError, GcoreFlags, SmtpPolicy};
+use crate::model::{cf_state, compact, Atom, CfAttrs, CompactOptions, Rule, Tag};
+use clap::{Args, ValueEnum};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Dialect {
+    Cf,
+    Gcore,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum Port25 {
+    /// Carve port 25 out of egress TCP/UDP rules, with a warning.
+    #[default]
+    Narrow,
+    /// Refuse rules that cover it.
+    Reject,
+    /// Keep them (an account whose block was lifted).
+    Allow,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct TranslateArgs {
+    /// Dialect of the rules on stdin.
+    #[arg(long, value_enum)]
+    pub from: Dialect,
+    /// Dialect to write on stdout.
+    #[arg(long, value_enum)]
+    pub to: Dialect,
+    /// CC's `enable_comma_delimited_destinations` (accept and write `a,b` destinations).
+    #[arg(long)]
+    pub comma_delimited_destinations: bool,
+    /// CC's `enable_ipv6` (accept IPv6 destinations in CF rules).
+    #[arg(long)]
+    pub ipv6: bool,
+    /// What to do with egress TCP/UDP rules that cover port 25, which Gcore blocks.
+    #[arg(long, value_enum, default_value_t = Port25::Narrow)]
+    pub port25: Port25,
+    /// With `--to gcore`: write `{"rules": [...], "tags": {...}}`, the tags
+    /// carrying CF `log` flags (Gcore rules have no such field).
+    #[arg(long)]
+    pub with_tags: bool,
+}
+
+/// What a successful run writes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Output {
+    pub stdout: String,
+    /// Warnings, one per line.
+    pub warnings: Vec<String>,
+}
+
+impl TranslateArgs {
+    fn cf_flags(&self) -> CfFlags {
+        CfFlags {
+            comma_delimited_destinations: self.comma_delimited_destinations,
+            ipv6: self.ipv6,
+        }
+    }
+
+    fn policy(&self) -> SmtpPolicy {
+        match self.port25 {
+            Port25::Narrow => SmtpPolicy::Narrow,
+            Port25::Reject => SmtpPolicy::Reject,
+            Port25::Allow => SmtpPolicy::Allow,
+        }
+    }
+}
+
+/// Translate; `Err` is the text for stderr.
+pub fn run(args: &TranslateArgs, input: &[u8]) -> Result<Output, String> {
+    let mut warnings = Vec::new();
+    let rules = match args.from {
+        Dialect::Cf => cf::body::parse_rules(input, args.cf_flags()).map_err(|e| cf_error(&e))?,
+        Dialect::Gcore => {
+            let atoms = read_gcore(input, args).map_err(|e| gcore_error(&e))?;
+            match args.to {
+                // Gcore → Gcore keeps atoms one to one.
+                Dialect::Gcore => atoms.iter().map(Rule::from).collect(),
+                Dialect::Cf => {
+                    let carved_port = (args.port25 != Port25::Allow).then_some(crate::model::narrow::SMTP_PORT);
+                    compact(&atoms, CompactOptions { carved_port })
+                }
+            }
+        }
+    };
+    let stdout = match args.to {
+        Dialect::Cf => {
+            let out = cf::render::rules(&rules, args.cf_flags()).map_err(|errs| {
+                let messages = errs
+                    .iter()
+                    .map(|(n, e)| format!("rules rule number {n} {e}"))
+                    .collect();
+                cf_error(&CfError::SecurityGroupInvalid(messages))
+            })?;
+            to_json(&out)
+        }
+        Dialect::Gcore => {
+            let expanded = gcore::expand(&rules, args.policy()).map_err(|errs| {
+                let messages = errs.iter().map(|(n, e)| format!("rules rule number {n} {e}")).collect();
+                match args.from {
+                    Dialect::Cf => cf_error(&CfError::SecurityGroupInvalid(messages)),
+                    Dialect::Gcore => gcore_error(&GcoreError::validation(messages.join(", "))),
+                }
+            })?;
+            warnings.extend(expanded.warnings.iter().cloned());
+            let log_tags = cf_state::encode(&CfAttrs::default(), &expanded.atoms);
+            if args.with_tags {
+                to_json(&GcoreOutput {
+                    rules: expanded.specs(),
+                    tags: log_tags.into_iter().collect(),
+                })
+            } else {
+                if !log_tags.is_empty() {
+                    warnings.push(
+                        "CF `log` flags have no Gcore rule field and are not in this output; use --with-tags to keep them as group tags".into(),
+                    );
+                }
+                to_json(&expanded.specs())
+            }
+        }
+    };
+    Ok(Output { stdout, warnings })
+}
+
+/// `--with-tags` output; the same shape is accepted as Gcore input.
+#[derive(serde::Serialize)]
+struct GcoreOutput {
+    rules: Vec<gcore::RuleSpec>,
+    tags: BTreeMap<String, String>,
+}
+
+#[derive(Deserialize)]
+struct GcoreInput<'a> {
+    #[serde(borrow)]
+    rules: &'a RawValue,
+    #[serde(default)]
+    tags: BTreeMap<String, String>,
+}
+
+fn read_gcore(input: &[u8], args: &TranslateArgs) -> Result<Vec<Atom>, GcoreError> {
+    let flags = GcoreFlags {
+        smtp_blocked: args.port25 != Port25::Allow,
+    };
+    let is_object = input.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
+    if !is_object {
+        return gcore::body::parse_rule_list(input, flags);
+    }
+    let wrapped: GcoreInput = serde_json::from_slice(input)
+        .map_err(|e| GcoreError::validation(format!("Invalid input: {e}")))?;
+    let mut atoms = gcore::body::parse_rule_list(wrapped.rules.get().as_bytes(), flags)?;
+    let tags: Vec<Tag> = wrapped
+        .tags
+        .into_iter()
+        .map(|(key, value)| Tag {
+            key,
+            value,
+            read_only: false,
+        })
+        .collect();
+    let (_, logged) = cf_state::decode(&tags);
+    cf_state::apply_log(&mut atoms, &logged);
+    Ok(atoms)
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> String {
+    // Serialising plain data structs cannot fail.
+    serde_json::to_string_pretty(value).unwrap_or_default() + "\n"
+}
+
+fn cf_error(e: &CfError) -> String {
+    to_json(&e.body())
+}
+
+fn gcore_error(e: &GcoreError) -> String {
+    to_json(&e.body(None))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(from: Dialect, to: Dialect) -> TranslateArgs {
+        TranslateArgs {
+            from,
+            to,
+            comma_delimited_destinations: false,
+            ipv6: false,
+            port25: Port25::Narrow,
+            with_tags: true,
+        }
+    }
+
+    #[test]
+    fn cf_errors_are_cc_bodies() {
+        let err = run(&args(Dialect::Cf, Dialect::Gcore), br#"[{"protocol":"tcp"}]"#).unwrap_err();
+        let body: cf::CfErrorBody = serde_json::from_str(&err).unwrap();
+        assert_eq!(body.code, 300001);
+        let err = run(&args(Dialect::Cf, Dialect::Gcore), br#"{"not":"a list"}"#).unwrap_err();
+        assert!(err.contains("Expected instance of Array, given instance of Hash"));
+    }
+
+    #[test]
+    fn gcore_errors_are_gcore_bodies() {
+        let err = run(&args(Dialect::Gcore, Dialect::Cf), br#"[{"protocol":"tcp"}]"#).unwrap_err();
+        let body: gcore::GcoreErrorBody = serde_json::from_str(&err).unwrap();
+        assert_eq!(body.exception_class, "ValidationError");
+    }
+
+    #[test]
+    fn ingress_cannot_become_cf() {
+        let err = run(&args(Dialect::Gcore, Dialect::Cf), br#"[{"direction":"ingress","protocol":"tcp","port_range_min":22,"port_range_max":22}]"#)
+            .unwrap_err();
+        assert!(err.contains("ingress"), "{err}");
+    }
+}

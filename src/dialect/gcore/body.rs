@@ -1,0 +1,387 @@
+//! Gcore v2 request bodies: create, PATCH (omitted `rules` vs `[]` vs a list;
+//! `tags` as a JSON Merge Patch) and `POST …/rules`, validated field by field.
+
+use super::error::{GcoreError, InvalidFields};
+use super::rule::{self, check_atom, opens_smtp, ApiVersion, SMTP_BLOCKED};
+use crate::json::{Element, Fields, ObjectList, Scalar};
+use crate::model::Atom;
+
+/// Account-level policy the parser enforces as Gcore does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GcoreFlags {
+    /// Gcore refuses egress TCP/UDP rules covering port 25 unless support lifted it.
+    pub smtp_blocked: bool,
+}
+
+impl Default for GcoreFlags {
+    fn default() -> Self {
+        GcoreFlags { smtp_blocked: true }
+    }
+}
+
+/// Gcore's cap on tag keys and values, in characters.
+pub const MAX_TAG_LEN: usize = 255;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct CreateBody {
+    pub name: String,
+    pub description: Option<String>,
+    /// `None`: Gcore applies its default template; `Some(vec![])`: no rules.
+    pub rules: Option<Vec<Atom>>,
+    pub tags: Vec<(String, String)>,
+}
+
+/// `tags` in a PATCH (RFC 7386).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum TagPatch {
+    #[default]
+    Keep,
+    /// `"tags": null`: remove every (non read-only) tag.
+    RemoveAll,
+    /// Set keys with `Some`, delete keys with `None`.
+    Merge(Vec<(String, Option<String>)>),
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct PatchBody {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    /// `None`: unchanged; `Some(list)`: the complete new rule set.
+    pub rules: Option<Vec<Atom>>,
+    pub tags: TagPatch,
+}
+
+const NAME_PATTERN_MESSAGE: &str = "String does not match expected pattern.";
+
+/// Gcore's PATCH name pattern `^[a-zA-Z0-9][a-zA-Z 0-9._\-]{1,61}[a-zA-Z0-9._]$`.
+pub fn valid_patch_name(name: &str) -> bool {
+    let b = name.as_bytes();
+    let (Some(first), Some(last)) = (b.first(), b.last()) else {
+        return false;
+    };
+    (3..=63).contains(&b.len())
+        && first.is_ascii_alphanumeric()
+        && (last.is_ascii_alphanumeric() || matches!(last, b'.' | b'_'))
+        && b[1..b.len() - 1]
+            .iter()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b' ' | b'.' | b'_' | b'-'))
+}
+
+struct Errors {
+    fields: InvalidFields,
+    /// Whole-rule problems (Neutron and policy checks), first one leads the message.
+    rules: Vec<(String, String)>,
+}
+
+impl Errors {
+    fn new() -> Self {
+        Errors {
+            fields: InvalidFields::new(),
+            rules: Vec::new(),
+        }
+    }
+
+    fn add(&mut self, field: &str, message: impl Into<String>) {
+        self.fields.entry(field.to_string()).or_default().push(message.into());
+    }
+
+    fn finish(self) -> Result<(), GcoreError> {
+        if !self.fields.is_empty() {
+            return Err(GcoreError::fields(self.fields));
+        }
+        let Some((_, first)) = self.rules.first() else {
+            return Ok(());
+        };
+        let mut invalid_fields = InvalidFields::new();
+        for (path, message) in &self.rules {
+            invalid_fields.entry(path.clone()).or_default().push(message.clone());
+        }
+        Err(GcoreError::Validation {
+            message: first.clone(),
+            invalid_fields,
+        })
+    }
+}
+
+fn decode(body: &[u8]) -> Result<Fields, GcoreError> {
+    match serde_json::from_slice::<Element>(body) {
+        Ok(Element::Object(fields)) => Ok(fields),
+        Ok(Element::Other(_)) => Err(GcoreError::validation("Invalid input type: expected a JSON object.")),
+        Err(e) => Err(GcoreError::validation(format!("Invalid JSON: {e}"))),
+    }
+}
+
+pub fn parse_create(body: &[u8], flags: GcoreFlags) -> Result<CreateBody, GcoreError> {
+    let shallow = decode(body)?;
+    let deep: Deep = serde_json::from_slice(body).map_err(|e| GcoreError::validation(format!("Invalid JSON: {e}")))?;
+    let mut errs = Errors::new();
+    unknown_keys(&shallow, &["name", "description", "rules", "tags"], &mut errs);
+    let name = match shallow.get("name") {
+        None => {
+            errs.add("name", "Missing data for required field.");
+            None
+        }
+        Some(Scalar::Str(s)) if s.is_empty() => {
+            errs.add("name", "Shorter than minimum length 1.");
+            None
+        }
+        Some(Scalar::Str(s)) => Some(s.clone()),
+        Some(Scalar::Null) => {
+            errs.add("name", "Field may not be null.");
+            None
+        }
+        Some(_) => {
+            errs.add("name", "Not a valid string.");
+            None
+        }
+    };
+    let description = optional_string(&shallow, "description", &mut errs);
+    let rules = deep.rules.map(|r| rules_list(r, flags, &mut errs));
+    let tags = match deep.tags {
+        None | Some(Element::Other(Scalar::Null)) => Vec::new(),
+        Some(Element::Object(fields)) => tag_pairs(&fields, false, &mut errs)
+            .into_iter()
+            .filter_map(|(k, v)| v.map(|v| (k, v)))
+            .collect(),
+        Some(Element::Other(_)) => {
+            errs.add("tags", "Not a valid mapping type.");
+            Vec::new()
+        }
+    };
+    errs.finish()?;
+    Ok(CreateBody {
+        name: name.unwrap_or_default(),
+        description,
+        rules: rules.flatten(),
+        tags,
+    })
+}
+
+pub fn parse_patch(body: &[u8], flags: GcoreFlags) -> Result<PatchBody, GcoreError> {
+    let shallow = decode(body)?;
+    let deep: Deep = serde_json::from_slice(body).map_err(|e| GcoreError::validation(format!("Invalid JSON: {e}")))?;
+    let mut errs = Errors::new();
+    unknown_keys(&shallow, &["name", "description", "rules", "tags"], &mut errs);
+    let name = match shallow.get("name") {
+        None | Some(Scalar::Null) => None,
+        Some(Scalar::Str(s)) if valid_patch_name(s) => Some(s.clone()),
+        Some(Scalar::Str(_)) => {
+            errs.add("name", NAME_PATTERN_MESSAGE);
+            None
+        }
+        Some(_) => {
+            errs.add("name", "Not a valid string.");
+            None
+        }
+    };
+    let description = optional_string(&shallow, "description", &mut errs);
+    let rules = deep.rules.map(|r| rules_list(r, flags, &mut errs));
+    let tags = match deep.tags {
+        None => TagPatch::Keep,
+        Some(Element::Other(Scalar::Null)) => TagPatch::RemoveAll,
+        Some(Element::Object(fields)) => TagPatch::Merge(tag_pairs(&fields, true, &mut errs)),
+        Some(Element::Other(_)) => {
+            errs.add("tags", "Not a valid mapping type.");
+            TagPatch::Keep
+        }
+    };
+    errs.finish()?;
+    Ok(PatchBody {
+        name,
+        description,
+        rules: rules.flatten(),
+        tags,
+    })
+}
+
+/// `POST …/{group_id}/rules`: one rule object.
+pub fn parse_rule(body: &[u8], api: ApiVersion, flags: GcoreFlags) -> Result<Atom, GcoreError> {
+    let fields = decode(body)?;
+    let mut errs = Errors::new();
+    let atom = one_rule(&fields, "", api, flags, &mut errs);
+    errs.finish()?;
+    atom.ok_or(GcoreError::Internal)
+}
+
+/// A bare JSON array of rules (the `translate` input), checked like `rules`.
+pub fn parse_rule_list(body: &[u8], flags: GcoreFlags) -> Result<Vec<Atom>, GcoreError> {
+    let list: ObjectList =
+        serde_json::from_slice(body).map_err(|e| GcoreError::validation(format!("Invalid JSON: {e}")))?;
+    let mut errs = Errors::new();
+    let atoms = rules_list(list, flags, &mut errs);
+    errs.finish()?;
+    atoms.ok_or(GcoreError::Internal)
+}
+
+/// The two fields whose contents the shallow pass skips.
+#[derive(serde::Deserialize)]
+struct Deep {
+    #[serde(default, deserialize_with = "present")]
+    rules: Option<ObjectList>,
+    #[serde(default, deserialize_with = "present")]
+    tags: Option<Element>,
+}
+
+/// Distinguishes a present `null` (`Some(Null)`) from an absent key (`None`).
+fn present<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    T::deserialize(d).map(Some)
+}
+
+fn unknown_keys(fields: &Fields, known: &[&str], errs: &mut Errors) {
+    for key in fields.keys().filter(|k| !known.contains(k)) {
+        errs.add(key, "Unknown field.");
+    }
+}
+
+fn optional_string(fields: &Fields, key: &str, errs: &mut Errors) -> Option<String> {
+    match fields.get(key) {
+        None | Some(Scalar::Null) => None,
+        Some(Scalar::Str(s)) => Some(s.clone()),
+        Some(_) => {
+            errs.add(key, "Not a valid string.");
+            None
+        }
+    }
+}
+
+fn rules_list(list: ObjectList, flags: GcoreFlags, errs: &mut Errors) -> Option<Vec<Atom>> {
+    let items = match list {
+        ObjectList::List(items) => items,
+        ObjectList::Other(Scalar::Null) => {
+            errs.add("rules", "Field may not be null.");
+            return None;
+        }
+        ObjectList::Other(_) => {
+            errs.add("rules", "Not a valid list.");
+            return None;
+        }
+    };
+    let mut atoms = Vec::with_capacity(items.len());
+    for (i, item) in items.into_iter().enumerate() {
+        let path = format!("rules.{i}");
+        match item {
+            Element::Object(fields) => atoms.extend(one_rule(&fields, &path, ApiVersion::V2, flags, errs)),
+            Element::Other(_) => errs.add(&path, "Invalid input type."),
+        }
+    }
+    Some(atoms)
+}
+
+fn one_rule(fields: &Fields, path: &str, api: ApiVersion, flags: GcoreFlags, errs: &mut Errors) -> Option<Atom> {
+    let label = if path.is_empty() { "rule" } else { path };
+    match rule::parse(fields, path, api, &mut errs.fields)? {
+        Err(message) => {
+            errs.rules.push((label.to_string(), message));
+            None
+        }
+        Ok(atom) => {
+            let policy = check_atom(&atom).err().or_else(|| {
+                (flags.smtp_blocked && opens_smtp(&atom)).then(|| SMTP_BLOCKED.to_string())
+            });
+            match policy {
+                Some(message) => {
+                    errs.rules.push((label.to_string(), message));
+                    None
+                }
+                None => Some(atom),
+            }
+        }
+    }
+}
+
+fn tag_text_error(text: &str) -> Option<&'static str> {
+    if text.is_empty() {
+        Some("must not be empty")
+    } else if text.chars().count() > MAX_TAG_LEN {
+        Some("must be at most 255 characters")
+    } else if text.chars().any(|c| c.is_whitespace() || c == '=') {
+        Some("must not contain spaces, tabs, newlines or '='")
+    } else {
+        None
+    }
+}
+
+/// Tag entries; `null` values are deletions and allowed only in a PATCH.
+fn tag_pairs(fields: &Fields, nulls_delete: bool, errs: &mut Errors) -> Vec<(String, Option<String>)> {
+    let mut out = Vec::with_capacity(fields.len());
+    for (key, value) in fields.iter() {
+        let path = format!("tags.{key}");
+        if let Some(e) = tag_text_error(key) {
+            errs.add(&path, format!("Tag key {e}."));
+            continue;
+        }
+        match value {
+            Scalar::Null if nulls_delete => out.push((key.to_string(), None)),
+            Scalar::Str(v) => match tag_text_error(v) {
+                Some(e) => errs.add(&path, format!("Tag value {e}.")),
+                None => out.push((key.to_string(), Some(v.clone()))),
+            },
+            _ => errs.add(&path, "Not a valid string."),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rules_absent_empty_and_listed_differ() {
+        let f = GcoreFlags::default();
+        assert_eq!(parse_patch(br#"{"name":"abc"}"#, f).unwrap().rules, None);
+        assert_eq!(parse_patch(br#"{"rules":[]}"#, f).unwrap().rules, Some(vec![]));
+        let one = parse_patch(br#"{"rules":[{"direction":"ingress","protocol":"tcp"}]}"#, f).unwrap();
+        assert_eq!(one.rules.unwrap().len(), 1);
+        assert!(parse_patch(br#"{"rules":null}"#, f).is_err());
+        assert_eq!(parse_create(br#"{"name":"x"}"#, f).unwrap().rules, None);
+    }
+
+    #[test]
+    fn tags_merge_patch() {
+        let f = GcoreFlags::default();
+        let p = parse_patch(br#"{"tags":{"owner":"cf","stale":null}}"#, f).unwrap();
+        assert_eq!(p.tags, TagPatch::Merge(vec![("owner".into(), Some("cf".into())), ("stale".into(), None)]));
+        assert_eq!(parse_patch(br#"{"tags":null}"#, f).unwrap().tags, TagPatch::RemoveAll);
+        assert_eq!(parse_patch(br#"{}"#, f).unwrap().tags, TagPatch::Keep);
+        let e = parse_patch(br#"{"tags":{"bad key":"v"}}"#, f).unwrap_err();
+        assert_eq!(e.status(), 400);
+        assert!(parse_create(br#"{"name":"x","tags":{"k":null}}"#, f).is_err());
+    }
+
+    #[test]
+    fn name_pattern_on_patch() {
+        assert!(valid_patch_name("tf-test-sg-renamed"));
+        assert!(valid_patch_name("my security_group.1"));
+        assert!(!valid_patch_name("ab"));
+        assert!(!valid_patch_name("-abc"));
+        assert!(!valid_patch_name("abc-"));
+        assert!(!valid_patch_name(&"a".repeat(64)));
+        assert!(parse_patch(br#"{"name":"a/b/c"}"#, GcoreFlags::default()).is_err());
+    }
+
+    #[test]
+    fn policy_errors_use_gcore_messages() {
+        let e = parse_patch(br#"{"rules":[{"direction":"egress","protocol":"tcp"}]}"#, GcoreFlags::default()).unwrap_err();
+        assert_eq!(e.to_string(), SMTP_BLOCKED);
+        let ok = parse_patch(br#"{"rules":[{"direction":"egress","protocol":"tcp"}]}"#, GcoreFlags { smtp_blocked: false });
+        assert!(ok.is_ok());
+        let e = parse_create(br#"{"name":"x","rules":[{"direction":"egress","protocol":"icmp","ethertype":"IPv6"}]}"#, GcoreFlags::default()).unwrap_err();
+        assert!(e.to_string().starts_with("Protocol icmp is prohibited"));
+    }
+
+    #[test]
+    fn wrong_types_are_field_errors() {
+        let e = parse_create(br#"{"name":1,"rules":{},"extra":true}"#, GcoreFlags::default()).unwrap_err();
+        let GcoreError::Validation { invalid_fields, .. } = e else { panic!() };
+        assert!(invalid_fields.contains_key("name"));
+        assert!(invalid_fields.contains_key("rules"));
+        assert!(invalid_fields.contains_key("extra"));
+        assert!(parse_create(b"[1]", GcoreFlags::default()).is_err());
+        assert!(parse_create(b"{", GcoreFlags::default()).is_err());
+    }
+}

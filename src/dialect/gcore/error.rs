@@ -1,0 +1,125 @@
+//! Gcore errors and their one conversion into Gcore's error body
+//! `{"exception_class","message","request_id","invalid_fields"?}`.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Field path (`rules.0.direction`) → messages, marshmallow style.
+pub type InvalidFields = BTreeMap<String, Vec<String>>;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GcoreError {
+    #[error("{message}")]
+    Validation { message: String, invalid_fields: InvalidFields },
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    Unauthorized(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("Method Not Allowed")]
+    MethodNotAllowed,
+    #[error("Request body is too large")]
+    PayloadTooLarge,
+    /// The backend behind the gateway failed; the text carries its message.
+    #[error("{0}")]
+    BadGateway(String),
+    #[error("{0}")]
+    Unavailable(String),
+    #[error("{0}")]
+    Timeout(String),
+    #[error("Internal server error")]
+    Internal,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GcoreErrorBody {
+    pub exception_class: String,
+    pub message: String,
+    pub request_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invalid_fields: Option<InvalidFields>,
+}
+
+impl GcoreError {
+    /// A validation error about the body as a whole.
+    pub fn validation(message: impl Into<String>) -> Self {
+        GcoreError::Validation {
+            message: message.into(),
+            invalid_fields: InvalidFields::new(),
+        }
+    }
+
+    /// A validation error from per-field messages; the message names the first.
+    pub fn fields(invalid_fields: InvalidFields) -> Self {
+        let message = invalid_fields
+            .iter()
+            .next()
+            .map(|(f, m)| format!("{f}: {}", m.join(" ")))
+            .unwrap_or_else(|| "Validation error".into());
+        GcoreError::Validation { message, invalid_fields }
+    }
+
+    pub fn status(&self) -> u16 {
+        match self {
+            GcoreError::Validation { .. } => 400,
+            GcoreError::NotFound(_) => 404,
+            GcoreError::Conflict(_) => 409,
+            GcoreError::Unauthorized(_) => 401,
+            GcoreError::Forbidden(_) => 403,
+            GcoreError::MethodNotAllowed => 405,
+            GcoreError::PayloadTooLarge => 413,
+            GcoreError::BadGateway(_) => 502,
+            GcoreError::Unavailable(_) => 503,
+            GcoreError::Timeout(_) => 504,
+            GcoreError::Internal => 500,
+        }
+    }
+
+    pub fn body(&self, request_id: Option<String>) -> GcoreErrorBody {
+        let class = match self {
+            GcoreError::Validation { .. } => "ValidationError",
+            GcoreError::NotFound(_) => "NotFoundError",
+            GcoreError::Conflict(_) => "ConflictError",
+            GcoreError::Unauthorized(_) => "AuthenticationError",
+            GcoreError::Forbidden(_) => "PermissionDeniedError",
+            GcoreError::MethodNotAllowed => "HTTPError",
+            GcoreError::PayloadTooLarge => "HTTPError",
+            GcoreError::BadGateway(_) => "BadGatewayError",
+            GcoreError::Unavailable(_) => "ServiceUnavailableError",
+            GcoreError::Timeout(_) => "GatewayTimeoutError",
+            GcoreError::Internal => "InternalServerError",
+        };
+        let invalid_fields = match self {
+            GcoreError::Validation { invalid_fields, .. } if !invalid_fields.is_empty() => Some(invalid_fields.clone()),
+            _ => None,
+        };
+        GcoreErrorBody {
+            exception_class: class.to_string(),
+            message: self.to_string(),
+            request_id,
+            invalid_fields,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bodies_have_gcore_shape() {
+        let mut f = InvalidFields::new();
+        f.insert("rules.0.direction".into(), vec!["Missing data for required field.".into()]);
+        let e = GcoreError::fields(f);
+        assert_eq!(e.status(), 400);
+        let body = serde_json::to_value(e.body(Some("r1".into()))).unwrap();
+        assert_eq!(body["exception_class"], "ValidationError");
+        assert_eq!(body["message"], "rules.0.direction: Missing data for required field.");
+        assert_eq!(body["invalid_fields"]["rules.0.direction"][0], "Missing data for required field.");
+        let conflict = GcoreError::Conflict("locked".into()).body(None);
+        assert_eq!(serde_json::to_value(conflict).unwrap(), serde_json::json!({"exception_class":"ConflictError","message":"locked","request_id":null}));
+    }
+}

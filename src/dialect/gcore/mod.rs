@@ -1,0 +1,15 @@
+//! The Gcore Cloud dialect: v2 request bodies and rules parsed as Gcore
+//! validates them, model rules expanded into Gcore rules, and Gcore's response
+//! and error bodies.
+
+pub mod body;
+pub mod error;
+pub mod render;
+pub mod rule;
+pub mod time;
+pub mod wire;
+
+pub use body::{CreateBody, GcoreFlags, PatchBody, TagPatch};
+pub use error::{GcoreError, GcoreErrorBody};
+pub use render::{expand, Expanded, SmtpPolicy};
+pub use rule::RuleSpec;

@@ -1,0 +1,128 @@
+//! Model rules expanded into Gcore rules: one atom per CIDR × port range, with
+//! Gcore's constraints applied and port 25 handled by policy.
+
+use super::rule::{check_atom, opens_smtp, to_spec, RuleSpec};
+use crate::model::narrow::{carve, Carved, SMTP_PORT};
+use crate::model::{Atom, Rule};
+use std::collections::HashSet;
+
+/// What to do with an egress TCP/UDP rule that covers port 25.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SmtpPolicy {
+    /// Carve the port out and say so in a warning (the default).
+    #[default]
+    Narrow,
+    /// Refuse the rule.
+    Reject,
+    /// Send it as is (an account whose block support lifted).
+    Allow,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Expanded {
+    /// Deduplicated atoms, in rule order, destination-major.
+    pub atoms: Vec<Atom>,
+    /// Human-readable notes on narrowed rules (CF: `X-Cf-Warnings`).
+    pub warnings: Vec<String>,
+}
+
+impl Expanded {
+    pub fn specs(&self) -> Vec<RuleSpec> {
+        self.atoms.iter().map(to_spec).collect()
+    }
+}
+
+/// Expand rules; errors carry the 1-based rule number and Gcore's message.
+pub fn expand(rules: &[Rule], policy: SmtpPolicy) -> Result<Expanded, Vec<(usize, String)>> {
+    let mut out = Expanded::default();
+    let mut seen = HashSet::new();
+    let mut errors = Vec::new();
+    for (i, rule) in rules.iter().enumerate() {
+        let number = i + 1;
+        let mut narrowed = false;
+        let mut kept = 0usize;
+        let mut failed = None;
+        for atom in rule.atoms() {
+            if let Err(e) = check_atom(&atom) {
+                failed = Some(e);
+                break;
+            }
+            let pieces = match (policy, opens_smtp(&atom)) {
+                (SmtpPolicy::Reject, true) => {
+                    failed = Some(format!(
+                        "covers egress TCP/UDP port {SMTP_PORT}, which Gcore blocks (set gcore.port25 = \"narrow\" to carve it out)"
+                    ));
+                    break;
+                }
+                (SmtpPolicy::Narrow, true) => match carve(&atom, SMTP_PORT) {
+                    Carved::Untouched => vec![atom],
+                    Carved::Replaced(v) => {
+                        narrowed = true;
+                        v
+                    }
+                },
+                _ => vec![atom],
+            };
+            for piece in pieces {
+                kept += 1;
+                if seen.insert(piece.clone()) {
+                    out.atoms.push(piece);
+                }
+            }
+        }
+        match failed {
+            Some(e) => errors.push((number, e)),
+            None if narrowed && kept == 0 => out.warnings.push(format!(
+                "rule number {number} allows only egress TCP/UDP port {SMTP_PORT}, which Gcore blocks; it was left out"
+            )),
+            None if narrowed => out.warnings.push(format!(
+                "rule number {number} was narrowed to leave out egress TCP/UDP port {SMTP_PORT}, which Gcore blocks"
+            )),
+            None => {}
+        }
+    }
+    if errors.is_empty() {
+        Ok(out)
+    } else {
+        Err(errors)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Direction, Family, IcmpMatch, IcmpVersion, IpList, IpRange, Protocol, Target};
+
+    fn rule(protocol: Protocol, dest: &str) -> Rule {
+        Rule {
+            direction: Direction::Egress,
+            protocol,
+            target: Target::Ips(IpList::new(vec![IpRange::from_net(dest.parse().unwrap())]).unwrap()),
+            description: None,
+            log: false,
+        }
+    }
+
+    #[test]
+    fn all_is_narrowed_or_rejected() {
+        let r = rule(Protocol::Any, "0.0.0.0/0");
+        let e = expand(&[r.clone()], SmtpPolicy::Narrow).unwrap();
+        assert_eq!(e.atoms.len(), 20);
+        assert_eq!(e.warnings.len(), 1);
+        assert!(e.atoms.iter().all(|a| !opens_smtp(a)));
+        let errs = expand(&[r.clone()], SmtpPolicy::Reject).unwrap_err();
+        assert_eq!(errs[0].0, 1);
+        assert_eq!(expand(&[r], SmtpPolicy::Allow).unwrap().atoms.len(), 1);
+    }
+
+    #[test]
+    fn gcore_constraints_name_the_rule() {
+        let ok = rule(Protocol::Icmp(IcmpVersion::V4, IcmpMatch::default()), "10.0.0.0/8");
+        let bad = rule(Protocol::Icmp(IcmpVersion::V4, IcmpMatch::default()), "2001:db8::/32");
+        let errs = expand(&[ok, bad], SmtpPolicy::Narrow).unwrap_err();
+        assert_eq!(errs.len(), 1);
+        assert_eq!(errs[0].0, 2);
+        assert!(errs[0].1.contains("ipv6-icmp"));
+        let _ = Family::V4;
+    }
+}

@@ -1,0 +1,69 @@
+//! Gcore timestamps. Groups and rules use `2026-02-25T10:11:50+0000` (offset
+//! without a colon); tasks use naive `2026-02-24T10:39:59` (UTC implied); docs
+//! show RFC 3339 with `Z`. All three parse; each type writes Gcore's own form.
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// Parse any timestamp form Gcore sends.
+pub fn parse(text: &str) -> Option<DateTime<Utc>> {
+    if let Ok(t) = DateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f%z") {
+        return Some(t.with_timezone(&Utc));
+    }
+    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
+        return Some(t.with_timezone(&Utc));
+    }
+    NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f")
+        .ok()
+        .map(|n| n.and_utc())
+}
+
+macro_rules! gcore_time {
+    ($name:ident, $format:literal, $doc:literal) => {
+        #[doc = $doc]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+        pub struct $name(pub DateTime<Utc>);
+
+        impl Serialize for $name {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.collect_str(&self.0.format($format))
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let text = std::borrow::Cow::<str>::deserialize(d)?;
+                parse(&text)
+                    .map($name)
+                    .ok_or_else(|| serde::de::Error::custom(format!("invalid timestamp: {text}")))
+            }
+        }
+    };
+}
+
+gcore_time!(ResourceTime, "%Y-%m-%dT%H:%M:%S%z", "A group or rule timestamp (`+0000` offset).");
+gcore_time!(TaskTime, "%Y-%m-%dT%H:%M:%S", "A task timestamp (naive, UTC).");
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_every_form_gcore_sends() {
+        let a = parse("2026-02-25T10:11:50+0000").unwrap();
+        let b = parse("2026-02-25T10:11:50").unwrap();
+        let c = parse("2026-02-25T10:11:50Z").unwrap();
+        let d = parse("2026-02-25T12:11:50.000+02:00").unwrap();
+        assert!(a == b && b == c && c == d);
+        assert!(parse("yesterday").is_none());
+    }
+
+    #[test]
+    fn writes_gcore_forms() {
+        let t = parse("2026-02-25T10:11:50Z").unwrap();
+        assert_eq!(serde_json::to_string(&ResourceTime(t)).unwrap(), "\"2026-02-25T10:11:50+0000\"");
+        assert_eq!(serde_json::to_string(&TaskTime(t)).unwrap(), "\"2026-02-25T10:11:50\"");
+        let back: TaskTime = serde_json::from_str("\"2026-02-25T10:11:50+0000\"").unwrap();
+        assert_eq!(back.0, t);
+    }
+}

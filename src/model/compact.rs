@@ -1,0 +1,300 @@
+//! Folding atoms (one network, one port range each) back into compact rules.
+//!
+//! The inverse of [`Rule::atoms`] for the forms CF users write: runs of
+//! adjacent atoms that differ only in destination and port are factored into
+//! one rule (destinations × ports), touching networks that form a minimal
+//! cover are joined into one address range, and, when a carved port is given,
+//! the narrowing shapes of [`super::narrow`] are undone. Linear in the input
+//! apart from the bounded (≤ 256 networks) cover checks.
+
+use super::ip::IpRange;
+use super::narrow::{joined_any_template, rejoin};
+use super::port::{PortRange, PortSet};
+use super::proto::{BareProto, IcmpVersion, PortedProto};
+use super::rule::{Atom, AtomDest, AtomProto, Direction, IcmpMatch, IpList, Protocol, Rule, Target};
+use ipnet::IpNet;
+use std::collections::{HashMap, HashSet};
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CompactOptions {
+    /// The egress port the backend carves out (Gcore: 25), whose narrowing
+    /// shapes are folded back into the rule the caller wrote.
+    pub carved_port: Option<u16>,
+}
+
+/// Compact atoms into rules; the result allows exactly what the atoms allow
+/// (plus the carved port, where narrowing is undone).
+pub fn compact(atoms: &[Atom], opts: CompactOptions) -> Vec<Rule> {
+    let mut atoms = dedup(atoms);
+    if let Some(port) = opts.carved_port {
+        atoms = rejoin_halves(atoms, port);
+        atoms = collapse_any_templates(atoms);
+    }
+    factor(&atoms)
+}
+
+fn dedup(atoms: &[Atom]) -> Vec<Atom> {
+    let mut seen = HashSet::with_capacity(atoms.len());
+    atoms.iter().filter(|a| seen.insert(*a)).cloned().collect()
+}
+
+fn rejoin_halves(atoms: Vec<Atom>, port: u16) -> Vec<Atom> {
+    let mut out: Vec<Atom> = Vec::with_capacity(atoms.len());
+    for atom in atoms {
+        if let Some(joined) = out.last().and_then(|prev| rejoin(prev, &atom, port)) {
+            *out.last_mut().expect("checked by and_then") = joined;
+        } else {
+            out.push(atom);
+        }
+    }
+    out
+}
+
+/// Replace each complete "everything but the carved port" set of egress atoms
+/// to one destination by a single `Any` atom, placed where the set began.
+fn collapse_any_templates(atoms: Vec<Atom>) -> Vec<Atom> {
+    type Key<'a> = (&'a AtomDest, &'a Option<String>, bool);
+    let templates: HashMap<_, HashSet<AtomProto>> = [super::ip::Family::V4, super::ip::Family::V6]
+        .into_iter()
+        .map(|f| (f, joined_any_template(f).into_iter().collect()))
+        .collect();
+    let mut members: HashMap<Key, (HashSet<AtomProto>, Vec<usize>)> = HashMap::new();
+    for (i, a) in atoms.iter().enumerate() {
+        if a.direction == Direction::Egress && templates[&a.dest.family()].contains(&a.proto) {
+            let entry = members.entry((&a.dest, &a.description, a.log)).or_default();
+            if entry.0.insert(a.proto) {
+                entry.1.push(i);
+            }
+        }
+    }
+    let mut drop = vec![false; atoms.len()];
+    let mut first = HashSet::new();
+    for ((dest, _, _), (protos, idx)) in &members {
+        if protos.len() == templates[&dest.family()].len() {
+            idx.iter().for_each(|&i| drop[i] = true);
+            first.insert(idx[0]);
+        }
+    }
+    atoms
+        .into_iter()
+        .enumerate()
+        .filter_map(|(i, a)| match (first.contains(&i), drop[i]) {
+            (true, _) => Some(Atom {
+                proto: AtomProto::Any,
+                ..a
+            }),
+            (false, true) => None,
+            (false, false) => Some(a),
+        })
+        .collect()
+}
+
+/// What must be equal for two atoms to belong to one compact rule.
+#[derive(PartialEq, Eq)]
+enum ProtoShape {
+    Any,
+    Ported(PortedProto, bool),
+    Icmp(IcmpVersion, IcmpMatch),
+    Bare(BareProto),
+}
+
+#[derive(PartialEq, Eq)]
+struct Shape<'a> {
+    direction: Direction,
+    proto: ProtoShape,
+    /// `None` for networks (which merge), else the one non-network destination.
+    fixed_dest: Option<&'a AtomDest>,
+    description: &'a Option<String>,
+    log: bool,
+}
+
+fn shape(a: &Atom) -> Shape<'_> {
+    let proto = match a.proto {
+        AtomProto::Any => ProtoShape::Any,
+        AtomProto::Ported(p, r) => ProtoShape::Ported(p, r.is_none()),
+        AtomProto::Icmp(v, m) => ProtoShape::Icmp(v, m),
+        AtomProto::Bare(b) => ProtoShape::Bare(b),
+    };
+    Shape {
+        direction: a.direction,
+        proto,
+        fixed_dest: (!matches!(a.dest, AtomDest::Net(_))).then_some(&a.dest),
+        description: &a.description,
+        log: a.log,
+    }
+}
+
+fn factor(atoms: &[Atom]) -> Vec<Rule> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    while start < atoms.len() {
+        let head = shape(&atoms[start]);
+        let mut end = start + 1;
+        while end < atoms.len() && shape(&atoms[end]) == head {
+            end += 1;
+        }
+        factor_block(&atoms[start..end], &mut out);
+        start = end;
+    }
+    out
+}
+
+fn port_of(a: &Atom) -> Option<PortRange> {
+    match a.proto {
+        AtomProto::Ported(_, r) => r,
+        _ => None,
+    }
+}
+
+/// One block of atoms of equal shape: group ports per destination, then runs of
+/// destinations with equal port lists become one rule each.
+fn factor_block(block: &[Atom], out: &mut Vec<Rule>) {
+    let head = &block[0];
+    let mut dests: Vec<(&AtomDest, Vec<PortRange>)> = Vec::new();
+    let mut index: HashMap<&AtomDest, usize> = HashMap::new();
+    for a in block {
+        let i = *index.entry(&a.dest).or_insert_with(|| {
+            dests.push((&a.dest, Vec::new()));
+            dests.len() - 1
+        });
+        if let Some(r) = port_of(a) {
+            if !dests[i].1.contains(&r) {
+                dests[i].1.push(r);
+            }
+        }
+    }
+    let mut run_start = 0;
+    while run_start < dests.len() {
+        let mut run_end = run_start + 1;
+        while run_end < dests.len() && dests[run_end].1 == dests[run_start].1 {
+            run_end += 1;
+        }
+        let run = &dests[run_start..run_end];
+        let target = match run[0].0 {
+            AtomDest::Any(f) => Target::Any(*f),
+            AtomDest::Group(id, f) => Target::Group(id.clone(), *f),
+            AtomDest::Net(_) => {
+                let nets: Vec<IpNet> = run
+                    .iter()
+                    .filter_map(|(d, _)| match d {
+                        AtomDest::Net(n) => Some(*n),
+                        _ => None,
+                    })
+                    .collect();
+                Target::Ips(IpList::new(join_nets(&nets)).expect("a run has at least one network"))
+            }
+        };
+        out.push(Rule {
+            direction: head.direction,
+            protocol: protocol_of(head.proto, &run[0].1),
+            target,
+            description: head.description.clone(),
+            log: head.log,
+        });
+        run_start = run_end;
+    }
+}
+
+fn protocol_of(proto: AtomProto, ports: &[PortRange]) -> Protocol {
+    match proto {
+        AtomProto::Any => Protocol::Any,
+        AtomProto::Ported(p, _) => Protocol::Ported(p, PortSet::ranges(ports.to_vec()).unwrap_or(PortSet::Any)),
+        AtomProto::Icmp(v, m) => Protocol::Icmp(v, m),
+        AtomProto::Bare(b) => Protocol::Bare(b),
+    }
+}
+
+/// Join touching networks into ranges, but only where the networks are exactly
+/// the minimal cover of the joined range (as `IpRange::cidrs` would emit it):
+/// so `10.0.0.0/9` and `10.128.0.0/9`, written as two, stay two.
+fn join_nets(nets: &[IpNet]) -> Vec<IpRange> {
+    let mut out = Vec::new();
+    let mut current: Option<(IpRange, usize)> = None;
+    for net in nets {
+        let next = IpRange::from_net(*net);
+        current = match current {
+            Some((range, count)) => match range.join(&next) {
+                Some(joined) if joined.cidrs().len() == count + 1 => Some((joined, count + 1)),
+                _ => {
+                    out.push(range);
+                    Some((next, 1))
+                }
+            },
+            None => Some((next, 1)),
+        };
+    }
+    out.extend(current.map(|(r, _)| r));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::narrow::{carve, Carved, SMTP_PORT};
+
+    fn range(a: &str, b: &str) -> IpRange {
+        IpRange::new(a.parse().unwrap(), b.parse().unwrap()).unwrap()
+    }
+
+    fn rule(protocol: Protocol, dests: Vec<IpRange>) -> Rule {
+        Rule {
+            direction: Direction::Egress,
+            protocol,
+            target: Target::Ips(IpList::new(dests).unwrap()),
+            description: None,
+            log: false,
+        }
+    }
+
+    fn tcp(ports: &[(u16, u16)]) -> Protocol {
+        let ranges = ports.iter().map(|(a, b)| PortRange::new(*a, *b).unwrap()).collect();
+        Protocol::Ported(PortedProto::Tcp, PortSet::ranges(ranges).unwrap())
+    }
+
+    #[test]
+    fn range_times_port_list_folds_back() {
+        let r = rule(tcp(&[(53, 53), (5353, 5353)]), vec![range("1.1.1.1", "2.2.2.2")]);
+        let atoms = r.atoms();
+        assert!(atoms.len() > 2);
+        assert_eq!(compact(&atoms, CompactOptions::default()), vec![r]);
+    }
+
+    #[test]
+    fn separately_written_networks_stay_separate() {
+        let a = rule(tcp(&[(443, 443)]), vec![range("10.0.0.0", "10.127.255.255")]);
+        let b = rule(tcp(&[(443, 443)]), vec![range("10.128.0.0", "10.255.255.255")]);
+        let atoms: Vec<Atom> = [a.atoms(), b.atoms()].concat();
+        let back = compact(&atoms, CompactOptions::default());
+        assert_eq!(back.len(), 1, "one rule with two destinations");
+        let Target::Ips(list) = &back[0].target else { panic!() };
+        assert_eq!(list.as_slice().len(), 2);
+    }
+
+    #[test]
+    fn narrowing_is_undone() {
+        for protocol in [Protocol::Any, tcp(&[(1, 65535)]), tcp(&[(20, 30)])] {
+            let r = rule(protocol, vec![range("0.0.0.0", "255.255.255.255")]);
+            let carved: Vec<Atom> = r
+                .atoms()
+                .iter()
+                .flat_map(|a| match carve(a, SMTP_PORT) {
+                    Carved::Untouched => vec![a.clone()],
+                    Carved::Replaced(v) => v,
+                })
+                .collect();
+            let opts = CompactOptions {
+                carved_port: Some(SMTP_PORT),
+            };
+            assert_eq!(compact(&carved, opts), vec![r]);
+        }
+    }
+
+    #[test]
+    fn incomplete_template_is_not_collapsed() {
+        let r = rule(Protocol::Any, vec![range("10.0.0.0", "10.0.0.255")]);
+        let Carved::Replaced(mut atoms) = carve(&r.atoms()[0], SMTP_PORT) else { panic!() };
+        atoms.pop();
+        let back = compact(&atoms, CompactOptions { carved_port: Some(SMTP_PORT) });
+        assert!(back.iter().all(|r| r.protocol != Protocol::Any));
+    }
+}

@@ -1,0 +1,231 @@
+//! The rule type both dialects normalise into, and its atomic form.
+//!
+//! A [`Rule`] can say everything either dialect can (CF lists of destinations
+//! and ports, Gcore directions, protocols and remote groups). An [`Atom`] is a
+//! rule with one destination network and one port range: the shape of one
+//! Gcore rule. [`Rule::atoms`] expands; `compact` folds atoms back.
+
+use super::ids::GroupId;
+use super::ip::{Family, IpRange};
+use super::port::{PortRange, PortSet};
+use super::proto::{BareProto, IcmpVersion, NamedProto, PortedProto};
+use ipnet::IpNet;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Direction {
+    Ingress,
+    Egress,
+}
+
+/// ICMP type and code; `None` means every value (CF's `-1`, Gcore's `null`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct IcmpMatch {
+    pub ty: Option<u8>,
+    pub code: Option<u8>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Protocol {
+    /// Every IP protocol (CF `all`, Gcore `null`).
+    Any,
+    Ported(PortedProto, PortSet),
+    Icmp(IcmpVersion, IcmpMatch),
+    Bare(BareProto),
+}
+
+impl Protocol {
+    pub fn named(&self) -> Option<NamedProto> {
+        match self {
+            Protocol::Any => None,
+            Protocol::Ported(p, _) => Some(NamedProto::Ported(*p)),
+            Protocol::Icmp(v, _) => Some(NamedProto::Icmp(*v)),
+            Protocol::Bare(b) => Some(NamedProto::Bare(*b)),
+        }
+    }
+}
+
+/// A non-empty list of address ranges, in the caller's order.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct IpList(Vec<IpRange>);
+
+impl IpList {
+    pub fn new(ranges: Vec<IpRange>) -> Option<Self> {
+        (!ranges.is_empty()).then_some(Self(ranges))
+    }
+
+    pub fn as_slice(&self) -> &[IpRange] {
+        &self.0
+    }
+}
+
+/// Where a rule lets traffic go (egress) or come from (ingress).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Target {
+    /// Every address of one family: Gcore's rule without a prefix or group.
+    Any(Family),
+    Ips(IpList),
+    /// Members of another security group (Gcore `remote_group_id`).
+    Group(GroupId, Family),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Rule {
+    pub direction: Direction,
+    pub protocol: Protocol,
+    pub target: Target,
+    pub description: Option<String>,
+    /// CF's `log` flag; Gcore rules have no such field.
+    pub log: bool,
+}
+
+/// The destination of an atom: one network, everything, or a remote group.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum AtomDest {
+    Any(Family),
+    /// Always a normalised network (no host bits).
+    Net(IpNet),
+    Group(GroupId, Family),
+}
+
+impl AtomDest {
+    pub fn net(net: IpNet) -> Self {
+        AtomDest::Net(net.trunc())
+    }
+
+    pub fn family(&self) -> Family {
+        match self {
+            AtomDest::Any(f) | AtomDest::Group(_, f) => *f,
+            AtomDest::Net(n) => Family::of(n.addr()),
+        }
+    }
+}
+
+/// The protocol of an atom: at most one port range (`None` is every port).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum AtomProto {
+    Any,
+    Ported(PortedProto, Option<PortRange>),
+    Icmp(IcmpVersion, IcmpMatch),
+    Bare(BareProto),
+}
+
+impl AtomProto {
+    pub fn named(&self) -> Option<NamedProto> {
+        match self {
+            AtomProto::Any => None,
+            AtomProto::Ported(p, _) => Some(NamedProto::Ported(*p)),
+            AtomProto::Icmp(v, _) => Some(NamedProto::Icmp(*v)),
+            AtomProto::Bare(b) => Some(NamedProto::Bare(*b)),
+        }
+    }
+
+    /// The protocol with every port / every ICMP value.
+    pub fn whole(proto: NamedProto) -> Self {
+        match proto {
+            NamedProto::Ported(p) => AtomProto::Ported(p, None),
+            NamedProto::Icmp(v) => AtomProto::Icmp(v, IcmpMatch::default()),
+            NamedProto::Bare(b) => AtomProto::Bare(b),
+        }
+    }
+}
+
+/// One rule with one destination and at most one port range: one Gcore rule.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Atom {
+    pub direction: Direction,
+    pub proto: AtomProto,
+    pub dest: AtomDest,
+    pub description: Option<String>,
+    pub log: bool,
+}
+
+impl Rule {
+    /// The atoms this rule allows, destination-major then port order:
+    /// each address range becomes its minimal CIDR cover.
+    pub fn atoms(&self) -> Vec<Atom> {
+        let dests: Vec<AtomDest> = match &self.target {
+            Target::Any(f) => vec![AtomDest::Any(*f)],
+            Target::Group(id, f) => vec![AtomDest::Group(id.clone(), *f)],
+            Target::Ips(list) => list
+                .as_slice()
+                .iter()
+                .flat_map(|r| r.cidrs())
+                .map(AtomDest::Net)
+                .collect(),
+        };
+        let protos: Vec<AtomProto> = match &self.protocol {
+            Protocol::Any => vec![AtomProto::Any],
+            Protocol::Ported(p, PortSet::Any) => vec![AtomProto::Ported(*p, None)],
+            Protocol::Ported(p, PortSet::Ranges(r)) => r
+                .as_slice()
+                .iter()
+                .map(|r| AtomProto::Ported(*p, Some(*r)))
+                .collect(),
+            Protocol::Icmp(v, m) => vec![AtomProto::Icmp(*v, *m)],
+            Protocol::Bare(b) => vec![AtomProto::Bare(*b)],
+        };
+        let mut out = Vec::with_capacity(dests.len() * protos.len());
+        for dest in &dests {
+            for proto in &protos {
+                out.push(Atom {
+                    direction: self.direction,
+                    proto: *proto,
+                    dest: dest.clone(),
+                    description: self.description.clone(),
+                    log: self.log,
+                });
+            }
+        }
+        out
+    }
+}
+
+impl From<&Atom> for Rule {
+    fn from(atom: &Atom) -> Rule {
+        let protocol = match atom.proto {
+            AtomProto::Any => Protocol::Any,
+            AtomProto::Ported(p, None) => Protocol::Ported(p, PortSet::Any),
+            AtomProto::Ported(p, Some(r)) => Protocol::Ported(p, PortSet::single(r)),
+            AtomProto::Icmp(v, m) => Protocol::Icmp(v, m),
+            AtomProto::Bare(b) => Protocol::Bare(b),
+        };
+        let target = match &atom.dest {
+            AtomDest::Any(f) => Target::Any(*f),
+            AtomDest::Group(id, f) => Target::Group(id.clone(), *f),
+            AtomDest::Net(n) => Target::Ips(IpList(vec![IpRange::from_net(*n)])),
+        };
+        Rule {
+            direction: atom.direction,
+            protocol,
+            target,
+            description: atom.description.clone(),
+            log: atom.log,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn atoms_are_the_product_of_cidrs_and_port_ranges() {
+        let range = IpRange::new("10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap()).unwrap();
+        let rule = Rule {
+            direction: Direction::Egress,
+            protocol: Protocol::Ported(
+                PortedProto::Tcp,
+                PortSet::ranges(vec![PortRange::single(53), PortRange::single(5353)]).unwrap(),
+            ),
+            target: Target::Ips(IpList::new(vec![range]).unwrap()),
+            description: None,
+            log: false,
+        };
+        let atoms = rule.atoms();
+        // 10.0.0.1/32 and 10.0.0.2/32 (not one /31: 10.0.0.0 is outside), times two ports.
+        assert_eq!(atoms.len(), 4);
+        assert_eq!(atoms[0].dest, AtomDest::Net("10.0.0.1/32".parse().unwrap()));
+        assert_eq!(atoms[1].proto, AtomProto::Ported(PortedProto::Tcp, Some(PortRange::single(5353))));
+        assert_eq!(Rule::from(&atoms[0]).atoms(), vec![atoms[0].clone()]);
+    }
+}
