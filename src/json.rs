@@ -328,9 +328,22 @@ mod tests {
 
     #[test]
     fn scalars_know_their_ruby_class() {
-        let v: Vec<Scalar> = serde_json::from_str(r#"[1, 8.0, "s", null, true, [1,[2]], {"a":{}}, 99999999999999999999]"#).unwrap();
+        let v: Vec<Scalar> =
+            serde_json::from_str(r#"[1, 8.0, "s", null, true, [1,[2]], {"a":{}}, 99999999999999999999]"#).unwrap();
         let classes: Vec<_> = v.iter().map(Scalar::ruby_class).collect();
-        assert_eq!(classes, ["Integer", "Float", "String", "NilClass", "TrueClass", "Array", "Hash", "Float"]);
+        assert_eq!(
+            classes,
+            [
+                "Integer",
+                "Float",
+                "String",
+                "NilClass",
+                "TrueClass",
+                "Array",
+                "Hash",
+                "Float"
+            ]
+        );
         let big: Scalar = serde_json::from_str("18446744073709551615").unwrap();
         assert_eq!(big, Scalar::BigInt);
     }
@@ -341,6 +354,9 @@ mod tests {
         let ObjectList::List(items) = l else { panic!() };
         assert!(matches!(items[0], Element::Object(_)));
         assert_eq!(items[1], Element::Other(Scalar::Str("x".into())));
-        assert_eq!(serde_json::from_str::<ObjectList>("{}").unwrap(), ObjectList::Other(Scalar::Object));
+        assert_eq!(
+            serde_json::from_str::<ObjectList>("{}").unwrap(),
+            ObjectList::Other(Scalar::Object)
+        );
     }
 }

@@ -6,7 +6,11 @@ use std::io::{Read, Write};
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "sgbridge", version, about = "Gateway between the Cloud Foundry v2 and Gcore Cloud security-group APIs")]
+#[command(
+    name = "sgbridge",
+    version,
+    about = "Gateway between the Cloud Foundry v2 and Gcore Cloud security-group APIs"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -36,7 +40,11 @@ fn run_translate(args: &TranslateArgs) -> ExitCode {
                 eprintln!("warning: {w}");
             }
             let mut stdout = std::io::stdout().lock();
-            if stdout.write_all(out.stdout.as_bytes()).and_then(|_| stdout.flush()).is_err() {
+            if stdout
+                .write_all(out.stdout.as_bytes())
+                .and_then(|_| stdout.flush())
+                .is_err()
+            {
                 return ExitCode::from(2);
             }
             ExitCode::SUCCESS

@@ -98,10 +98,7 @@ pub fn run(args: &TranslateArgs, input: &[u8]) -> Result<Output, String> {
     let stdout = match args.to {
         Dialect::Cf => {
             let out = cf::render::rules(&rules, args.cf_flags()).map_err(|errs| {
-                let messages = errs
-                    .iter()
-                    .map(|(n, e)| format!("rules rule number {n} {e}"))
-                    .collect();
+                let messages = errs.iter().map(|(n, e)| format!("rules rule number {n} {e}")).collect();
                 cf_error(&CfError::SecurityGroupInvalid(messages))
             })?;
             to_json(&out)
@@ -157,8 +154,8 @@ fn read_gcore(input: &[u8], args: &TranslateArgs) -> Result<Vec<Atom>, GcoreErro
     if !is_object {
         return gcore::body::parse_rule_list(input, flags);
     }
-    let wrapped: GcoreInput = serde_json::from_slice(input)
-        .map_err(|e| GcoreError::validation(format!("Invalid input: {e}")))?;
+    let wrapped: GcoreInput =
+        serde_json::from_slice(input).map_err(|e| GcoreError::validation(format!("Invalid input: {e}")))?;
     let mut atoms = gcore::body::parse_rule_list(wrapped.rules.get().as_bytes(), flags)?;
     let tags: Vec<Tag> = wrapped
         .tags
@@ -220,8 +217,11 @@ mod tests {
 
     #[test]
     fn ingress_cannot_become_cf() {
-        let err = run(&args(Dialect::Gcore, Dialect::Cf), br#"[{"direction":"ingress","protocol":"tcp","port_range_min":22,"port_range_max":22}]"#)
-            .unwrap_err();
+        let err = run(
+            &args(Dialect::Gcore, Dialect::Cf),
+            br#"[{"direction":"ingress","protocol":"tcp","port_range_min":22,"port_range_max":22}]"#,
+        )
+        .unwrap_err();
         assert!(err.contains("ingress"), "{err}");
     }
 }

@@ -34,10 +34,21 @@ pub fn fingerprint(atom: &Atom) -> String {
     match atom.proto {
         AtomProto::Any => text.push_str("any"),
         AtomProto::Ported(p, r) => {
-            let _ = write!(text, "{}:{:?}", super::proto::NamedProto::Ported(p).gcore_name(), r.map(|r| (r.lo(), r.hi())));
+            let _ = write!(
+                text,
+                "{}:{:?}",
+                super::proto::NamedProto::Ported(p).gcore_name(),
+                r.map(|r| (r.lo(), r.hi()))
+            );
         }
         AtomProto::Icmp(v, m) => {
-            let _ = write!(text, "{}:{:?}:{:?}", super::proto::NamedProto::Icmp(v).gcore_name(), m.ty, m.code);
+            let _ = write!(
+                text,
+                "{}:{:?}:{:?}",
+                super::proto::NamedProto::Icmp(v).gcore_name(),
+                m.ty,
+                m.code
+            );
         }
         AtomProto::Bare(b) => text.push_str(super::proto::NamedProto::Bare(b).gcore_name()),
     }
@@ -164,9 +175,15 @@ mod tests {
         };
         let tags: Vec<Tag> = encode(&attrs, &[atom(true), atom(false)])
             .into_iter()
-            .map(|(key, value)| Tag { key, value, read_only: false })
+            .map(|(key, value)| Tag {
+                key,
+                value,
+                read_only: false,
+            })
             .collect();
-        assert!(tags.iter().all(|t| is_reserved(&t.key) && !t.key.contains(' ') && t.key.len() <= 255));
+        assert!(tags
+            .iter()
+            .all(|t| is_reserved(&t.key) && !t.key.contains(' ') && t.key.len() <= 255));
         let (back, logged) = decode(&tags);
         assert_eq!(back, attrs);
         let mut atoms = vec![atom(false)];

@@ -292,9 +292,16 @@ mod tests {
     #[test]
     fn incomplete_template_is_not_collapsed() {
         let r = rule(Protocol::Any, vec![range("10.0.0.0", "10.0.0.255")]);
-        let Carved::Replaced(mut atoms) = carve(&r.atoms()[0], SMTP_PORT) else { panic!() };
+        let Carved::Replaced(mut atoms) = carve(&r.atoms()[0], SMTP_PORT) else {
+            panic!()
+        };
         atoms.pop();
-        let back = compact(&atoms, CompactOptions { carved_port: Some(SMTP_PORT) });
+        let back = compact(
+            &atoms,
+            CompactOptions {
+                carved_port: Some(SMTP_PORT),
+            },
+        );
         assert!(back.iter().all(|r| r.protocol != Protocol::Any));
     }
 }

@@ -51,10 +51,7 @@ impl IpRange {
     }
 
     pub fn single(addr: IpAddr) -> Self {
-        Self {
-            start: addr,
-            end: addr,
-        }
+        Self { start: addr, end: addr }
     }
 
     /// The addresses of a network; host bits in `net` are ignored, as CIDR

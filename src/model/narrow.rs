@@ -64,10 +64,7 @@ pub fn carve(atom: &Atom, port: u16) -> Carved {
     if atom.direction != Direction::Egress {
         return Carved::Untouched;
     }
-    let with = |proto| Atom {
-        proto,
-        ..atom.clone()
-    };
+    let with = |proto| Atom { proto, ..atom.clone() };
     match atom.proto {
         AtomProto::Any => Carved::Replaced(any_template(atom.dest.family(), port).into_iter().map(with).collect()),
         AtomProto::Ported(p, range) if is_tcp_or_udp(p) => {
@@ -121,12 +118,20 @@ mod tests {
     fn any_template_matches_gcore_default_shape() {
         // 21 protocols usable with IPv4, TCP and UDP split in two: 20 + 2 = ... count it.
         let v4 = any_template(Family::V4, SMTP_PORT);
-        assert_eq!(v4.len(), 20, "Gcore's observed template had 20 egress rules per ethertype");
+        assert_eq!(
+            v4.len(),
+            20,
+            "Gcore's observed template had 20 egress rules per ethertype"
+        );
         assert!(v4.contains(&AtomProto::Ported(PortedProto::Tcp, PortRange::new(1, 24))));
         assert!(v4.contains(&AtomProto::Ported(PortedProto::Udp, PortRange::new(26, 65535))));
-        assert!(!v4.iter().any(|p| p.named() == Some(NamedProto::Icmp(crate::model::IcmpVersion::V6))));
+        assert!(!v4
+            .iter()
+            .any(|p| p.named() == Some(NamedProto::Icmp(crate::model::IcmpVersion::V6))));
         let v6 = any_template(Family::V6, SMTP_PORT);
-        assert!(!v6.iter().any(|p| p.named() == Some(NamedProto::Icmp(crate::model::IcmpVersion::V4))));
+        assert!(!v6
+            .iter()
+            .any(|p| p.named() == Some(NamedProto::Icmp(crate::model::IcmpVersion::V4))));
     }
 
     #[test]
@@ -134,7 +139,9 @@ mod tests {
         let tcp = |lo, hi| egress(AtomProto::Ported(PortedProto::Tcp, PortRange::new(lo, hi)));
         assert_eq!(carve(&tcp(80, 90), 25), Carved::Untouched);
         assert_eq!(carve(&tcp(25, 25), 25), Carved::Replaced(vec![]));
-        let Carved::Replaced(parts) = carve(&tcp(1, 65535), 25) else { panic!() };
+        let Carved::Replaced(parts) = carve(&tcp(1, 65535), 25) else {
+            panic!()
+        };
         assert_eq!(parts, vec![tcp(1, 24), tcp(26, 65535)]);
         assert_eq!(rejoin(&parts[0], &parts[1], 25), Some(tcp(1, 65535)));
         let sctp = egress(AtomProto::Ported(PortedProto::Sctp, PortRange::new(1, 65535)));

@@ -144,8 +144,14 @@ mod tests {
             vec![PortRange::new(1, 24).unwrap(), PortRange::new(26, 65535).unwrap()]
         );
         assert_eq!(PortRange::single(25).without(25), vec![]);
-        assert_eq!(PortRange::new(25, 30).unwrap().without(25), vec![PortRange::new(26, 30).unwrap()]);
-        assert_eq!(PortRange::new(80, 90).unwrap().without(25), vec![PortRange::new(80, 90).unwrap()]);
+        assert_eq!(
+            PortRange::new(25, 30).unwrap().without(25),
+            vec![PortRange::new(26, 30).unwrap()]
+        );
+        assert_eq!(
+            PortRange::new(80, 90).unwrap().without(25),
+            vec![PortRange::new(80, 90).unwrap()]
+        );
     }
 
     #[test]

@@ -156,11 +156,9 @@ impl Rule {
         let protos: Vec<AtomProto> = match &self.protocol {
             Protocol::Any => vec![AtomProto::Any],
             Protocol::Ported(p, PortSet::Any) => vec![AtomProto::Ported(*p, None)],
-            Protocol::Ported(p, PortSet::Ranges(r)) => r
-                .as_slice()
-                .iter()
-                .map(|r| AtomProto::Ported(*p, Some(*r)))
-                .collect(),
+            Protocol::Ported(p, PortSet::Ranges(r)) => {
+                r.as_slice().iter().map(|r| AtomProto::Ported(*p, Some(*r))).collect()
+            }
             Protocol::Icmp(v, m) => vec![AtomProto::Icmp(*v, *m)],
             Protocol::Bare(b) => vec![AtomProto::Bare(*b)],
         };
@@ -225,7 +223,10 @@ mod tests {
         // 10.0.0.1/32 and 10.0.0.2/32 (not one /31: 10.0.0.0 is outside), times two ports.
         assert_eq!(atoms.len(), 4);
         assert_eq!(atoms[0].dest, AtomDest::Net("10.0.0.1/32".parse().unwrap()));
-        assert_eq!(atoms[1].proto, AtomProto::Ported(PortedProto::Tcp, Some(PortRange::single(5353))));
+        assert_eq!(
+            atoms[1].proto,
+            AtomProto::Ported(PortedProto::Tcp, Some(PortRange::single(5353)))
+        );
         assert_eq!(Rule::from(&atoms[0]).atoms(), vec![atoms[0].clone()]);
     }
 }

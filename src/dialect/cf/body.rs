@@ -135,7 +135,10 @@ pub fn parse(body: &[u8], mode: Mode, flags: CfFlags) -> Result<GroupBody, CfErr
     let space_guids = string_list(top.space_guids, "space_guids", &mut field_errors);
     let staging_space_guids = string_list(top.staging_space_guids, "staging_space_guids", &mut field_errors);
     if !field_errors.is_empty() {
-        let text: Vec<String> = field_errors.iter().map(|(f, e)| format!("Field: {f}, Error: {e}")).collect();
+        let text: Vec<String> = field_errors
+            .iter()
+            .map(|(f, e)| format!("Field: {f}, Error: {e}"))
+            .collect();
         return Err(CfError::MessageParse(text.join(", ")));
     }
     let mut invalid: Vec<String> = name.as_deref().map(name::errors).unwrap_or_default();
@@ -159,8 +162,7 @@ pub fn parse(body: &[u8], mode: Mode, flags: CfFlags) -> Result<GroupBody, CfErr
 /// Parse and validate a bare JSON array of CF rules (the `translate` input),
 /// with the same messages as the `rules` field of a body.
 pub fn parse_rules(body: &[u8], flags: CfFlags) -> Result<Vec<Rule>, CfError> {
-    let list: ObjectList =
-        serde_json::from_slice(body).map_err(|e| CfError::MessageParse(e.to_string()))?;
+    let list: ObjectList = serde_json::from_slice(body).map_err(|e| CfError::MessageParse(e.to_string()))?;
     let list = match list {
         ObjectList::List(items) => check_elements(items).map_err(|e| field_error("rules", e))?,
         ObjectList::Other(other) => return Err(field_error("rules", list_class_error(&other))),
@@ -187,13 +189,18 @@ fn decode(body: &[u8]) -> Result<TopLevel<'_>, CfError> {
         None => Ok(top),
         Some("nil") => Err(CfError::MessageParse("Decoded JSON cannot be nil".into())),
         // CC answers these with a 500; a parse error is the honest answer.
-        Some(class) => Err(CfError::MessageParse(format!("Expected instance of Hash, given instance of {class}"))),
+        Some(class) => Err(CfError::MessageParse(format!(
+            "Expected instance of Hash, given instance of {class}"
+        ))),
     }
 }
 
 /// Membrane's `Class` schema message (note: "an instance").
 fn class_error(expected: &str, got: &Scalar) -> String {
-    format!("Expected instance of {expected}, given an instance of {}", got.ruby_class())
+    format!(
+        "Expected instance of {expected}, given an instance of {}",
+        got.ruby_class()
+    )
 }
 
 /// Membrane's `List` schema message (note: no "an").
@@ -306,12 +313,17 @@ mod tests {
     use super::*;
 
     fn err(body: &str, mode: Mode) -> String {
-        parse(body.as_bytes(), mode, CfFlags::default()).unwrap_err().to_string()
+        parse(body.as_bytes(), mode, CfFlags::default())
+            .unwrap_err()
+            .to_string()
     }
 
     #[test]
     fn message_layer_wording() {
-        assert_eq!(err(r#"{"rules":[]}"#, Mode::Create), "Request invalid due to parse error: Field: name, Error: Missing field name");
+        assert_eq!(
+            err(r#"{"rules":[]}"#, Mode::Create),
+            "Request invalid due to parse error: Field: name, Error: Missing field name"
+        );
         assert_eq!(
             err(r#"{"name":"x","rules":{"valid":"json"}}"#, Mode::Create),
             "Request invalid due to parse error: Field: rules, Error: Expected instance of Array, given instance of Hash"
@@ -324,15 +336,26 @@ mod tests {
             err(r#"{"name":5,"space_guids":"x"}"#, Mode::Update),
             "Request invalid due to parse error: Field: name, Error: Expected instance of String, given an instance of Integer, Field: space_guids, Error: Expected instance of Array, given instance of String"
         );
-        assert_eq!(err("null", Mode::Update), "Request invalid due to parse error: Decoded JSON cannot be nil");
-        assert_eq!(err("", Mode::Update), "Request invalid due to parse error: Decoded JSON cannot be nil");
+        assert_eq!(
+            err("null", Mode::Update),
+            "Request invalid due to parse error: Decoded JSON cannot be nil"
+        );
+        assert_eq!(
+            err("", Mode::Update),
+            "Request invalid due to parse error: Decoded JSON cannot be nil"
+        );
         assert!(err("{", Mode::Update).starts_with("Request invalid due to parse error: "));
         assert!(err("[]", Mode::Update).contains("Expected instance of Hash"));
     }
 
     #[test]
     fn nulls_and_unknown_keys_are_dropped() {
-        let b = parse(br#"{"name":"web","rules":null,"running_default":true,"foo":{"x":[1]}}"#, Mode::Create, CfFlags::default()).unwrap();
+        let b = parse(
+            br#"{"name":"web","rules":null,"running_default":true,"foo":{"x":[1]}}"#,
+            Mode::Create,
+            CfFlags::default(),
+        )
+        .unwrap();
         assert_eq!(b.name.as_deref(), Some("web"));
         assert_eq!(b.rules, None);
         let b = parse(br#"{"name":null}"#, Mode::Update, CfFlags::default()).unwrap();
@@ -349,14 +372,19 @@ mod tests {
 
     #[test]
     fn ruby_length_counts_like_json_generate() {
-        assert_eq!(ruby_json_len(r#"[ { "a" : "b\/c\u00e9\n" } ]"#), r#"[{"a":"b/cé\n"}]"#.chars().count());
+        assert_eq!(
+            ruby_json_len(r#"[ { "a" : "b\/c\u00e9\n" } ]"#),
+            r#"[{"a":"b/cé\n"}]"#.chars().count()
+        );
         assert_eq!(ruby_json_len(r#"["\ud83d\ude00"]"#), 5);
     }
 
     #[test]
     fn oversized_rules_are_refused_with_cc_text() {
         let description = "x".repeat(MAX_RULES_CHARS);
-        let body = format!(r#"{{"name":"big","rules":[{{"protocol":"all","destination":"0.0.0.0/0","description":"{description}"}}]}}"#);
+        let body = format!(
+            r#"{{"name":"big","rules":[{{"protocol":"all","destination":"0.0.0.0/0","description":"{description}"}}]}}"#
+        );
         assert_eq!(
             err(&body, Mode::Create),
             "The security group is invalid: rules length must not exceed 16777215 characters"

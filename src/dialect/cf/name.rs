@@ -18,7 +18,10 @@ pub fn errors(name: &str) -> Vec<String> {
 /// trailing newline through.
 fn printable(name: &str) -> bool {
     let body = name.strip_suffix('\n').unwrap_or(name);
-    !body.is_empty() && body.chars().all(|c| !c.is_control() && c != '\u{2028}' && c != '\u{2029}')
+    !body.is_empty()
+        && body
+            .chars()
+            .all(|c| !c.is_control() && c != '\u{2028}' && c != '\u{2029}')
 }
 
 #[cfg(test)]

@@ -6,7 +6,10 @@ use crate::model::PortRange;
 /// A range (`N-M`) needs `N < M`; a list is comma-separated single ports, and
 /// Ruby's `split(',')` drops trailing empty fields, so `"80,"` is valid.
 pub fn parse(ports: &str) -> Option<Vec<PortRange>> {
-    if ports.chars().any(|c| !(c.is_ascii_digit() || is_ruby_space(c) || c == '-' || c == ',')) {
+    if ports
+        .chars()
+        .any(|c| !(c.is_ascii_digit() || is_ruby_space(c) || c == '-' || c == ','))
+    {
         return None;
     }
     if let Some((left, right)) = ports.split_once('-') {
@@ -73,8 +76,23 @@ mod tests {
     #[test]
     fn refused() {
         for bad in [
-            "", "http", "+80", "8080 8081", "80,,443", ",80", "80-90,100", "6000-5000", "8080-8080", "0", "65536",
-            "0-100", ",", "1-2-3", "99999999999999999999", "80-", "-80",
+            "",
+            "http",
+            "+80",
+            "8080 8081",
+            "80,,443",
+            ",80",
+            "80-90,100",
+            "6000-5000",
+            "8080-8080",
+            "0",
+            "65536",
+            "0-100",
+            ",",
+            "1-2-3",
+            "99999999999999999999",
+            "80-",
+            "-80",
         ] {
             assert!(parse(bad).is_none(), "{bad:?} must be refused");
         }

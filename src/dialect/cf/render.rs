@@ -38,9 +38,7 @@ impl fmt::Display for Unexpressible {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Unexpressible::Ingress => f.write_str("is an ingress rule; CF security groups hold egress rules only"),
-            Unexpressible::RemoteGroup => {
-                f.write_str("targets a remote security group; CF rules need IP destinations")
-            }
+            Unexpressible::RemoteGroup => f.write_str("targets a remote security group; CF rules need IP destinations"),
             Unexpressible::Protocol(p) => write!(f, "uses protocol '{p}', which CF cannot express"),
             Unexpressible::PortZero => f.write_str("allows only port 0, which CF cannot express"),
         }
@@ -66,6 +64,9 @@ pub fn rules(rules: &[Rule], flags: CfFlags) -> Result<Vec<CfRule>, Vec<(usize, 
     }
 }
 
+/// (protocol, ports, type, code) of one CF rule.
+type Shape = (&'static str, Option<String>, Option<i16>, Option<i16>);
+
 fn rule(rule: &Rule, flags: CfFlags) -> Result<Vec<CfRule>, Unexpressible> {
     if rule.direction == Direction::Ingress {
         return Err(Unexpressible::Ingress);
@@ -83,12 +84,15 @@ fn rule(rule: &Rule, flags: CfFlags) -> Result<Vec<CfRule>, Unexpressible> {
             }
         }
     };
-    // (protocol, ports, type, code) variants, each to be paired with every destination.
-    let shapes: Vec<(&str, Option<String>, Option<i16>, Option<i16>)> = match &rule.protocol {
+    // Protocol variants, each to be paired with every destination.
+    let shapes: Vec<Shape> = match &rule.protocol {
         Protocol::Any => vec![("all", None, None, None)],
         Protocol::Ported(p @ (PortedProto::Tcp | PortedProto::Udp), ports) => {
             let name = if *p == PortedProto::Tcp { "tcp" } else { "udp" };
-            port_strings(ports)?.into_iter().map(|s| (name, Some(s), None, None)).collect()
+            port_strings(ports)?
+                .into_iter()
+                .map(|s| (name, Some(s), None, None))
+                .collect()
         }
         Protocol::Icmp(v, m) => {
             let name = if *v == IcmpVersion::V4 { "icmp" } else { "icmpv6" };
@@ -263,9 +267,15 @@ mod tests {
             PortRange::single(5353),
         ])
         .unwrap();
-        let r = egress(Protocol::Ported(PortedProto::Udp, ports), ips(&["10.0.0.0/8", "192.168.0.0/16"]));
-        let out = rules(&[r.clone()], CfFlags::default()).unwrap();
-        let got: Vec<(String, String)> = out.iter().map(|r| (r.destination.clone(), r.ports.clone().unwrap())).collect();
+        let r = egress(
+            Protocol::Ported(PortedProto::Udp, ports),
+            ips(&["10.0.0.0/8", "192.168.0.0/16"]),
+        );
+        let out = rules(std::slice::from_ref(&r), CfFlags::default()).unwrap();
+        let got: Vec<(String, String)> = out
+            .iter()
+            .map(|r| (r.destination.clone(), r.ports.clone().unwrap()))
+            .collect();
         assert_eq!(
             got,
             [
@@ -275,13 +285,25 @@ mod tests {
                 ("192.168.0.0/16".into(), "1000-2000".into()),
             ]
         );
-        let flags = CfFlags { comma_delimited_destinations: true, ipv6: false };
+        let flags = CfFlags {
+            comma_delimited_destinations: true,
+            ipv6: false,
+        };
         assert_eq!(rules(&[r], flags).unwrap()[0].destination, "10.0.0.0/8,192.168.0.0/16");
     }
 
     #[test]
     fn icmp_any_is_minus_one_and_errors_name_the_rule() {
-        let r = egress(Protocol::Icmp(IcmpVersion::V4, IcmpMatch { ty: Some(8), code: None }), Target::Any(Family::V4));
+        let r = egress(
+            Protocol::Icmp(
+                IcmpVersion::V4,
+                IcmpMatch {
+                    ty: Some(8),
+                    code: None,
+                },
+            ),
+            Target::Any(Family::V4),
+        );
         let out = rules(&[r], CfFlags::default()).unwrap();
         assert_eq!(
             serde_json::to_value(&out[0]).unwrap(),
@@ -290,7 +312,14 @@ mod tests {
         let mut ingress = egress(Protocol::Any, Target::Any(Family::V4));
         ingress.direction = Direction::Ingress;
         let gre = egress(Protocol::Bare(crate::model::BareProto::Gre), Target::Any(Family::V4));
-        let errs = rules(&[egress(Protocol::Any, Target::Any(Family::V6)), ingress, gre], CfFlags::default()).unwrap_err();
-        assert_eq!(errs, vec![(2, Unexpressible::Ingress), (3, Unexpressible::Protocol("gre"))]);
+        let errs = rules(
+            &[egress(Protocol::Any, Target::Any(Family::V6)), ingress, gre],
+            CfFlags::default(),
+        )
+        .unwrap_err();
+        assert_eq!(
+            errs,
+            vec![(2, Unexpressible::Ingress), (3, Unexpressible::Protocol("gre"))]
+        );
     }
 }

@@ -188,7 +188,11 @@ mod tests {
     fn base_value_errors_are_all_reported_before_ports() {
         assert_eq!(
             errs(r#"{"protocol":"tcp","destination":"x","ports":"0","log":1,"description":2}"#),
-            ["contains invalid destination", "contains invalid log value", "contains invalid description"]
+            [
+                "contains invalid destination",
+                "contains invalid log value",
+                "contains invalid description"
+            ]
         );
         assert_eq!(
             errs(r#"{"protocol":"icmp","destination":"1.1.1.1","type":"a","code":300}"#),
@@ -198,18 +202,40 @@ mod tests {
 
     #[test]
     fn crash_inputs_are_plain_errors() {
-        assert_eq!(errs(r#"{"protocol":"tcp","destination":42,"ports":"80"}"#), ["contains invalid destination"]);
-        assert_eq!(errs(r#"{"protocol":"tcp","destination":null,"ports":"80"}"#), ["contains invalid destination"]);
-        assert_eq!(errs(r#"{"protocol":"tcp","destination":"1.1.1.1","ports":80}"#), ["contains invalid ports"]);
-        assert_eq!(errs(r#"{"protocol":"tcp","destination":"1.1.1.1","ports":null}"#), ["contains invalid ports"]);
+        assert_eq!(
+            errs(r#"{"protocol":"tcp","destination":42,"ports":"80"}"#),
+            ["contains invalid destination"]
+        );
+        assert_eq!(
+            errs(r#"{"protocol":"tcp","destination":null,"ports":"80"}"#),
+            ["contains invalid destination"]
+        );
+        assert_eq!(
+            errs(r#"{"protocol":"tcp","destination":"1.1.1.1","ports":80}"#),
+            ["contains invalid ports"]
+        );
+        assert_eq!(
+            errs(r#"{"protocol":"tcp","destination":"1.1.1.1","ports":null}"#),
+            ["contains invalid ports"]
+        );
     }
 
     #[test]
     fn valid_rule_becomes_model() {
         let fields: Fields =
-            serde_json::from_str(r#"{"protocol":"icmp","destination":"10.0.0.0/8","type":-1,"code":3,"log":true}"#).unwrap();
+            serde_json::from_str(r#"{"protocol":"icmp","destination":"10.0.0.0/8","type":-1,"code":3,"log":true}"#)
+                .unwrap();
         let rule = parse(&fields, CfFlags::default()).unwrap();
-        assert_eq!(rule.protocol, Protocol::Icmp(IcmpVersion::V4, IcmpMatch { ty: None, code: Some(3) }));
+        assert_eq!(
+            rule.protocol,
+            Protocol::Icmp(
+                IcmpVersion::V4,
+                IcmpMatch {
+                    ty: None,
+                    code: Some(3)
+                }
+            )
+        );
         assert!(rule.log);
     }
 }

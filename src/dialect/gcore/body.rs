@@ -279,9 +279,9 @@ fn one_rule(fields: &Fields, path: &str, api: ApiVersion, flags: GcoreFlags, err
             None
         }
         Ok(atom) => {
-            let policy = check_atom(&atom).err().or_else(|| {
-                (flags.smtp_blocked && opens_smtp(&atom)).then(|| SMTP_BLOCKED.to_string())
-            });
+            let policy = check_atom(&atom)
+                .err()
+                .or_else(|| (flags.smtp_blocked && opens_smtp(&atom)).then(|| SMTP_BLOCKED.to_string()));
             match policy {
                 Some(message) => {
                     errs.rules.push((label.to_string(), message));
@@ -345,7 +345,10 @@ mod tests {
     fn tags_merge_patch() {
         let f = GcoreFlags::default();
         let p = parse_patch(br#"{"tags":{"owner":"cf","stale":null}}"#, f).unwrap();
-        assert_eq!(p.tags, TagPatch::Merge(vec![("owner".into(), Some("cf".into())), ("stale".into(), None)]));
+        assert_eq!(
+            p.tags,
+            TagPatch::Merge(vec![("owner".into(), Some("cf".into())), ("stale".into(), None)])
+        );
         assert_eq!(parse_patch(br#"{"tags":null}"#, f).unwrap().tags, TagPatch::RemoveAll);
         assert_eq!(parse_patch(br#"{}"#, f).unwrap().tags, TagPatch::Keep);
         let e = parse_patch(br#"{"tags":{"bad key":"v"}}"#, f).unwrap_err();
@@ -366,18 +369,31 @@ mod tests {
 
     #[test]
     fn policy_errors_use_gcore_messages() {
-        let e = parse_patch(br#"{"rules":[{"direction":"egress","protocol":"tcp"}]}"#, GcoreFlags::default()).unwrap_err();
+        let e = parse_patch(
+            br#"{"rules":[{"direction":"egress","protocol":"tcp"}]}"#,
+            GcoreFlags::default(),
+        )
+        .unwrap_err();
         assert_eq!(e.to_string(), SMTP_BLOCKED);
-        let ok = parse_patch(br#"{"rules":[{"direction":"egress","protocol":"tcp"}]}"#, GcoreFlags { smtp_blocked: false });
+        let ok = parse_patch(
+            br#"{"rules":[{"direction":"egress","protocol":"tcp"}]}"#,
+            GcoreFlags { smtp_blocked: false },
+        );
         assert!(ok.is_ok());
-        let e = parse_create(br#"{"name":"x","rules":[{"direction":"egress","protocol":"icmp","ethertype":"IPv6"}]}"#, GcoreFlags::default()).unwrap_err();
+        let e = parse_create(
+            br#"{"name":"x","rules":[{"direction":"egress","protocol":"icmp","ethertype":"IPv6"}]}"#,
+            GcoreFlags::default(),
+        )
+        .unwrap_err();
         assert!(e.to_string().starts_with("Protocol icmp is prohibited"));
     }
 
     #[test]
     fn wrong_types_are_field_errors() {
         let e = parse_create(br#"{"name":1,"rules":{},"extra":true}"#, GcoreFlags::default()).unwrap_err();
-        let GcoreError::Validation { invalid_fields, .. } = e else { panic!() };
+        let GcoreError::Validation { invalid_fields, .. } = e else {
+            panic!()
+        };
         assert!(invalid_fields.contains_key("name"));
         assert!(invalid_fields.contains_key("rules"));
         assert!(invalid_fields.contains_key("extra"));

@@ -10,7 +10,10 @@ pub type InvalidFields = BTreeMap<String, Vec<String>>;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum GcoreError {
     #[error("{message}")]
-    Validation { message: String, invalid_fields: InvalidFields },
+    Validation {
+        message: String,
+        invalid_fields: InvalidFields,
+    },
     #[error("{0}")]
     NotFound(String),
     #[error("{0}")]
@@ -59,7 +62,10 @@ impl GcoreError {
             .next()
             .map(|(f, m)| format!("{f}: {}", m.join(" ")))
             .unwrap_or_else(|| "Validation error".into());
-        GcoreError::Validation { message, invalid_fields }
+        GcoreError::Validation {
+            message,
+            invalid_fields,
+        }
     }
 
     pub fn status(&self) -> u16 {
@@ -112,14 +118,23 @@ mod tests {
     #[test]
     fn bodies_have_gcore_shape() {
         let mut f = InvalidFields::new();
-        f.insert("rules.0.direction".into(), vec!["Missing data for required field.".into()]);
+        f.insert(
+            "rules.0.direction".into(),
+            vec!["Missing data for required field.".into()],
+        );
         let e = GcoreError::fields(f);
         assert_eq!(e.status(), 400);
         let body = serde_json::to_value(e.body(Some("r1".into()))).unwrap();
         assert_eq!(body["exception_class"], "ValidationError");
         assert_eq!(body["message"], "rules.0.direction: Missing data for required field.");
-        assert_eq!(body["invalid_fields"]["rules.0.direction"][0], "Missing data for required field.");
+        assert_eq!(
+            body["invalid_fields"]["rules.0.direction"][0],
+            "Missing data for required field."
+        );
         let conflict = GcoreError::Conflict("locked".into()).body(None);
-        assert_eq!(serde_json::to_value(conflict).unwrap(), serde_json::json!({"exception_class":"ConflictError","message":"locked","request_id":null}));
+        assert_eq!(
+            serde_json::to_value(conflict).unwrap(),
+            serde_json::json!({"exception_class":"ConflictError","message":"locked","request_id":null})
+        );
     }
 }

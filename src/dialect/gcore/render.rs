@@ -106,11 +106,11 @@ mod tests {
     #[test]
     fn all_is_narrowed_or_rejected() {
         let r = rule(Protocol::Any, "0.0.0.0/0");
-        let e = expand(&[r.clone()], SmtpPolicy::Narrow).unwrap();
+        let e = expand(std::slice::from_ref(&r), SmtpPolicy::Narrow).unwrap();
         assert_eq!(e.atoms.len(), 20);
         assert_eq!(e.warnings.len(), 1);
         assert!(e.atoms.iter().all(|a| !opens_smtp(a)));
-        let errs = expand(&[r.clone()], SmtpPolicy::Reject).unwrap_err();
+        let errs = expand(std::slice::from_ref(&r), SmtpPolicy::Reject).unwrap_err();
         assert_eq!(errs[0].0, 1);
         assert_eq!(expand(&[r], SmtpPolicy::Allow).unwrap().atoms.len(), 1);
     }

@@ -74,7 +74,12 @@ impl Collector<'_> {
 
 /// Parse one rule object. Field errors go to `errors` under `prefix`; a rule
 /// whose fields are well-typed but inconsistent yields `Err(message)`.
-pub fn parse(fields: &Fields, prefix: &str, api: ApiVersion, errors: &mut InvalidFields) -> Option<Result<Atom, String>> {
+pub fn parse(
+    fields: &Fields,
+    prefix: &str,
+    api: ApiVersion,
+    errors: &mut InvalidFields,
+) -> Option<Result<Atom, String>> {
     let mut c = Collector { prefix, errors };
     for key in fields.keys().filter(|k| !RULE_KEYS.contains(k)) {
         c.add(key, "Unknown field.");
@@ -127,7 +132,10 @@ pub fn parse(fields: &Fields, prefix: &str, api: ApiVersion, errors: &mut Invali
         Some(Scalar::Str(s)) => match parse_prefix(s) {
             Some(net) => Some(Some(net)),
             None => {
-                c.add("remote_ip_prefix", format!("'{s}' does not appear to be an IPv4 or IPv6 network."));
+                c.add(
+                    "remote_ip_prefix",
+                    format!("'{s}' does not appear to be an IPv4 or IPv6 network."),
+                );
                 None
             }
         },
@@ -181,12 +189,18 @@ fn port(value: Option<&Scalar>, field: &str, c: &mut Collector) -> Option<Option
         Some(Scalar::Int(n)) => match u16::try_from(*n) {
             Ok(p) => Some(Some(p)),
             Err(_) => {
-                c.add(field, "Must be greater than or equal to 0 and less than or equal to 65535.");
+                c.add(
+                    field,
+                    "Must be greater than or equal to 0 and less than or equal to 65535.",
+                );
                 None
             }
         },
         Some(Scalar::BigInt) => {
-            c.add(field, "Must be greater than or equal to 0 and less than or equal to 65535.");
+            c.add(
+                field,
+                "Must be greater than or equal to 0 and less than or equal to 65535.",
+            );
             None
         }
         Some(_) => {
@@ -222,7 +236,10 @@ impl Parts {
             (Some(net), None) => {
                 let family = Family::of(net.addr());
                 if let Some(e) = self.ethertype.filter(|e| *e != family) {
-                    return Err(format!("Conflicting value ethertype {} for CIDR {net}", ethertype_name(e)));
+                    return Err(format!(
+                        "Conflicting value ethertype {} for CIDR {net}",
+                        ethertype_name(e)
+                    ));
                 }
                 AtomDest::net(net)
             }
@@ -307,16 +324,31 @@ pub fn check_atom(atom: &Atom) -> Result<(), String> {
                     "Protocol icmp is prohibited for ethertype IPv6. You should specify ipv6-icmp for ethertype: IPv6"
                         .to_string()
                 }
-                other => format!("Protocol {} is prohibited for ethertype {}.", other.gcore_name(), ethertype_name(family)),
+                other => format!(
+                    "Protocol {} is prohibited for ethertype {}.",
+                    other.gcore_name(),
+                    ethertype_name(family)
+                ),
             });
         }
     }
-    if let AtomProto::Icmp(_, IcmpMatch { ty: None, code: Some(code) }) = atom.proto {
+    if let AtomProto::Icmp(
+        _,
+        IcmpMatch {
+            ty: None,
+            code: Some(code),
+        },
+    ) = atom.proto
+    {
         return Err(format!(
             "ICMP code (port-range-max) {code} is provided but ICMP type (port-range-min) is missing."
         ));
     }
-    if atom.description.as_ref().is_some_and(|d| d.chars().count() > MAX_DESCRIPTION) {
+    if atom
+        .description
+        .as_ref()
+        .is_some_and(|d| d.chars().count() > MAX_DESCRIPTION)
+    {
         return Err(format!("description: Longer than maximum length {MAX_DESCRIPTION}."));
     }
     Ok(())
@@ -336,8 +368,7 @@ pub fn opens_smtp(atom: &Atom) -> bool {
 }
 
 /// Gcore's message for [`opens_smtp`].
-pub const SMTP_BLOCKED: &str =
-    "Opening egress port 25 for TCP or UDP traffic is prohibited. Please, contact support.";
+pub const SMTP_BLOCKED: &str = "Opening egress port 25 for TCP or UDP traffic is prohibited. Please, contact support.";
 
 /// The wire form of an atom.
 pub fn to_spec(atom: &Atom) -> RuleSpec {
@@ -393,12 +424,30 @@ mod tests {
     #[test]
     fn neutron_cross_field_rules() {
         let cases = [
-            (r#"{"direction":"egress","protocol":"tcp","port_range_min":80}"#, "both be set"),
-            (r#"{"direction":"egress","protocol":"tcp","port_range_min":90,"port_range_max":80}"#, "port_range_min must be <="),
-            (r#"{"direction":"egress","protocol":"gre","port_range_min":1,"port_range_max":2}"#, "Invalid protocol gre"),
-            (r#"{"direction":"egress","protocol":"icmp","port_range_max":0}"#, "ICMP type (port-range-min) is missing"),
-            (r#"{"direction":"egress","protocol":"icmp","port_range_min":256}"#, "It must be 0 to 255"),
-            (r#"{"direction":"egress","ethertype":"IPv6","remote_ip_prefix":"10.0.0.0/8"}"#, "Conflicting value ethertype IPv6"),
+            (
+                r#"{"direction":"egress","protocol":"tcp","port_range_min":80}"#,
+                "both be set",
+            ),
+            (
+                r#"{"direction":"egress","protocol":"tcp","port_range_min":90,"port_range_max":80}"#,
+                "port_range_min must be <=",
+            ),
+            (
+                r#"{"direction":"egress","protocol":"gre","port_range_min":1,"port_range_max":2}"#,
+                "Invalid protocol gre",
+            ),
+            (
+                r#"{"direction":"egress","protocol":"icmp","port_range_max":0}"#,
+                "ICMP type (port-range-min) is missing",
+            ),
+            (
+                r#"{"direction":"egress","protocol":"icmp","port_range_min":256}"#,
+                "It must be 0 to 255",
+            ),
+            (
+                r#"{"direction":"egress","ethertype":"IPv6","remote_ip_prefix":"10.0.0.0/8"}"#,
+                "Conflicting value ethertype IPv6",
+            ),
         ];
         for (json, want) in cases {
             let e = parse_one(json).unwrap_err();
@@ -409,8 +458,11 @@ mod tests {
     #[test]
     fn policy_checks() {
         let icmp6 = parse_one(r#"{"direction":"ingress","protocol":"icmp","ethertype":"IPv6"}"#).unwrap();
-        assert!(check_atom(&icmp6).unwrap_err().starts_with("Protocol icmp is prohibited for ethertype IPv6"));
-        let smtp = parse_one(r#"{"direction":"egress","protocol":"tcp","port_range_min":1,"port_range_max":65535}"#).unwrap();
+        assert!(check_atom(&icmp6)
+            .unwrap_err()
+            .starts_with("Protocol icmp is prohibited for ethertype IPv6"));
+        let smtp =
+            parse_one(r#"{"direction":"egress","protocol":"tcp","port_range_min":1,"port_range_max":65535}"#).unwrap();
         assert!(opens_smtp(&smtp));
         let any = parse_one(r#"{"direction":"egress"}"#).unwrap();
         assert!(opens_smtp(&any));
@@ -423,6 +475,9 @@ mod tests {
         let json = r#"{"direction":"egress","ethertype":"IPv4","protocol":"icmp","port_range_min":8,"port_range_max":0,"remote_ip_prefix":"10.0.0.0/8","description":"ping"}"#;
         let atom = parse_one(json).unwrap();
         let spec = to_spec(&atom);
-        assert_eq!(serde_json::to_value(&spec).unwrap(), serde_json::from_str::<serde_json::Value>(json).unwrap());
+        assert_eq!(
+            serde_json::to_value(&spec).unwrap(),
+            serde_json::from_str::<serde_json::Value>(json).unwrap()
+        );
     }
 }

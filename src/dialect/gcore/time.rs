@@ -41,7 +41,11 @@ macro_rules! gcore_time {
     };
 }
 
-gcore_time!(ResourceTime, "%Y-%m-%dT%H:%M:%S%z", "A group or rule timestamp (`+0000` offset).");
+gcore_time!(
+    ResourceTime,
+    "%Y-%m-%dT%H:%M:%S%z",
+    "A group or rule timestamp (`+0000` offset)."
+);
 gcore_time!(TaskTime, "%Y-%m-%dT%H:%M:%S", "A task timestamp (naive, UTC).");
 
 #[cfg(test)]
@@ -61,7 +65,10 @@ mod tests {
     #[test]
     fn writes_gcore_forms() {
         let t = parse("2026-02-25T10:11:50Z").unwrap();
-        assert_eq!(serde_json::to_string(&ResourceTime(t)).unwrap(), "\"2026-02-25T10:11:50+0000\"");
+        assert_eq!(
+            serde_json::to_string(&ResourceTime(t)).unwrap(),
+            "\"2026-02-25T10:11:50+0000\""
+        );
         assert_eq!(serde_json::to_string(&TaskTime(t)).unwrap(), "\"2026-02-25T10:11:50\"");
         let back: TaskTime = serde_json::from_str("\"2026-02-25T10:11:50+0000\"").unwrap();
         assert_eq!(back.0, t);
