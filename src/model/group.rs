@@ -14,6 +14,47 @@ pub struct Tag {
     pub read_only: bool,
 }
 
+/// A change to tags, as Gcore's PATCH says it (RFC 7386 JSON Merge Patch).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum TagPatch {
+    #[default]
+    Keep,
+    /// `"tags": null`: remove every tag that is not read-only.
+    RemoveAll,
+    /// Set keys with `Some`, delete keys with `None`.
+    Merge(Vec<(String, Option<String>)>),
+}
+
+impl TagPatch {
+    /// The tags after this patch; read-only tags never change.
+    pub fn apply(&self, tags: &[Tag]) -> Vec<Tag> {
+        match self {
+            TagPatch::Keep => tags.to_vec(),
+            TagPatch::RemoveAll => tags.iter().filter(|t| t.read_only).cloned().collect(),
+            TagPatch::Merge(changes) => {
+                let mut out = tags.to_vec();
+                for (key, value) in changes {
+                    let pos = out.iter().position(|t| &t.key == key);
+                    match (pos, value) {
+                        (Some(i), _) if out[i].read_only => {}
+                        (Some(i), Some(v)) => out[i].value = v.clone(),
+                        (Some(i), None) => {
+                            out.remove(i);
+                        }
+                        (None, Some(v)) => out.push(Tag {
+                            key: key.clone(),
+                            value: v.clone(),
+                            read_only: false,
+                        }),
+                        (None, None) => {}
+                    }
+                }
+                out
+            }
+        }
+    }
+}
+
 /// State only Cloud Foundry has: kept in reserved tags (see `cf_state`).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct CfAttrs {
@@ -41,6 +82,8 @@ pub struct SecurityGroup {
     pub rules: Vec<GroupRule>,
     /// Every tag the backend holds, reserved ones included.
     pub tags: Vec<Tag>,
+    /// The region's display name (Gcore's `region`).
+    pub region: String,
     pub revision: u64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -58,5 +101,35 @@ impl SecurityGroup {
         let (_, logged) = cf_state::decode(&self.tags);
         cf_state::apply_log(&mut atoms, &logged);
         atoms
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tag(k: &str, v: &str, ro: bool) -> Tag {
+        Tag {
+            key: k.into(),
+            value: v.into(),
+            read_only: ro,
+        }
+    }
+
+    #[test]
+    fn merge_patch_semantics() {
+        let tags = vec![tag("a", "1", false), tag("ro", "x", true), tag("b", "2", false)];
+        let p = TagPatch::Merge(vec![
+            ("a".into(), Some("9".into())),
+            ("b".into(), None),
+            ("c".into(), Some("3".into())),
+            ("ro".into(), None),
+        ]);
+        assert_eq!(
+            p.apply(&tags),
+            vec![tag("a", "9", false), tag("ro", "x", true), tag("c", "3", false)]
+        );
+        assert_eq!(TagPatch::RemoveAll.apply(&tags), vec![tag("ro", "x", true)]);
+        assert_eq!(TagPatch::Keep.apply(&tags), tags);
     }
 }

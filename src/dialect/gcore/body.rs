@@ -4,7 +4,7 @@
 use super::error::{GcoreError, InvalidFields};
 use super::rule::{self, check_atom, opens_smtp, ApiVersion, SMTP_BLOCKED};
 use crate::json::{Element, Fields, ObjectList, Scalar};
-use crate::model::Atom;
+use crate::model::{Atom, TagPatch};
 
 /// Account-level policy the parser enforces as Gcore does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,17 +29,6 @@ pub struct CreateBody {
     /// `None`: Gcore applies its default template; `Some(vec![])`: no rules.
     pub rules: Option<Vec<Atom>>,
     pub tags: Vec<(String, String)>,
-}
-
-/// `tags` in a PATCH (RFC 7386).
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub enum TagPatch {
-    #[default]
-    Keep,
-    /// `"tags": null`: remove every (non read-only) tag.
-    RemoveAll,
-    /// Set keys with `Some`, delete keys with `None`.
-    Merge(Vec<(String, Option<String>)>),
 }
 
 #[derive(Debug, Clone, PartialEq, Default)]

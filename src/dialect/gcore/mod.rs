@@ -9,7 +9,8 @@ pub mod rule;
 pub mod time;
 pub mod wire;
 
-pub use body::{CreateBody, GcoreFlags, PatchBody, TagPatch};
+pub use crate::model::TagPatch;
+pub use body::{CreateBody, GcoreFlags, PatchBody};
 pub use error::{GcoreError, GcoreErrorBody};
 pub use render::{expand, Expanded, SmtpPolicy};
 pub use rule::RuleSpec;

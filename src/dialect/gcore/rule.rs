@@ -217,6 +217,45 @@ fn parse_prefix(text: &str) -> Option<IpNet> {
         .or_else(|| text.parse::<IpAddr>().ok().map(IpNet::from))
 }
 
+/// A rule as Gcore returns it inside a group, into an atom (for backends that
+/// read Gcore). `"any"` (v1's spelling) means every protocol.
+pub fn atom_from_out(out: &super::wire::RuleOut) -> Result<Atom, String> {
+    let direction = match out.direction.as_str() {
+        "egress" => Direction::Egress,
+        "ingress" => Direction::Ingress,
+        other => return Err(format!("unknown direction {other:?}")),
+    };
+    let ethertype = match out.ethertype.as_deref() {
+        None => None,
+        Some("IPv4") => Some(Family::V4),
+        Some("IPv6") => Some(Family::V6),
+        Some(other) => return Err(format!("unknown ethertype {other:?}")),
+    };
+    let protocol = match out.protocol.as_deref() {
+        None | Some("any") => None,
+        Some(name) => Some(NamedProto::from_gcore_name(name).ok_or_else(|| format!("unknown protocol {name:?}"))?),
+    };
+    let prefix = match out.remote_ip_prefix.as_deref() {
+        None => None,
+        Some(p) => Some(parse_prefix(p).ok_or_else(|| format!("invalid remote_ip_prefix {p:?}"))?),
+    };
+    let group = match out.remote_group_id.as_deref() {
+        None => None,
+        Some(g) => Some(Uuid::parse(g).ok_or_else(|| format!("invalid remote_group_id {g:?}"))?),
+    };
+    Parts {
+        direction,
+        ethertype,
+        protocol,
+        port_min: out.port_range_min,
+        port_max: out.port_range_max,
+        prefix,
+        group,
+        description: out.description.clone(),
+    }
+    .into_atom()
+}
+
 struct Parts {
     direction: Direction,
     ethertype: Option<Family>,
