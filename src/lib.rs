@@ -16,3 +16,4 @@ pub mod config;
 pub mod dialect;
 pub mod json;
 pub mod model;
+pub mod server;

@@ -1,0 +1,300 @@
+//! Space bindings, running/staging defaults and jobs: CF-only state, kept in
+//! the group's reserved tags.
+
+use super::groups::{commit, resource};
+use super::view::{desired_tags, reserved_patch};
+use super::{backend_error, group_id, query, warn};
+use crate::backend::GroupPatch;
+use crate::dialect::cf::render::{self, timestamp, Metadata, Resource};
+use crate::dialect::cf::CfError;
+use crate::model::{CfAttrs, SecurityGroup, Uuid};
+use crate::server::http::{cf_json, empty, Ctx, Resp};
+use crate::server::App;
+use http::StatusCode;
+use serde::Serialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lifecycle {
+    Running,
+    Staging,
+}
+
+impl Lifecycle {
+    pub fn from_rel(rel: &str) -> Self {
+        if rel.starts_with("staging") {
+            Lifecycle::Staging
+        } else {
+            Lifecycle::Running
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Lifecycle::Running => "running",
+            Lifecycle::Staging => "staging",
+        }
+    }
+
+    fn spaces(self, attrs: &mut CfAttrs) -> &mut std::collections::BTreeSet<Uuid> {
+        match self {
+            Lifecycle::Running => &mut attrs.spaces,
+            Lifecycle::Staging => &mut attrs.staging_spaces,
+        }
+    }
+
+    fn is_default(self, attrs: &CfAttrs) -> bool {
+        match self {
+            Lifecycle::Running => attrs.running_default,
+            Lifecycle::Staging => attrs.staging_default,
+        }
+    }
+}
+
+/// Which resource a bind answers with: the group (`/v2/security_groups/...`)
+/// or the space (`/v2/spaces/...`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    Group,
+    Space,
+}
+
+/// What the gateway can say about a space: it knows guids, not names or orgs.
+#[derive(Serialize)]
+struct SpaceEntity {
+    name: String,
+    organization_guid: Option<String>,
+    security_groups_url: String,
+    staging_security_groups_url: String,
+}
+
+fn space_resource(guid: &Uuid, at: &str) -> Resource<SpaceEntity> {
+    Resource {
+        metadata: Metadata {
+            guid: guid.to_string(),
+            url: format!("/v2/spaces/{guid}"),
+            created_at: at.to_string(),
+            updated_at: at.to_string(),
+        },
+        entity: SpaceEntity {
+            name: guid.to_string(),
+            organization_guid: None,
+            security_groups_url: format!("/v2/spaces/{guid}/security_groups"),
+            staging_security_groups_url: format!("/v2/spaces/{guid}/staging_security_groups"),
+        },
+    }
+}
+
+async fn change_attrs(
+    app: &App,
+    guid: &str,
+    group: &SecurityGroup,
+    change: impl FnOnce(&mut CfAttrs),
+) -> Result<SecurityGroup, CfError> {
+    let mut attrs = group.cf_attrs();
+    change(&mut attrs);
+    let patch = GroupPatch {
+        tags: reserved_patch(&group.tags, desired_tags(&attrs, &group.atoms())),
+        ..GroupPatch::default()
+    };
+    if patch.tags != crate::model::TagPatch::Keep {
+        commit(app, guid, || app.backend.update(app.cf_scope, &group.id, patch.clone())).await?;
+    }
+    app.backend
+        .get(app.cf_scope, &group.id)
+        .await
+        .map_err(|e| backend_error(e, guid))
+}
+
+pub async fn spaces_of(app: &App, ctx: &Ctx, guid: &str, lifecycle: Lifecycle) -> Result<Resp, CfError> {
+    let id = group_id(guid)?;
+    let paging = query::paging(ctx)?;
+    query::filters(ctx, &["name", "organization_guid", "developer_guid", "app_guid"])?;
+    let group = app
+        .backend
+        .get(app.cf_scope, &id)
+        .await
+        .map_err(|e| backend_error(e, guid))?;
+    let mut attrs = group.cf_attrs();
+    let at = timestamp(&group.created_at);
+    let spaces: Vec<_> = lifecycle
+        .spaces(&mut attrs)
+        .iter()
+        .map(|s| space_resource(s, &at))
+        .collect();
+    let base = format!(
+        "/v2/security_groups/{guid}/{}",
+        if lifecycle == Lifecycle::Running {
+            "spaces"
+        } else {
+            "staging_spaces"
+        }
+    );
+    Ok(cf_json(StatusCode::OK, &query::page(ctx, &base, &paging, spaces)))
+}
+
+pub async fn bind(
+    app: &App,
+    guid: &str,
+    space: &str,
+    lifecycle: Lifecycle,
+    add: bool,
+    side: Side,
+) -> Result<Resp, CfError> {
+    let id = group_id(guid)?;
+    let space_id = Uuid::parse(space).ok_or_else(|| CfError::InvalidRelation(space.to_string()))?;
+    let _writing = app.lock_group(&id).await;
+    let group = app
+        .backend
+        .get(app.cf_scope, &id)
+        .await
+        .map_err(|e| backend_error(e, guid))?;
+    let group = change_attrs(app, guid, &group, |a| {
+        let set = lifecycle.spaces(a);
+        if add {
+            set.insert(space_id.clone());
+        } else {
+            set.remove(&space_id);
+        }
+    })
+    .await?;
+    Ok(match (add, side) {
+        (false, _) => empty(StatusCode::NO_CONTENT),
+        (true, Side::Group) => resource(app, StatusCode::CREATED, &group, Vec::new()),
+        (true, Side::Space) => cf_json(
+            StatusCode::CREATED,
+            &space_resource(&space_id, &timestamp(&group.created_at)),
+        ),
+    })
+}
+
+pub async fn groups_of_space(app: &App, ctx: &Ctx, space: &str, lifecycle: Lifecycle) -> Result<Resp, CfError> {
+    let filters = query::filters(ctx, &["name"])?;
+    let paging = query::paging(ctx)?;
+    let space_id = Uuid::parse(space).ok_or_else(|| CfError::InvalidRelation(space.to_string()))?;
+    let groups = app
+        .backend
+        .list(app.cf_scope, None)
+        .await
+        .map_err(|e| backend_error(e, ""))?;
+    let mut warnings = Vec::new();
+    let items: Vec<_> = groups
+        .iter()
+        .filter(|g| filters.iter().all(|(_, f)| f.matches(&g.name)))
+        .filter(|g| lifecycle.spaces(&mut g.cf_attrs()).contains(&space_id))
+        .map(|g| {
+            let view = app.cf_view(g);
+            warnings.extend(view.warnings);
+            render::group_resource(g, view.rules)
+        })
+        .collect();
+    let rel = if lifecycle == Lifecycle::Running {
+        "security_groups"
+    } else {
+        "staging_security_groups"
+    };
+    let page = query::page(ctx, &format!("/v2/spaces/{space}/{rel}"), &paging, items);
+    Ok(warn(cf_json(StatusCode::OK, &page), &warnings))
+}
+
+pub async fn defaults(app: &App, ctx: &Ctx, lifecycle: Lifecycle) -> Result<Resp, CfError> {
+    let paging = query::paging(ctx)?;
+    let groups = app
+        .backend
+        .list(app.cf_scope, None)
+        .await
+        .map_err(|e| backend_error(e, ""))?;
+    let mut warnings = Vec::new();
+    let items: Vec<_> = groups
+        .iter()
+        .filter(|g| lifecycle.is_default(&g.cf_attrs()))
+        .map(|g| {
+            let view = app.cf_view(g);
+            warnings.extend(view.warnings);
+            render::defaults_resource(g, view.rules, lifecycle.name())
+        })
+        .collect();
+    let base = format!("/v2/config/{}_security_groups", lifecycle.name());
+    Ok(warn(
+        cf_json(StatusCode::OK, &query::page(ctx, &base, &paging, items)),
+        &warnings,
+    ))
+}
+
+pub async fn set_default(app: &App, guid: &str, lifecycle: Lifecycle, on: bool) -> Result<Resp, CfError> {
+    let unknown = || match lifecycle {
+        Lifecycle::Running => CfError::RunningDefaultInvalid(guid.to_string()),
+        Lifecycle::Staging => CfError::StagingDefaultInvalid(guid.to_string()),
+    };
+    let id = Uuid::parse(guid).ok_or_else(unknown)?;
+    let _writing = app.lock_group(&id).await;
+    let group = match app.backend.get(app.cf_scope, &id).await {
+        Ok(g) => g,
+        Err(e) if e.kind == crate::backend::ErrorKind::NotFound => return Err(unknown()),
+        Err(e) => return Err(backend_error(e, guid)),
+    };
+    let group = change_attrs(app, guid, &group, |a| match lifecycle {
+        Lifecycle::Running => a.running_default = on,
+        Lifecycle::Staging => a.staging_default = on,
+    })
+    .await?;
+    if !on {
+        return Ok(empty(StatusCode::NO_CONTENT));
+    }
+    let view = app.cf_view(&group);
+    let body = render::defaults_resource(&group, view.rules, lifecycle.name());
+    Ok(warn(cf_json(StatusCode::OK, &body), &view.warnings))
+}
+
+/// A CC job (`/v2/jobs/:guid`).
+#[derive(Debug, Clone, Serialize)]
+pub struct Job {
+    metadata: JobMetadata,
+    entity: JobEntity,
+}
+
+#[derive(Debug, Clone, Serialize)]
+struct JobMetadata {
+    guid: String,
+    created_at: String,
+    url: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+struct JobEntity {
+    guid: String,
+    status: &'static str,
+}
+
+impl Job {
+    pub fn finished(guid: String, created_at: String) -> Job {
+        Job {
+            metadata: JobMetadata {
+                url: format!("/v2/jobs/{guid}"),
+                guid: guid.clone(),
+                created_at,
+            },
+            entity: JobEntity {
+                guid,
+                status: "finished",
+            },
+        }
+    }
+
+    pub fn guid(&self) -> &str {
+        &self.metadata.guid
+    }
+
+    /// The job as first answered: CC says "queued" until a poll sees it run.
+    pub fn queued(&self) -> Job {
+        let mut j = self.clone();
+        j.entity.status = "queued";
+        j
+    }
+}
+
+pub fn job(app: &App, guid: &str) -> Result<Resp, CfError> {
+    match app.jobs.get(guid) {
+        Some(job) => Ok(cf_json(StatusCode::OK, &job)),
+        None => Err(CfError::NotFound),
+    }
+}

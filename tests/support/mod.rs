@@ -1,0 +1,156 @@
+//! Test support: start gateways in process on ephemeral loopback ports, talk
+//! HTTP to them, and script a fake Gcore API for fault injection.
+#![allow(dead_code)]
+
+pub mod fake_gcore;
+
+use bytes::Bytes;
+use http::{HeaderMap, Method, Request, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::{connect::HttpConnector, Client};
+use hyper_util::rt::TokioExecutor;
+use serde_json::Value;
+use sgbridge::config::Config;
+use sgbridge::server::{serve, App};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::sync::oneshot;
+
+pub const CF_AUTH: &str = "bearer dev-admin-token";
+pub const GCORE_AUTH: &str = "APIKey dev-api-key";
+
+/// A gateway running in this process; stops when dropped.
+pub struct Gateway {
+    pub addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+    }
+}
+
+impl Gateway {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+}
+
+/// The default config with quick tasks and polls, for tests.
+pub fn quick_config() -> Config {
+    let mut c = Config::default();
+    c.backend.embedded.task_delay_ms = 50;
+    c.wait.first_poll_ms = 20;
+    c.wait.max_poll_ms = 100;
+    c.wait.deadline_s = 10;
+    c
+}
+
+pub async fn start(cfg: Config) -> Gateway {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = Arc::new(App::new(cfg).expect("valid test config"));
+    let (stop, stopped) = oneshot::channel::<()>();
+    tokio::spawn(serve(listener, app, async {
+        let _ = stopped.await;
+    }));
+    Gateway { addr, stop: Some(stop) }
+}
+
+/// A gateway with backend = gcore pointed at `base` (key from a test env var).
+pub async fn start_gcore_backed(base: &str, mut cfg: Config) -> Gateway {
+    std::env::set_var("SGBRIDGE_TEST_GCORE_KEY", "dev-api-key");
+    cfg.backend.kind = sgbridge::config::BackendKind::Gcore;
+    cfg.backend.gcore.base_url = base.to_string();
+    cfg.backend.gcore.project_id = 1;
+    cfg.backend.gcore.region_id = 76;
+    cfg.backend.gcore.api_key_env = "SGBRIDGE_TEST_GCORE_KEY".into();
+    cfg.backend.gcore.request_timeout_s = 5;
+    start(cfg).await
+}
+
+#[derive(Debug)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl Reply {
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+pub struct Http {
+    client: Client<HttpConnector, Full<Bytes>>,
+}
+
+impl Default for Http {
+    fn default() -> Self {
+        Http {
+            client: Client::builder(TokioExecutor::new()).build_http(),
+        }
+    }
+}
+
+impl Http {
+    pub async fn send(&self, method: Method, url: &str, headers: &[(&str, &str)], body: impl Into<Bytes>) -> Reply {
+        let mut req = Request::builder().method(method).uri(url);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let resp = self
+            .client
+            .request(req.body(Full::new(body.into())).unwrap())
+            .await
+            .expect("request");
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let body = resp.into_body().collect().await.unwrap().to_bytes();
+        Reply { status, headers, body }
+    }
+
+    pub async fn cf(&self, method: Method, url: &str, body: &str) -> Reply {
+        self.send(
+            method,
+            url,
+            &[("authorization", CF_AUTH), ("content-type", "application/json")],
+            body.to_string(),
+        )
+        .await
+    }
+
+    pub async fn gcore(&self, method: Method, url: &str, body: &str) -> Reply {
+        self.send(
+            method,
+            url,
+            &[("authorization", GCORE_AUTH), ("content-type", "application/json")],
+            body.to_string(),
+        )
+        .await
+    }
+}
+
+/// Poll a Gcore task on a gateway until it is no longer RUNNING.
+pub async fn finish_task(http: &Http, gw: &Gateway, task: &str) -> Value {
+    for _ in 0..200 {
+        let t = http
+            .gcore(Method::GET, &gw.url(&format!("/cloud/v1/tasks/{task}")), "")
+            .await
+            .json();
+        if t["state"] != "RUNNING" && t["state"] != "NEW" {
+            return t;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("task {task} never finished");
+}
