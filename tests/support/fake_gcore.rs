@@ -198,7 +198,7 @@ async fn answer(state: Arc<Mutex<State>>, req: Request<Incoming>) -> Response<Fu
             json!({"exception_class": "ConflictError", "message": "Resource is already locked by another task. Please try again later.", "request_id": null}),
         );
     }
-    let mut new_task = |s: &mut State, group: String| {
+    let new_task = |s: &mut State, group: String| {
         s.next += 1;
         let t = id(900_000 + s.next);
         s.tasks.insert(t.clone(), (0, group));

@@ -104,6 +104,7 @@ fn parse_filter(text: &str) -> Option<(String, Filter)> {
 }
 
 /// Paging parameters, validated as CC does.
+#[derive(Debug)]
 pub struct Paging {
     page: usize,
     per_page: usize,

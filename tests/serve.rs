@@ -1,0 +1,125 @@
+//! The real `sgbridge` binary: `serve` on an ephemeral loopback port with the
+//! built-in defaults (the README's first command), and `check-config`.
+
+mod support;
+
+use http::{Method, StatusCode};
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use support::*;
+
+struct Served {
+    child: Child,
+    base: String,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn serve(args: &[&str]) -> Served {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sgbridge"))
+        .arg("serve")
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start sgbridge serve");
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = BufReader::new(stderr).lines();
+    let base = loop {
+        let line = lines.next().expect("sgbridge exited before listening").unwrap();
+        if let Some(rest) = line.split("listening on ").nth(1) {
+            break rest.split_whitespace().next().unwrap().to_string();
+        }
+    };
+    // Keep draining stderr so the child never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    Served { child, base }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_with_defaults_answers_both_dialects() {
+    let s = serve(&["--listen", "127.0.0.1:0"]);
+    let http = Http::default();
+    let url = |p: &str| format!("{}{p}", s.base);
+    assert_eq!(
+        http.send(Method::GET, &url("/healthz"), &[], "").await.status,
+        StatusCode::OK
+    );
+    let ready = http.send(Method::GET, &url("/readyz"), &[], "").await;
+    assert_eq!(ready.json()["backend"], "embedded");
+    let created = http
+        .cf(
+            Method::POST,
+            &url("/v2/security_groups"),
+            r#"{"name":"web","rules":[{"protocol":"tcp","destination":"10.0.0.0/8","ports":"443"}]}"#,
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED);
+    assert!(created.header("x-vcap-request-id").is_some());
+    let list = http
+        .gcore(Method::GET, &url("/cloud/v1/securitygroups/1/1?name=web"), "")
+        .await
+        .json();
+    assert_eq!(list["count"], 1);
+    assert_eq!(list["results"][0]["security_group_rules"][0]["port_range_min"], 443);
+    let metrics = http.send(Method::GET, &url("/metrics"), &[], "").await;
+    let text = String::from_utf8_lossy(&metrics.body).to_string();
+    assert!(
+        text.contains("sgbridge_http_requests_total{dialect=\"cf\",method=\"POST\",status=\"201\"} 1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("sgbridge_task_waits_total{outcome=\"finished\"}"),
+        "{text}"
+    );
+}
+
+#[test]
+fn check_config_accepts_the_default_file_and_explains_bad_ones() {
+    let bin = env!("CARGO_BIN_EXE_sgbridge");
+    let ok = Command::new(bin)
+        .args([
+            "check-config",
+            "--config",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/config/sgbridge.toml"),
+        ])
+        .output()
+        .unwrap();
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    let dir = std::env::temp_dir().join(format!("sgbridge-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for (text, expect) in [
+        ("[server]\nlisten = \"0.0.0.0:8080\"\n", "development credentials"),
+        ("[backend]\nkind = \"gcore\"\n[backend.gcore]\nproject_id = 1\nregion_id = 2\napi_key_env = \"SGBRIDGE_UNSET_FOR_TEST\"\n", "SGBRIDGE_UNSET_FOR_TEST"),
+        ("[server]\nlisten_port = 1\n", "unknown field"),
+        ("not toml at all", "invalid config"),
+    ] {
+        let path = dir.join("bad.toml");
+        std::fs::write(&path, text).unwrap();
+        let out = Command::new(bin).args(["check-config", "--config"]).arg(&path).output().unwrap();
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(expect), "{err}");
+    }
+    let missing = Command::new(bin)
+        .args(["check-config", "--config", "/nonexistent/sgbridge.toml"])
+        .output()
+        .unwrap();
+    assert!(!missing.status.success());
+}
+
+#[test]
+fn serve_refuses_an_invalid_config() {
+    let out = Command::new(env!("CARGO_BIN_EXE_sgbridge"))
+        .args(["serve", "--listen", "0.0.0.0:0"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("development credentials"));
+}
