@@ -157,6 +157,19 @@ async fn names_are_unique() {
         )
         .await;
     assert_cf_error(&r, 400, 300005, "CF-SecurityGroupNameTaken");
+    // Gcore's name pattern applies to renames on every backend.
+    let r = http
+        .cf(
+            Method::PUT,
+            &gw.url(&format!("/v2/security_groups/{other}")),
+            r#"{"name":"a/b"}"#,
+        )
+        .await;
+    let b = assert_cf_error(&r, 400, 300001, "CF-SecurityGroupInvalid");
+    assert!(b["description"]
+        .as_str()
+        .unwrap()
+        .contains("does not match expected pattern"));
     // Renaming to its own name is not a clash.
     let r = http
         .cf(

@@ -123,3 +123,67 @@ fn serve_refuses_an_invalid_config() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("development credentials"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secrets_reach_no_log_line_and_no_error_body() {
+    let key = "s3cr3t-gcore-key-4242";
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead_addr = dead.local_addr().unwrap();
+    drop(dead);
+    let dir = std::env::temp_dir().join(format!("sgbridge-secret-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("gcore.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[backend]\nkind = \"gcore\"\n[backend.gcore]\nbase_url = \"http://{dead_addr}\"\nproject_id = 1\nregion_id = 2\napi_key_env = \"SGBRIDGE_SECRET_TEST_KEY\"\n"
+        ),
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sgbridge"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+        .arg(&path)
+        .env("SGBRIDGE_SECRET_TEST_KEY", key)
+        .env("RUST_LOG", "trace")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let base = loop {
+        let line = rx.recv().expect("sgbridge exited before listening");
+        if let Some(rest) = line.split("listening on ").nth(1) {
+            break rest.split_whitespace().next().unwrap().to_string();
+        }
+    };
+    let http = Http::default();
+    let wrong_token = "bearer not-a-real-token-777";
+    let mut bodies = Vec::new();
+    for (auth, path) in [
+        (CF_AUTH, "/v2/security_groups"),
+        (wrong_token, "/v2/security_groups"),
+        (GCORE_AUTH, "/cloud/v1/securitygroups/1/2"),
+    ] {
+        let r = http
+            .send(Method::GET, &format!("{base}{path}"), &[("authorization", auth)], "")
+            .await;
+        assert!(r.status.is_client_error() || r.status.is_server_error());
+        bodies.push(String::from_utf8_lossy(&r.body).to_string());
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let logs: Vec<String> = rx.try_iter().collect();
+    assert!(!logs.is_empty());
+    for text in logs.iter().chain(bodies.iter()) {
+        assert!(!text.contains(key), "API key leaked: {text}");
+        assert!(!text.contains("not-a-real-token-777"), "token leaked: {text}");
+        assert!(!text.contains("dev-admin-token"), "token leaked: {text}");
+    }
+}

@@ -10,6 +10,7 @@
 
 use super::{BackendError, ErrorKind, GroupPatch, NewGroup, Result, Scope};
 use crate::config::EmbeddedConfig;
+use crate::dialect::gcore::body::valid_patch_name;
 use crate::dialect::gcore::rule::{opens_smtp, SMTP_BLOCKED};
 use crate::dialect::gcore::time::TaskTime;
 use crate::dialect::gcore::wire::{TaskOut, TaskState};
@@ -183,6 +184,13 @@ impl Embedded {
     }
 
     pub async fn update(&self, scope: Scope, id: &GroupId, mut patch: GroupPatch) -> Result<Vec<Uuid>> {
+        if patch.name.as_deref().is_some_and(|n| !valid_patch_name(n)) {
+            // Gcore's PATCH pattern, enforced here too so CF renames fail alike on both backends.
+            return Err(BackendError::new(
+                ErrorKind::Invalid,
+                "name: String does not match expected pattern.",
+            ));
+        }
         if let Some(rules) = patch.rules.take() {
             let rules = stored(rules);
             self.check_rules(&rules)?;
