@@ -73,6 +73,11 @@ pub struct CfConfig {
     /// the Gcore backend uses `backend.gcore.project_id`/`region_id`).
     pub project_id: u64,
     pub region_id: u64,
+    /// The UAA that issues callers' tokens, announced as `authorization_endpoint`
+    /// in `/v2/info`; empty: sgbridge announces itself and answers `/login`.
+    pub uaa_url: String,
+    /// The v2 API version announced in `/v2/info` (the cf CLI v6 wants >= 2.128.0).
+    pub api_version: String,
 }
 
 impl Default for CfConfig {
@@ -82,6 +87,8 @@ impl Default for CfConfig {
             enable_ipv6: false,
             project_id: 1,
             region_id: 1,
+            uaa_url: String::new(),
+            api_version: "2.293.0".into(),
         }
     }
 }

@@ -331,8 +331,8 @@ impl Embedded {
                 project_id: Some(scope.project_id),
                 region_id: Some(scope.region_id),
                 request_id: None,
-                user_id: None,
-                client_id: None,
+                user_id: Some(0),
+                client_id: Some(0),
                 acknowledged_at: None,
                 acknowledged_by: None,
             },
@@ -379,6 +379,22 @@ impl Embedded {
     fn apply(&self, scope: Scope, task: &Uuid, op: Op) -> std::result::Result<BTreeMap<String, Vec<String>>, String> {
         let mut state = self.state();
         let at = now();
+        // Like Neutron, a remote group must exist when the rule is applied; the
+        // task fails (ERROR) otherwise and the group is left as it was.
+        let (target, atoms): (&GroupId, Vec<&Atom>) = match &op {
+            Op::Create { id, group } => (id, group.rules.iter().flatten().collect()),
+            Op::Update { id, patch } => (id, patch.rules.iter().flatten().collect()),
+            Op::AddRule { id, atom, .. } => (id, vec![atom]),
+            Op::DeleteRule { id, .. } => (id, vec![]),
+        };
+        if let Some(missing) = missing_remote_group(&state, scope, target, &atoms) {
+            if let Some(e) = state.groups.get_mut(&(scope, target.clone())) {
+                if e.locked_by.as_ref() == Some(task) {
+                    e.locked_by = None;
+                }
+            }
+            return Err(format!("Security group {missing} referenced by remote_group_id could not be found"));
+        }
         let created = |kind: &str, id: &Uuid| BTreeMap::from([(kind.to_string(), vec![id.to_string()])]);
         match op {
             Op::Create { id, group } => {
@@ -474,6 +490,15 @@ fn held<'a>(
         Some(e) if e.locked_by.as_ref() == Some(task) => Ok(e),
         _ => Err(format!("Security group {id} not found")),
     }
+}
+
+/// A remote group named by `atoms` that does not exist in the scope (a group
+/// may name itself).
+fn missing_remote_group(state: &State, scope: Scope, own: &GroupId, atoms: &[&Atom]) -> Option<GroupId> {
+    atoms.iter().find_map(|a| match &a.dest {
+        AtomDest::Group(id, _) if id != own && !state.groups.contains_key(&(scope, id.clone())) => Some(id.clone()),
+        _ => None,
+    })
 }
 
 fn new_rule(atom: Atom, at: DateTime<Utc>) -> GroupRule {

@@ -3,6 +3,7 @@
 //! errors. Writes wait on the backend's tasks and answer the final state.
 
 mod groups;
+mod info;
 mod links;
 pub mod query;
 pub mod view;
@@ -32,6 +33,18 @@ pub fn warn(resp: Resp, warnings: &[String]) -> Resp {
 }
 
 pub async fn handle(app: &App, ctx: &Ctx, segs: &[&str], body: RequestBody) -> Resp {
+    if ctx.method == Method::GET {
+        match segs {
+            [""] => return info::root(app, ctx),
+            ["v2", "info"] => return info::info(app, ctx),
+            ["login"] => {
+                if let Some(r) = info::login(app, ctx) {
+                    return r;
+                }
+            }
+            _ => {}
+        }
+    }
     if let Err(e) = auth::cf(&ctx.headers, &app.cfg.auth.cf_bearer_tokens) {
         return error(&match e {
             auth::AuthError::Missing => CfError::NotAuthenticated,

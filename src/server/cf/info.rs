@@ -1,0 +1,97 @@
+//! The unauthenticated documents CF clients read before anything else:
+//! `GET /` (root links; `cloudfoundry-client` needs `cloud_controller_v2` and
+//! `login`), `GET /v2/info` (the cf CLI reads `api_version`,
+//! `authorization_endpoint`, …) and, when no UAA is configured, `GET /login`
+//! (the login-server document the refactored cf CLI v6 commands fetch).
+
+use crate::server::http::{cf_json, json, Ctx, Resp};
+use crate::server::App;
+use http::StatusCode;
+use serde_json::json;
+
+/// This gateway's own URL, as the caller reached it.
+fn own_url(app: &App, ctx: &Ctx) -> String {
+    let scheme = ctx.header("x-forwarded-proto").unwrap_or("http");
+    match ctx.header("host") {
+        Some(host) => format!("{scheme}://{host}"),
+        None => format!("{scheme}://{}", app.cfg.server.listen),
+    }
+}
+
+fn auth_url(app: &App, ctx: &Ctx) -> String {
+    if app.cfg.cf.uaa_url.is_empty() {
+        own_url(app, ctx)
+    } else {
+        app.cfg.cf.uaa_url.trim_end_matches('/').to_string()
+    }
+}
+
+pub fn root(app: &App, ctx: &Ctx) -> Resp {
+    let own = own_url(app, ctx);
+    let auth = auth_url(app, ctx);
+    cf_json(
+        StatusCode::OK,
+        &json!({"links": {
+            "self": {"href": own},
+            "cloud_controller_v2": {"href": format!("{own}/v2"), "meta": {"version": app.cfg.cf.api_version}},
+            "cloud_controller_v3": null,
+            "network_policy_v0": null,
+            "network_policy_v1": null,
+            "login": {"href": auth},
+            "uaa": {"href": auth},
+            "credhub": null,
+            "routing": null,
+            "logging": null,
+            "log_cache": null,
+            "log_stream": null,
+            "app_ssh": null,
+        }}),
+    )
+}
+
+pub fn info(app: &App, ctx: &Ctx) -> Resp {
+    let auth = auth_url(app, ctx);
+    cf_json(
+        StatusCode::OK,
+        &json!({
+            "name": "sgbridge",
+            "build": env!("CARGO_PKG_VERSION"),
+            "support": "",
+            "version": 0,
+            "description": "Cloud Foundry v2 security groups served by sgbridge",
+            "authorization_endpoint": auth,
+            "token_endpoint": auth,
+            "min_cli_version": null,
+            "min_recommended_cli_version": null,
+            "app_ssh_endpoint": null,
+            "app_ssh_host_key_fingerprint": null,
+            "app_ssh_oauth_client": null,
+            "doppler_logging_endpoint": null,
+            "routing_endpoint": null,
+            "api_version": app.cfg.cf.api_version,
+            "osbapi_version": "2.15",
+        }),
+    )
+}
+
+/// UAA's `/login` document, served only when sgbridge is its own
+/// authorization endpoint.
+pub fn login(app: &App, ctx: &Ctx) -> Option<Resp> {
+    if !app.cfg.cf.uaa_url.is_empty() {
+        return None;
+    }
+    let own = own_url(app, ctx);
+    Some(json(
+        StatusCode::OK,
+        &json!({
+            "app": {"version": "4.30.0"},
+            "links": {"uaa": own, "login": own, "passwd": "/forgot_password", "register": "/create_account"},
+            "zone_name": "uaa",
+            "entityID": "sgbridge",
+            "commit_id": "sgbridge",
+            "idpDefinitions": {},
+            "prompts": {"username": ["text", "Email"], "password": ["password", "Password"]},
+            "timestamp": chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%z").to_string(),
+        }),
+    ))
+}

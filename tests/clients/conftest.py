@@ -1,0 +1,93 @@
+"""Start real sgbridge binaries for the client suites.
+
+SGBRIDGE_BIN names the binary (default: target/debug/sgbridge, which
+`cargo test` builds). Every gateway listens on an ephemeral loopback port.
+"""
+
+import os
+import pathlib
+import subprocess
+import tempfile
+import threading
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+BIN = os.environ.get("SGBRIDGE_BIN", str(ROOT / "target" / "debug" / "sgbridge"))
+
+# Embedded backend with tasks that really run for a moment.
+EMBEDDED = """
+[backend.embedded]
+task_delay_ms = 300
+[wait]
+first_poll_ms = 50
+max_poll_ms = 200
+deadline_s = 20
+"""
+
+# CF and Gcore front ends over backend = gcore, pointed at another gateway.
+CHAINED = """
+[wait]
+first_poll_ms = 50
+max_poll_ms = 200
+deadline_s = 20
+[backend]
+kind = "gcore"
+[backend.gcore]
+base_url = "{base}"
+project_id = 1
+region_id = 76
+api_key_env = "SGBRIDGE_CLIENTS_GCORE_KEY"
+"""
+
+
+class Gateway:
+    def __init__(self, config: str, env: dict | None = None):
+        self._dir = tempfile.TemporaryDirectory()
+        path = pathlib.Path(self._dir.name) / "sgbridge.toml"
+        path.write_text(config)
+        self.proc = subprocess.Popen(
+            [BIN, "serve", "--config", str(path), "--listen", "127.0.0.1:0"],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, **(env or {})},
+        )
+        self.log: list[str] = []
+        self.url = None
+        for line in self.proc.stderr:
+            self.log.append(line)
+            if "listening on " in line:
+                self.url = line.split("listening on ")[1].split()[0]
+                break
+        if self.url is None:
+            raise RuntimeError("sgbridge did not start:\n" + "".join(self.log))
+        threading.Thread(target=self._drain, daemon=True).start()
+
+    def _drain(self):
+        for line in self.proc.stderr:
+            self.log.append(line)
+
+    def stop(self):
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        self._dir.cleanup()
+
+
+@pytest.fixture(scope="session")
+def embedded():
+    gw = Gateway(EMBEDDED)
+    yield gw
+    gw.stop()
+
+
+@pytest.fixture(scope="session")
+def chained(embedded):
+    """sgbridge with backend = gcore, pointed at the embedded gateway."""
+    gw = Gateway(CHAINED.format(base=embedded.url), env={"SGBRIDGE_CLIENTS_GCORE_KEY": "dev-api-key"})
+    yield gw
+    gw.stop()
