@@ -78,6 +78,25 @@ pub struct CfConfig {
     pub uaa_url: String,
     /// The v2 API version announced in `/v2/info` (the cf CLI v6 wants >= 2.128.0).
     pub api_version: String,
+    /// Orgs and spaces the gateway answers look-ups for (`cf bind-security-group`,
+    /// `cf security-groups`); sgbridge is not a Cloud Controller and knows no others.
+    pub orgs: Vec<OrgEntry>,
+    pub spaces: Vec<SpaceEntry>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct OrgEntry {
+    pub guid: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct SpaceEntry {
+    pub guid: String,
+    pub name: String,
+    pub org_guid: String,
 }
 
 impl Default for CfConfig {
@@ -89,6 +108,8 @@ impl Default for CfConfig {
             region_id: 1,
             uaa_url: String::new(),
             api_version: "2.293.0".into(),
+            orgs: Vec::new(),
+            spaces: Vec::new(),
         }
     }
 }
@@ -254,6 +275,27 @@ impl Config {
             return Err(ConfigError::Invalid(
                 "wait.first_poll_ms must be > 0 and <= wait.max_poll_ms".into(),
             ));
+        }
+        let uuid = |g: &str| crate::model::Uuid::parse(g).is_some();
+        if let Some(o) = self.cf.orgs.iter().find(|o| !uuid(&o.guid)) {
+            return Err(ConfigError::Invalid(format!(
+                "cf.orgs: guid {:?} is not a UUID",
+                o.guid
+            )));
+        }
+        for s in &self.cf.spaces {
+            if !uuid(&s.guid) {
+                return Err(ConfigError::Invalid(format!(
+                    "cf.spaces: guid {:?} is not a UUID",
+                    s.guid
+                )));
+            }
+            if !self.cf.orgs.iter().any(|o| o.guid.eq_ignore_ascii_case(&s.org_guid)) {
+                return Err(ConfigError::Invalid(format!(
+                    "cf.spaces: space {:?} names org_guid {:?}, which is not in cf.orgs",
+                    s.name, s.org_guid
+                )));
+            }
         }
         if self.server.max_body_bytes == 0 {
             return Err(ConfigError::Invalid("server.max_body_bytes must be > 0".into()));

@@ -393,7 +393,9 @@ impl Embedded {
                     e.locked_by = None;
                 }
             }
-            return Err(format!("Security group {missing} referenced by remote_group_id could not be found"));
+            return Err(format!(
+                "Security group {missing} referenced by remote_group_id could not be found"
+            ));
         }
         let created = |kind: &str, id: &Uuid| BTreeMap::from([(kind.to_string(), vec![id.to_string()])]);
         match op {

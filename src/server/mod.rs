@@ -46,6 +46,8 @@ pub struct App {
     pub create_lock: Mutex<()>,
     pub jobs: moka::sync::Cache<String, cf::Job>,
     pub metrics: Metrics,
+    /// When this gateway started (the timestamps of directory resources).
+    pub started: chrono::DateTime<chrono::Utc>,
 }
 
 impl App {
@@ -85,6 +87,7 @@ impl App {
                 .time_to_live(Duration::from_secs(3600))
                 .build(),
             metrics: Metrics::default(),
+            started: chrono::Utc::now(),
         })
     }
 

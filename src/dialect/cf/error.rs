@@ -19,6 +19,10 @@ pub enum CfError {
     RunningDefaultInvalid(String),
     #[error("The security group name is taken: {0}")]
     NameTaken(String),
+    #[error("The organization could not be found: {0}")]
+    OrganizationNotFound(String),
+    #[error("The app space could not be found: {0}")]
+    SpaceNotFound(String),
     #[error("Could not find VCAP::CloudController::Space with guid: {0}")]
     InvalidRelation(String),
     #[error("The query parameter is invalid: {0}")]
@@ -64,6 +68,8 @@ impl CfError {
             CfError::StagingDefaultInvalid(_) => (400, 300003, "CF-SecurityGroupStagingDefaultInvalid"),
             CfError::RunningDefaultInvalid(_) => (400, 300004, "CF-SecurityGroupRunningDefaultInvalid"),
             CfError::NameTaken(_) => (400, 300005, "CF-SecurityGroupNameTaken"),
+            CfError::OrganizationNotFound(_) => (404, 30003, "CF-OrganizationNotFound"),
+            CfError::SpaceNotFound(_) => (404, 40004, "CF-SpaceNotFound"),
             CfError::InvalidRelation(_) => (400, 1002, "CF-InvalidRelation"),
             CfError::BadQueryParameter(_) => (400, 10005, "CF-BadQueryParameter"),
             CfError::OrderByParameterInvalid(_) => (500, 10012, "CF-OrderByParameterInvalid"),

@@ -15,7 +15,7 @@ use std::collections::BTreeSet;
 
 pub async fn list(app: &App, ctx: &Ctx) -> Result<Resp, CfError> {
     let filters = query::filters(ctx, &["name"])?;
-    let paging = query::paging(ctx)?;
+    let paging = query::paging(ctx, &[])?;
     let exact = filters.iter().find_map(|(_, f)| f.exact());
     let groups = app
         .backend

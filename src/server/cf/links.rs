@@ -3,9 +3,9 @@
 
 use super::groups::{commit, resource};
 use super::view::{desired_tags, reserved_patch};
-use super::{backend_error, group_id, query, warn};
+use super::{backend_error, directory, group_id, query, warn};
 use crate::backend::GroupPatch;
-use crate::dialect::cf::render::{self, timestamp, Metadata, Resource};
+use crate::dialect::cf::render;
 use crate::dialect::cf::CfError;
 use crate::model::{CfAttrs, SecurityGroup, Uuid};
 use crate::server::http::{cf_json, empty, Ctx, Resp};
@@ -58,32 +58,6 @@ pub enum Side {
     Space,
 }
 
-/// What the gateway can say about a space: it knows guids, not names or orgs.
-#[derive(Serialize)]
-struct SpaceEntity {
-    name: String,
-    organization_guid: Option<String>,
-    security_groups_url: String,
-    staging_security_groups_url: String,
-}
-
-fn space_resource(guid: &Uuid, at: &str) -> Resource<SpaceEntity> {
-    Resource {
-        metadata: Metadata {
-            guid: guid.to_string(),
-            url: format!("/v2/spaces/{guid}"),
-            created_at: at.to_string(),
-            updated_at: at.to_string(),
-        },
-        entity: SpaceEntity {
-            name: guid.to_string(),
-            organization_guid: None,
-            security_groups_url: format!("/v2/spaces/{guid}/security_groups"),
-            staging_security_groups_url: format!("/v2/spaces/{guid}/staging_security_groups"),
-        },
-    }
-}
-
 async fn change_attrs(
     app: &App,
     guid: &str,
@@ -107,7 +81,7 @@ async fn change_attrs(
 
 pub async fn spaces_of(app: &App, ctx: &Ctx, guid: &str, lifecycle: Lifecycle) -> Result<Resp, CfError> {
     let id = group_id(guid)?;
-    let paging = query::paging(ctx)?;
+    let paging = query::paging(ctx, &[])?;
     query::filters(ctx, &["name", "organization_guid", "developer_guid", "app_guid"])?;
     let group = app
         .backend
@@ -115,11 +89,14 @@ pub async fn spaces_of(app: &App, ctx: &Ctx, guid: &str, lifecycle: Lifecycle) -
         .await
         .map_err(|e| backend_error(e, guid))?;
     let mut attrs = group.cf_attrs();
-    let at = timestamp(&group.created_at);
+    let inline = ctx
+        .param("inline-relations-depth")
+        .and_then(|d| d.parse::<u32>().ok())
+        .is_some_and(|d| d >= 1);
     let spaces: Vec<_> = lifecycle
         .spaces(&mut attrs)
         .iter()
-        .map(|s| space_resource(s, &at))
+        .map(|s| directory::space_resource(app, s.as_str(), inline))
         .collect();
     let base = format!(
         "/v2/security_groups/{guid}/{}",
@@ -141,7 +118,7 @@ pub async fn bind(
     side: Side,
 ) -> Result<Resp, CfError> {
     let id = group_id(guid)?;
-    let space_id = Uuid::parse(space).ok_or_else(|| CfError::InvalidRelation(space.to_string()))?;
+    let space_id = directory::bindable(app, space).ok_or_else(|| CfError::InvalidRelation(space.to_string()))?;
     let _writing = app.lock_group(&id).await;
     let group = app
         .backend
@@ -162,14 +139,14 @@ pub async fn bind(
         (true, Side::Group) => resource(app, StatusCode::CREATED, &group, Vec::new()),
         (true, Side::Space) => cf_json(
             StatusCode::CREATED,
-            &space_resource(&space_id, &timestamp(&group.created_at)),
+            &directory::space_resource(app, space_id.as_str(), false),
         ),
     })
 }
 
 pub async fn groups_of_space(app: &App, ctx: &Ctx, space: &str, lifecycle: Lifecycle) -> Result<Resp, CfError> {
     let filters = query::filters(ctx, &["name"])?;
-    let paging = query::paging(ctx)?;
+    let paging = query::paging(ctx, &[])?;
     let space_id = Uuid::parse(space).ok_or_else(|| CfError::InvalidRelation(space.to_string()))?;
     let groups = app
         .backend
@@ -197,7 +174,7 @@ pub async fn groups_of_space(app: &App, ctx: &Ctx, space: &str, lifecycle: Lifec
 }
 
 pub async fn defaults(app: &App, ctx: &Ctx, lifecycle: Lifecycle) -> Result<Resp, CfError> {
-    let paging = query::paging(ctx)?;
+    let paging = query::paging(ctx, &[])?;
     let groups = app
         .backend
         .list(app.cf_scope, None)

@@ -2,6 +2,7 @@
 //! routes, answered from a Gcore-semantics backend with CC's bodies, codes and
 //! errors. Writes wait on the backend's tasks and answer the final state.
 
+mod directory;
 mod groups;
 mod info;
 mod links;
@@ -105,6 +106,11 @@ async fn route(app: &App, ctx: &Ctx, segs: &[&str], body: RequestBody) -> Result
             .await
         }
         ["v2", "jobs", j] if m == M::GET => links::job(app, j),
+        ["v2", "organizations"] if m == M::GET => directory::orgs(app, ctx),
+        ["v2", "organizations", o] if m == M::GET => directory::get_org(app, o),
+        ["v2", "organizations", o, "spaces"] if m == M::GET => directory::spaces(app, ctx, Some(o)),
+        ["v2", "spaces"] if m == M::GET => directory::spaces(app, ctx, None),
+        ["v2", "spaces", s] if m == M::GET => directory::get_space(app, ctx, s),
         _ => Err(CfError::NotFound),
     }
 }

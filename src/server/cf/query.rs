@@ -109,13 +109,24 @@ pub struct Paging {
     page: usize,
     per_page: usize,
     desc: bool,
+    order_by: Option<String>,
 }
 
-pub fn paging(ctx: &Ctx) -> Result<Paging, CfError> {
-    if let Some(by) = ctx.param("order-by") {
-        // Security groups declare no sortable attribute in CC.
-        return Err(CfError::OrderByParameterInvalid(by.to_string()));
+impl Paging {
+    /// The sort key asked for (one of the route's sortable keys).
+    pub fn order_by(&self) -> Option<&str> {
+        self.order_by.as_deref()
     }
+}
+
+/// Paging for a route whose resources sort by `sortable` keys (security
+/// groups declare none in CC, so any `order-by` is CC's 500 error there).
+pub fn paging(ctx: &Ctx, sortable: &[&str]) -> Result<Paging, CfError> {
+    let order_by = match ctx.param("order-by") {
+        None => None,
+        Some(by) if sortable.contains(&by) => Some(by.to_string()),
+        Some(by) => return Err(CfError::OrderByParameterInvalid(by.to_string())),
+    };
     let number = |key: &str, default: usize| -> Result<usize, CfError> {
         match ctx.param(key) {
             None => Ok(default),
@@ -140,7 +151,12 @@ pub fn paging(ctx: &Ctx) -> Result<Paging, CfError> {
             )))
         }
     };
-    Ok(Paging { page, per_page, desc })
+    Ok(Paging {
+        page,
+        per_page,
+        desc,
+        order_by,
+    })
 }
 
 /// One page of `items` (already filtered, oldest first) with CC's relative urls.
@@ -161,6 +177,9 @@ pub fn page<T>(ctx: &Ctx, base: &str, paging: &Paging, mut items: Vec<T>) -> Pag
             ("page".into(), page.to_string()),
             ("results-per-page".into(), paging.per_page.to_string()),
         ];
+        if let Some(by) = &paging.order_by {
+            params.push(("order-by".into(), by.clone()));
+        }
         for key in ["q", "inline-relations-depth"] {
             params.extend(ctx.params(key).map(|v| (key.to_string(), v.to_string())));
         }
@@ -210,7 +229,7 @@ mod tests {
     #[test]
     fn pages_and_urls() {
         let c = ctx("results-per-page=2&page=2&q=name>a");
-        let p = paging(&c).unwrap();
+        let p = paging(&c, &[]).unwrap();
         let page = page(&c, "/v2/security_groups", &p, vec![1, 2, 3, 4, 5]);
         assert_eq!(page.resources, vec![3, 4]);
         assert_eq!((page.total_results, page.total_pages), (5, 3));
@@ -219,8 +238,12 @@ mod tests {
             Some("/v2/security_groups?order-direction=asc&page=3&q=name%3Ea&results-per-page=2")
         );
         assert!(page.prev_url.unwrap().contains("page=1"));
-        assert!(paging(&ctx("results-per-page=101")).is_err());
-        assert!(paging(&ctx("order-direction=up")).is_err());
-        assert_eq!(paging(&ctx("order-by=name")).unwrap_err().status(), 500);
+        assert!(paging(&ctx("results-per-page=101"), &[]).is_err());
+        assert!(paging(&ctx("order-direction=up"), &[]).is_err());
+        assert_eq!(paging(&ctx("order-by=name"), &[]).unwrap_err().status(), 500);
+        assert_eq!(
+            paging(&ctx("order-by=name"), &["name"]).unwrap().order_by(),
+            Some("name")
+        );
     }
 }
