@@ -17,3 +17,4 @@ pub mod dialect;
 pub mod json;
 pub mod model;
 pub mod server;
+pub mod urlenc;

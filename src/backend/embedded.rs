@@ -408,15 +408,7 @@ impl Embedded {
                     .into_iter()
                     .map(|atom| new_rule(atom, at))
                     .collect();
-                let tags = group
-                    .tags
-                    .into_iter()
-                    .map(|(key, value)| Tag {
-                        key,
-                        value,
-                        read_only: false,
-                    })
-                    .collect();
+                let tags = group.tags.into_iter().map(|(k, v)| Tag::writable(k, v)).collect();
                 let g = SecurityGroup {
                     id: id.clone(),
                     name: group.name,

@@ -206,7 +206,7 @@ impl GcoreHttp {
             );
             if let Some(n) = name {
                 path.push_str("&name=");
-                path.push_str(&percent_encode(n));
+                path.push_str(&crate::urlenc::encode(n));
             }
             let page: ListOut<GroupOut> = self.json(Method::GET, &path, None).await?;
             let got = page.results.len();
@@ -380,19 +380,6 @@ fn to_model(g: &GroupOut) -> Result<SecurityGroup> {
     })
 }
 
-/// Percent-encode a query value (RFC 3986 unreserved characters pass).
-fn percent_encode(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for b in text.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -436,10 +423,5 @@ mod tests {
         let e = api_error(StatusCode::BAD_GATEWAY, b"", "GET y");
         assert_eq!(e.kind, ErrorKind::Upstream);
         assert!(e.message.contains("502"));
-    }
-
-    #[test]
-    fn query_values_are_encoded() {
-        assert_eq!(percent_encode("a b&c/é"), "a%20b%26c%2F%C3%A9");
     }
 }

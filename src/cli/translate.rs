@@ -157,15 +157,7 @@ fn read_gcore(input: &[u8], args: &TranslateArgs) -> Result<Vec<Atom>, GcoreErro
     let wrapped: GcoreInput =
         serde_json::from_slice(input).map_err(|e| GcoreError::validation(format!("Invalid input: {e}")))?;
     let mut atoms = gcore::body::parse_rule_list(wrapped.rules.get().as_bytes(), flags)?;
-    let tags: Vec<Tag> = wrapped
-        .tags
-        .into_iter()
-        .map(|(key, value)| Tag {
-            key,
-            value,
-            read_only: false,
-        })
-        .collect();
+    let tags: Vec<Tag> = wrapped.tags.into_iter().map(|(k, v)| Tag::writable(k, v)).collect();
     let (_, logged) = cf_state::decode(&tags);
     cf_state::apply_log(&mut atoms, &logged);
     Ok(atoms)

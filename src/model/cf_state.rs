@@ -175,11 +175,7 @@ mod tests {
         };
         let tags: Vec<Tag> = encode(&attrs, &[atom(true), atom(false)])
             .into_iter()
-            .map(|(key, value)| Tag {
-                key,
-                value,
-                read_only: false,
-            })
+            .map(|(key, value)| Tag::writable(key, value))
             .collect();
         assert!(tags
             .iter()

@@ -14,6 +14,17 @@ pub struct Tag {
     pub read_only: bool,
 }
 
+impl Tag {
+    /// A tag the caller may change.
+    pub fn writable(key: impl Into<String>, value: impl Into<String>) -> Self {
+        Tag {
+            key: key.into(),
+            value: value.into(),
+            read_only: false,
+        }
+    }
+}
+
 /// A change to tags, as Gcore's PATCH says it (RFC 7386 JSON Merge Patch).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum TagPatch {
@@ -41,11 +52,7 @@ impl TagPatch {
                         (Some(i), None) => {
                             out.remove(i);
                         }
-                        (None, Some(v)) => out.push(Tag {
-                            key: key.clone(),
-                            value: v.clone(),
-                            read_only: false,
-                        }),
+                        (None, Some(v)) => out.push(Tag::writable(key, v)),
                         (None, None) => {}
                     }
                 }

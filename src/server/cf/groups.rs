@@ -14,6 +14,18 @@ use http::StatusCode;
 use std::collections::BTreeSet;
 
 pub async fn list(app: &App, ctx: &Ctx) -> Result<Resp, CfError> {
+    page_of_groups(app, ctx, "/v2/security_groups", |_| true, render::group_resource).await
+}
+
+/// One page of the groups `keep` selects, narrowed by `q=name` filters and
+/// rendered by `render`; what CF cannot show goes to `X-Cf-Warnings`.
+pub async fn page_of_groups<T: serde::Serialize>(
+    app: &App,
+    ctx: &Ctx,
+    base: &str,
+    keep: impl Fn(&SecurityGroup) -> bool,
+    render: impl Fn(&SecurityGroup, Vec<render::CfRule>) -> T,
+) -> Result<Resp, CfError> {
     let filters = query::filters(ctx, &["name"])?;
     let paging = query::paging(ctx, &[])?;
     let exact = filters.iter().find_map(|(_, f)| f.exact());
@@ -23,16 +35,16 @@ pub async fn list(app: &App, ctx: &Ctx) -> Result<Resp, CfError> {
         .await
         .map_err(|e| backend_error(e, ""))?;
     let mut warnings = Vec::new();
-    let resources: Vec<_> = groups
+    let items: Vec<T> = groups
         .iter()
-        .filter(|g| filters.iter().all(|(_, f)| f.matches(&g.name)))
+        .filter(|g| keep(g) && filters.iter().all(|(_, f)| f.matches(&g.name)))
         .map(|g| {
             let view = app.cf_view(g);
             warnings.extend(view.warnings);
-            render::group_resource(g, view.rules)
+            render(g, view.rules)
         })
         .collect();
-    let page = query::page(ctx, "/v2/security_groups", &paging, resources);
+    let page = query::page(ctx, base, &paging, items);
     Ok(warn(cf_json(StatusCode::OK, &page), &warnings))
 }
 

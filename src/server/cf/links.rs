@@ -1,7 +1,7 @@
 //! Space bindings, running/staging defaults and jobs: CF-only state, kept in
 //! the group's reserved tags.
 
-use super::groups::{commit, resource};
+use super::groups::{commit, page_of_groups, resource};
 use super::view::{desired_tags, reserved_patch};
 use super::{backend_error, directory, group_id, query, warn};
 use crate::backend::GroupPatch;
@@ -145,56 +145,27 @@ pub async fn bind(
 }
 
 pub async fn groups_of_space(app: &App, ctx: &Ctx, space: &str, lifecycle: Lifecycle) -> Result<Resp, CfError> {
-    let filters = query::filters(ctx, &["name"])?;
-    let paging = query::paging(ctx, &[])?;
     let space_id = Uuid::parse(space).ok_or_else(|| CfError::InvalidRelation(space.to_string()))?;
-    let groups = app
-        .backend
-        .list(app.cf_scope, None)
-        .await
-        .map_err(|e| backend_error(e, ""))?;
-    let mut warnings = Vec::new();
-    let items: Vec<_> = groups
-        .iter()
-        .filter(|g| filters.iter().all(|(_, f)| f.matches(&g.name)))
-        .filter(|g| lifecycle.spaces(&mut g.cf_attrs()).contains(&space_id))
-        .map(|g| {
-            let view = app.cf_view(g);
-            warnings.extend(view.warnings);
-            render::group_resource(g, view.rules)
-        })
-        .collect();
-    let rel = if lifecycle == Lifecycle::Running {
-        "security_groups"
-    } else {
-        "staging_security_groups"
+    let rel = match lifecycle {
+        Lifecycle::Running => "security_groups",
+        Lifecycle::Staging => "staging_security_groups",
     };
-    let page = query::page(ctx, &format!("/v2/spaces/{space}/{rel}"), &paging, items);
-    Ok(warn(cf_json(StatusCode::OK, &page), &warnings))
+    let bound = |g: &SecurityGroup| lifecycle.spaces(&mut g.cf_attrs()).contains(&space_id);
+    page_of_groups(
+        app,
+        ctx,
+        &format!("/v2/spaces/{space}/{rel}"),
+        bound,
+        render::group_resource,
+    )
+    .await
 }
 
 pub async fn defaults(app: &App, ctx: &Ctx, lifecycle: Lifecycle) -> Result<Resp, CfError> {
-    let paging = query::paging(ctx, &[])?;
-    let groups = app
-        .backend
-        .list(app.cf_scope, None)
-        .await
-        .map_err(|e| backend_error(e, ""))?;
-    let mut warnings = Vec::new();
-    let items: Vec<_> = groups
-        .iter()
-        .filter(|g| lifecycle.is_default(&g.cf_attrs()))
-        .map(|g| {
-            let view = app.cf_view(g);
-            warnings.extend(view.warnings);
-            render::defaults_resource(g, view.rules, lifecycle.name())
-        })
-        .collect();
     let base = format!("/v2/config/{}_security_groups", lifecycle.name());
-    Ok(warn(
-        cf_json(StatusCode::OK, &query::page(ctx, &base, &paging, items)),
-        &warnings,
-    ))
+    let is_default = |g: &SecurityGroup| lifecycle.is_default(&g.cf_attrs());
+    let render = |g: &SecurityGroup, rules| render::defaults_resource(g, rules, lifecycle.name());
+    page_of_groups(app, ctx, &base, is_default, render).await
 }
 
 pub async fn set_default(app: &App, guid: &str, lifecycle: Lifecycle, on: bool) -> Result<Resp, CfError> {

@@ -117,11 +117,7 @@ mod tests {
     use super::*;
 
     fn tag(k: &str, v: &str) -> Tag {
-        Tag {
-            key: k.into(),
-            value: v.into(),
-            read_only: false,
-        }
+        Tag::writable(k, v)
     }
 
     #[test]
