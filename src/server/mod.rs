@@ -312,8 +312,11 @@ pub async fn serve(listener: TcpListener, app: Arc<App>, shutdown: impl Future<O
                         async move { Ok::<_, Infallible>(handle(app, req).await) }
                     });
                 let svc = hyper_util::service::TowerToHyperService::new(svc);
+                // A client that never finishes its headers is cut off (slowloris).
                 let conn = hyper::server::conn::http1::Builder::new()
                     .keep_alive(true)
+                    .timer(hyper_util::rt::TokioTimer::new())
+                    .header_read_timeout(Duration::from_secs(30))
                     .serve_connection(TokioIo::new(stream), svc);
                 let conn = graceful.watch(conn);
                 tokio::spawn(async move {

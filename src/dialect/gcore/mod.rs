@@ -12,5 +12,5 @@ pub mod wire;
 pub use crate::model::TagPatch;
 pub use body::{CreateBody, GcoreFlags, PatchBody};
 pub use error::{GcoreError, GcoreErrorBody};
-pub use render::{expand, Expanded, SmtpPolicy};
+pub use render::{expand, expand_within, ExpandError, Expanded, SmtpPolicy};
 pub use rule::RuleSpec;

@@ -34,6 +34,23 @@ impl Expanded {
 
 /// Expand rules; errors carry the 1-based rule number and Gcore's message.
 pub fn expand(rules: &[Rule], policy: SmtpPolicy) -> Result<Expanded, Vec<(usize, String)>> {
+    expand_within(rules, policy, usize::MAX).map_err(|e| match e {
+        ExpandError::Rules(errs) => errs,
+        ExpandError::TooMany { .. } => unreachable!("no atom count exceeds usize::MAX"),
+    })
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExpandError {
+    /// Rules Gcore cannot take: (1-based rule number, Gcore's message).
+    Rules(Vec<(usize, String)>),
+    /// More than `max` Gcore rules, found while expanding rule number `at`;
+    /// expansion stops there, so a huge body costs no more than the cap.
+    TooMany { max: usize, at: usize },
+}
+
+/// [`expand`], giving up as soon as the result would exceed `max` rules.
+pub fn expand_within(rules: &[Rule], policy: SmtpPolicy, max: usize) -> Result<Expanded, ExpandError> {
     let mut out = Expanded::default();
     let mut seen = HashSet::new();
     let mut errors = Vec::new();
@@ -69,6 +86,9 @@ pub fn expand(rules: &[Rule], policy: SmtpPolicy) -> Result<Expanded, Vec<(usize
                     out.atoms.push(piece);
                 }
             }
+            if out.atoms.len() > max {
+                return Err(ExpandError::TooMany { max, at: number });
+            }
         }
         match failed {
             Some(e) => errors.push((number, e)),
@@ -84,7 +104,7 @@ pub fn expand(rules: &[Rule], policy: SmtpPolicy) -> Result<Expanded, Vec<(usize
     if errors.is_empty() {
         Ok(out)
     } else {
-        Err(errors)
+        Err(ExpandError::Rules(errors))
     }
 }
 
@@ -113,6 +133,32 @@ mod tests {
         let errs = expand(std::slice::from_ref(&r), SmtpPolicy::Reject).unwrap_err();
         assert_eq!(errs[0].0, 1);
         assert_eq!(expand(&[r], SmtpPolicy::Allow).unwrap().atoms.len(), 1);
+    }
+
+    #[test]
+    fn expansion_stops_at_the_cap() {
+        let many: Vec<Rule> = (0..1000)
+            .map(|i| Rule {
+                description: Some(format!("rule {i}")),
+                ..rule(Protocol::Any, "0.0.0.0/0")
+            })
+            .collect();
+        assert_eq!(
+            expand_within(&many, SmtpPolicy::Narrow, 20),
+            Err(ExpandError::TooMany { max: 20, at: 2 })
+        );
+        assert_eq!(
+            expand_within(&many[..1], SmtpPolicy::Narrow, 20).unwrap().atoms.len(),
+            20
+        );
+        let other = rule(
+            Protocol::Ported(crate::model::PortedProto::Tcp, crate::model::PortSet::Any),
+            "10.0.0.0/8",
+        );
+        assert_eq!(
+            expand_within(&[many[0].clone(), other], SmtpPolicy::Allow, 1),
+            Err(ExpandError::TooMany { max: 1, at: 2 })
+        );
     }
 
     #[test]

@@ -8,7 +8,7 @@
 
 use crate::dialect::cf::render::{self, CfRule};
 use crate::dialect::cf::{CfError, CfFlags};
-use crate::dialect::gcore::{expand, SmtpPolicy};
+use crate::dialect::gcore::{expand_within, ExpandError, SmtpPolicy};
 use crate::model::{cf_state, compact, Atom, CfAttrs, CompactOptions, Rule, SecurityGroup, Tag, TagPatch};
 use crate::server::App;
 
@@ -68,20 +68,18 @@ impl App {
     /// CF rules as Gcore atoms, with narrowing warnings; the rule cap counts
     /// the foreign atoms that will be kept beside them.
     pub fn plan_rules(&self, rules: &[Rule], foreign: &[Atom]) -> Result<(Vec<Atom>, Vec<String>), CfError> {
-        let expanded = expand(rules, self.smtp_policy()).map_err(|errs| {
-            CfError::SecurityGroupInvalid(
+        let max = self.cfg.gcore.max_rules.saturating_sub(foreign.len());
+        let expanded = expand_within(rules, self.smtp_policy(), max).map_err(|e| match e {
+            ExpandError::Rules(errs) => CfError::SecurityGroupInvalid(
                 errs.iter()
                     .map(|(n, e)| format!("rules rule number {n} cannot be expressed on Gcore: {e}"))
                     .collect(),
-            )
-        })?;
-        let total = expanded.atoms.len() + foreign.len();
-        if total > self.cfg.gcore.max_rules {
-            return Err(CfError::SecurityGroupInvalid(vec![format!(
-                "rules expand to {total} Gcore rules, more than the {} a Gcore security group holds",
+            ),
+            ExpandError::TooMany { at, .. } => CfError::SecurityGroupInvalid(vec![format!(
+                "rules expand to more than the {} Gcore rules a Gcore security group holds (reached at rule number {at})",
                 self.cfg.gcore.max_rules
-            )]));
-        }
+            )]),
+        })?;
         Ok((expanded.atoms, expanded.warnings))
     }
 }
