@@ -17,4 +17,5 @@ pub mod dialect;
 pub mod json;
 pub mod model;
 pub mod server;
+pub mod timefmt;
 pub mod urlenc;

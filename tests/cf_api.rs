@@ -445,13 +445,29 @@ async fn rules_beyond_the_gcore_cap_are_refused_naming_it() {
     let gw = start(quick_config()).await;
     let http = Http::default();
     let rules: Vec<String> = (0..300)
-        .map(|i| format!(r#"{{"protocol":"tcp","destination":"10.0.{}.{}","ports":"443"}}"#, i / 250, i % 250))
+        .map(|i| {
+            format!(
+                r#"{{"protocol":"tcp","destination":"10.0.{}.{}","ports":"443"}}"#,
+                i / 250,
+                i % 250
+            )
+        })
         .collect();
     let r = http
-        .cf(Method::POST, &gw.url("/v2/security_groups"), &format!(r#"{{"name":"big","rules":[{}]}}"#, rules.join(",")))
+        .cf(
+            Method::POST,
+            &gw.url("/v2/security_groups"),
+            &format!(r#"{{"name":"big","rules":[{}]}}"#, rules.join(",")),
+        )
         .await;
     let b = assert_cf_error(&r, 400, 300001, "CF-SecurityGroupInvalid");
-    assert!(b["description"].as_str().unwrap().contains("more than the 250 Gcore rules"), "{b}");
+    assert!(
+        b["description"]
+            .as_str()
+            .unwrap()
+            .contains("more than the 250 Gcore rules"),
+        "{b}"
+    );
     assert!(b["description"].as_str().unwrap().contains("rule number 251"), "{b}");
 }
 

@@ -152,7 +152,7 @@ fn port_strings(ports: &PortSet) -> Result<Vec<String>, Unexpressible> {
 
 /// CC timestamps: ISO-8601 UTC, second precision.
 pub fn timestamp(t: &DateTime<Utc>) -> String {
-    t.format("%Y-%m-%dT%H:%M:%SZ").to_string()
+    crate::timefmt::write_utc(t, "Z")
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

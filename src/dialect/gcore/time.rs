@@ -2,6 +2,7 @@
 //! without a colon); tasks use naive `2026-02-24T10:39:59` (UTC implied); docs
 //! show RFC 3339 with `Z`. All three parse; each type writes Gcore's own form.
 
+use crate::timefmt::write_utc;
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -19,14 +20,14 @@ pub fn parse(text: &str) -> Option<DateTime<Utc>> {
 }
 
 macro_rules! gcore_time {
-    ($name:ident, $format:literal, $doc:literal) => {
+    ($name:ident, $suffix:literal, $doc:literal) => {
         #[doc = $doc]
         #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
         pub struct $name(pub DateTime<Utc>);
 
         impl Serialize for $name {
             fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                s.collect_str(&self.0.format($format))
+                s.serialize_str(&write_utc(&self.0, $suffix))
             }
         }
 
@@ -41,12 +42,8 @@ macro_rules! gcore_time {
     };
 }
 
-gcore_time!(
-    ResourceTime,
-    "%Y-%m-%dT%H:%M:%S%z",
-    "A group or rule timestamp (`+0000` offset)."
-);
-gcore_time!(TaskTime, "%Y-%m-%dT%H:%M:%S", "A task timestamp (naive, UTC).");
+gcore_time!(ResourceTime, "+0000", "A group or rule timestamp (`+0000` offset).");
+gcore_time!(TaskTime, "", "A task timestamp (naive, UTC).");
 
 #[cfg(test)]
 mod tests {
@@ -72,5 +69,7 @@ mod tests {
         assert_eq!(serde_json::to_string(&TaskTime(t)).unwrap(), "\"2026-02-25T10:11:50\"");
         let back: TaskTime = serde_json::from_str("\"2026-02-25T10:11:50+0000\"").unwrap();
         assert_eq!(back.0, t);
+        let early = parse("0987-01-02T03:04:05Z").unwrap();
+        assert_eq!(write_utc(&early, "Z"), "0987-01-02T03:04:05Z");
     }
 }
