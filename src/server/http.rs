@@ -2,7 +2,7 @@
 //! reading, JSON responses and query strings.
 
 use bytes::Bytes;
-use http::header::{HeaderName, HeaderValue, CONTENT_LENGTH, CONTENT_TYPE};
+use http::header::{HeaderName, HeaderValue, CONTENT_TYPE};
 use http::{HeaderMap, Method, Response, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
 use serde::Serialize;
@@ -45,20 +45,13 @@ pub enum BodyError {
     Broken(String),
 }
 
-/// Read a body of at most `max` bytes; a declared larger length is refused
-/// before anything is read.
-pub async fn read_body<B>(headers: &HeaderMap, body: B, max: usize) -> Result<Bytes, BodyError>
+/// Read a body of at most `max` bytes (a declared larger length is refused
+/// earlier, before routing).
+pub async fn read_body<B>(body: B, max: usize) -> Result<Bytes, BodyError>
 where
     B: http_body::Body<Data = Bytes>,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    let declared = headers
-        .get(CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > max as u64) {
-        return Err(BodyError::TooLarge);
-    }
     match Limited::new(body, max).collect().await {
         Ok(c) => Ok(c.to_bytes()),
         Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(BodyError::TooLarge),

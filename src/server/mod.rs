@@ -135,8 +135,7 @@ pub struct RequestBody(Incoming);
 
 impl RequestBody {
     pub async fn read(self, app: &App) -> Result<Bytes, BodyError> {
-        // The declared length was checked before routing (see `handle`).
-        http::read_body(&Default::default(), self.0, app.cfg.server.max_body_bytes).await
+        http::read_body(self.0, app.cfg.server.max_body_bytes).await
     }
 }
 
