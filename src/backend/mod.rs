@@ -11,7 +11,8 @@ pub mod gcore;
 pub mod wait;
 
 use crate::dialect::gcore::wire::TaskOut;
-use crate::model::{Atom, GroupId, SecurityGroup, TagPatch, Uuid};
+use crate::model::{Atom, GroupId, SecurityGroup, Uuid};
+pub use crate::model::{GroupPatch, NewGroup};
 use std::fmt;
 
 /// Where groups live: Gcore's project and region.
@@ -19,25 +20,6 @@ use std::fmt;
 pub struct Scope {
     pub project_id: u64,
     pub region_id: u64,
-}
-
-/// A group to create. `rules: None` asks for the backend's default rules.
-#[derive(Debug, Clone, PartialEq)]
-pub struct NewGroup {
-    pub name: String,
-    pub description: Option<String>,
-    pub rules: Option<Vec<Atom>>,
-    pub tags: Vec<(String, String)>,
-}
-
-/// A change to a group; `None` leaves a field as it is.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct GroupPatch {
-    pub name: Option<String>,
-    pub description: Option<String>,
-    /// The complete new rule set.
-    pub rules: Option<Vec<Atom>>,
-    pub tags: TagPatch,
 }
 
 /// What went wrong, in terms both front ends can render.

@@ -62,6 +62,26 @@ impl TagPatch {
     }
 }
 
+/// A group to create. `rules: None` asks for the backend's default rules
+/// (Gcore's template); `Some(vec![])` for none.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewGroup {
+    pub name: String,
+    pub description: Option<String>,
+    pub rules: Option<Vec<Atom>>,
+    pub tags: Vec<(String, String)>,
+}
+
+/// A change to a group; `None` leaves a field as it is.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct GroupPatch {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    /// The complete new rule set.
+    pub rules: Option<Vec<Atom>>,
+    pub tags: TagPatch,
+}
+
 /// State only Cloud Foundry has: kept in reserved tags (see `cf_state`).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct CfAttrs {

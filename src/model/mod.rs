@@ -14,7 +14,7 @@ pub mod proto;
 pub mod rule;
 
 pub use compact::{compact, CompactOptions};
-pub use group::{CfAttrs, GroupRule, SecurityGroup, Tag, TagPatch};
+pub use group::{CfAttrs, GroupPatch, GroupRule, NewGroup, SecurityGroup, Tag, TagPatch};
 pub use ids::{GroupId, Uuid};
 pub use ip::{Family, IpRange};
 pub use port::{PortRange, PortSet};

@@ -4,7 +4,7 @@
 //! waits on the tasks itself and answers the final group.
 
 use crate::backend::wait::{Schedule, WaitError};
-use crate::backend::{BackendError, ErrorKind, GroupPatch, NewGroup, Scope};
+use crate::backend::{BackendError, ErrorKind, Scope};
 use crate::dialect::gcore::body::{self, GcoreFlags};
 use crate::dialect::gcore::rule::ApiVersion;
 use crate::dialect::gcore::wire::{group_out, ListOut, Location, TaskIds, TaskOut};
@@ -39,26 +39,14 @@ async fn route(app: &App, ctx: &Ctx, segs: &[&str], body: RequestBody) -> Result
     let m = &ctx.method;
     match segs {
         ["cloud", "v2", "security_groups", p, r] if m == M::POST => {
-            let b = body::parse_create(&body.read(app).await?, flags(app))?;
-            let new = NewGroup {
-                name: b.name,
-                description: b.description,
-                rules: b.rules,
-                tags: b.tags,
-            };
+            let new = body::parse_create(&body.read(app).await?, flags(app))?;
             let scope = scope(p, r)?;
             let tasks = app.backend.create(scope, new).await.map_err(backend_error)?;
             written(app, ctx, scope, None, tasks).await
         }
         ["cloud", "v2", "security_groups", p, r, g] if m == M::PATCH => {
             let (scope, id) = (scope(p, r)?, group_id(g)?);
-            let b = body::parse_patch(&body.read(app).await?, flags(app))?;
-            let patch = GroupPatch {
-                name: b.name,
-                description: b.description,
-                rules: b.rules,
-                tags: b.tags,
-            };
+            let patch = body::parse_patch(&body.read(app).await?, flags(app))?;
             let tasks = app.backend.update(scope, &id, patch).await.map_err(backend_error)?;
             written(app, ctx, scope, Some(id), tasks).await
         }

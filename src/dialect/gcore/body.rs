@@ -1,10 +1,11 @@
-//! Gcore v2 request bodies: create, PATCH (omitted `rules` vs `[]` vs a list;
+//! Gcore v2 request bodies, parsed into the model's `NewGroup` and
+//! `GroupPatch`: create, PATCH (omitted `rules` vs `[]` vs a list;
 //! `tags` as a JSON Merge Patch) and `POST …/rules`, validated field by field.
 
 use super::error::{GcoreError, InvalidFields};
 use super::rule::{self, check_atom, opens_smtp, ApiVersion, SMTP_BLOCKED};
 use crate::json::{Element, Fields, ObjectList, Scalar};
-use crate::model::{Atom, TagPatch};
+use crate::model::{Atom, GroupPatch, NewGroup, TagPatch};
 
 /// Account-level policy the parser enforces as Gcore does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,24 +22,6 @@ impl Default for GcoreFlags {
 
 /// Gcore's cap on tag keys and values, in characters.
 pub const MAX_TAG_LEN: usize = 255;
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct CreateBody {
-    pub name: String,
-    pub description: Option<String>,
-    /// `None`: Gcore applies its default template; `Some(vec![])`: no rules.
-    pub rules: Option<Vec<Atom>>,
-    pub tags: Vec<(String, String)>,
-}
-
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct PatchBody {
-    pub name: Option<String>,
-    pub description: Option<String>,
-    /// `None`: unchanged; `Some(list)`: the complete new rule set.
-    pub rules: Option<Vec<Atom>>,
-    pub tags: TagPatch,
-}
 
 const NAME_PATTERN_MESSAGE: &str = "String does not match expected pattern.";
 
@@ -100,7 +83,7 @@ fn decode(body: &[u8]) -> Result<Fields, GcoreError> {
     }
 }
 
-pub fn parse_create(body: &[u8], flags: GcoreFlags) -> Result<CreateBody, GcoreError> {
+pub fn parse_create(body: &[u8], flags: GcoreFlags) -> Result<NewGroup, GcoreError> {
     let shallow = decode(body)?;
     let deep: Deep = serde_json::from_slice(body).map_err(|e| GcoreError::validation(format!("Invalid JSON: {e}")))?;
     let mut errs = Errors::new();
@@ -138,7 +121,7 @@ pub fn parse_create(body: &[u8], flags: GcoreFlags) -> Result<CreateBody, GcoreE
         }
     };
     errs.finish()?;
-    Ok(CreateBody {
+    Ok(NewGroup {
         name: name.unwrap_or_default(),
         description,
         rules: rules.flatten(),
@@ -146,7 +129,7 @@ pub fn parse_create(body: &[u8], flags: GcoreFlags) -> Result<CreateBody, GcoreE
     })
 }
 
-pub fn parse_patch(body: &[u8], flags: GcoreFlags) -> Result<PatchBody, GcoreError> {
+pub fn parse_patch(body: &[u8], flags: GcoreFlags) -> Result<GroupPatch, GcoreError> {
     let shallow = decode(body)?;
     let deep: Deep = serde_json::from_slice(body).map_err(|e| GcoreError::validation(format!("Invalid JSON: {e}")))?;
     let mut errs = Errors::new();
@@ -175,7 +158,7 @@ pub fn parse_patch(body: &[u8], flags: GcoreFlags) -> Result<PatchBody, GcoreErr
         }
     };
     errs.finish()?;
-    Ok(PatchBody {
+    Ok(GroupPatch {
         name,
         description,
         rules: rules.flatten(),

@@ -9,8 +9,7 @@ pub mod rule;
 pub mod time;
 pub mod wire;
 
-pub use crate::model::TagPatch;
-pub use body::{CreateBody, GcoreFlags, PatchBody};
+pub use body::GcoreFlags;
 pub use error::{GcoreError, GcoreErrorBody};
 pub use render::{expand, expand_within, ExpandError, Expanded, SmtpPolicy};
 pub use rule::RuleSpec;
