@@ -339,6 +339,23 @@ async fn lookups_the_gateway_cannot_answer_are_cc_errors() {
         r.json()["description"],
         format!("Could not find VCAP::CloudController::Space with guid: {missing}")
     );
+    // ... and so do `space_guids` in a body.
+    let r = cli
+        .call(
+            Method::POST,
+            "/v2/security_groups",
+            &format!(r#"{{"name":"y","space_guids":["{missing}"]}}"#),
+        )
+        .await;
+    assert_eq!(r.json()["error_code"], "CF-InvalidRelation");
+    let r = cli
+        .call(
+            Method::POST,
+            "/v2/security_groups",
+            &format!(r#"{{"name":"y","space_guids":["{DEV}"]}}"#),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED);
     // The v6 CLI's token must be accepted whatever the scheme's case; a JWT not configured is 1000.
     let r = cli
         .http

@@ -78,11 +78,12 @@ where
     app.wait(&tasks, schedule).await.map_err(|e| wait_error(e, guid))
 }
 
-fn space_set(guids: Option<Vec<String>>) -> Result<Option<BTreeSet<Uuid>>, CfError> {
+/// Space guids from a body, each one a space the gateway may bind (as the bind routes check).
+fn space_set(app: &App, guids: Option<Vec<String>>) -> Result<Option<BTreeSet<Uuid>>, CfError> {
     guids
         .map(|list| {
             list.iter()
-                .map(|g| Uuid::parse(g).ok_or_else(|| CfError::InvalidRelation(g.clone())))
+                .map(|g| super::directory::bindable(app, g).ok_or_else(|| CfError::InvalidRelation(g.clone())))
                 .collect()
         })
         .transpose()
@@ -102,8 +103,8 @@ pub async fn create(app: &App, body: &[u8]) -> Result<Resp, CfError> {
     let name = body.name.unwrap_or_default();
     let rules = body.rules.unwrap_or_default();
     let attrs = CfAttrs {
-        spaces: space_set(body.space_guids)?.unwrap_or_default(),
-        staging_spaces: space_set(body.staging_space_guids)?.unwrap_or_default(),
+        spaces: space_set(app, body.space_guids)?.unwrap_or_default(),
+        staging_spaces: space_set(app, body.staging_space_guids)?.unwrap_or_default(),
         ..CfAttrs::default()
     };
     let (atoms, warnings) = app.plan_rules(&rules, &[])?;
@@ -162,10 +163,10 @@ pub async fn update(app: &App, guid: &str, body: &[u8]) -> Result<Resp, CfError>
         }
     };
     let mut attrs = current.cf_attrs();
-    if let Some(s) = space_set(body.space_guids)? {
+    if let Some(s) = space_set(app, body.space_guids)? {
         attrs.spaces = s;
     }
-    if let Some(s) = space_set(body.staging_space_guids)? {
+    if let Some(s) = space_set(app, body.staging_space_guids)? {
         attrs.staging_spaces = s;
     }
     let logged: Vec<Atom> = rules.clone().unwrap_or_else(|| current.atoms());
