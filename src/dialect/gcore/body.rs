@@ -84,11 +84,10 @@ fn decode(body: &[u8]) -> Result<Fields, GcoreError> {
 }
 
 pub fn parse_create(body: &[u8], flags: GcoreFlags) -> Result<NewGroup, GcoreError> {
-    let shallow = decode(body)?;
-    let deep: Deep = serde_json::from_slice(body).map_err(|e| GcoreError::validation(format!("Invalid JSON: {e}")))?;
+    let top = decode_top(body)?;
     let mut errs = Errors::new();
-    unknown_keys(&shallow, &["name", "description", "rules", "tags"], &mut errs);
-    let name = match shallow.get("name") {
+    unknown_keys(&top, &mut errs);
+    let name = match &top.name {
         None => {
             errs.add("name", "Missing data for required field.");
             None
@@ -107,9 +106,9 @@ pub fn parse_create(body: &[u8], flags: GcoreFlags) -> Result<NewGroup, GcoreErr
             None
         }
     };
-    let description = optional_string(&shallow, "description", &mut errs);
-    let rules = deep.rules.map(|r| rules_list(r, flags, &mut errs));
-    let tags = match deep.tags {
+    let description = optional_string(top.description.as_ref(), "description", &mut errs);
+    let rules = top.rules.map(|r| rules_list(r, flags, &mut errs));
+    let tags = match top.tags {
         None | Some(Element::Other(Scalar::Null)) => Vec::new(),
         Some(Element::Object(fields)) => tag_pairs(&fields, false, &mut errs)
             .into_iter()
@@ -130,11 +129,10 @@ pub fn parse_create(body: &[u8], flags: GcoreFlags) -> Result<NewGroup, GcoreErr
 }
 
 pub fn parse_patch(body: &[u8], flags: GcoreFlags) -> Result<GroupPatch, GcoreError> {
-    let shallow = decode(body)?;
-    let deep: Deep = serde_json::from_slice(body).map_err(|e| GcoreError::validation(format!("Invalid JSON: {e}")))?;
+    let top = decode_top(body)?;
     let mut errs = Errors::new();
-    unknown_keys(&shallow, &["name", "description", "rules", "tags"], &mut errs);
-    let name = match shallow.get("name") {
+    unknown_keys(&top, &mut errs);
+    let name = match &top.name {
         None | Some(Scalar::Null) => None,
         Some(Scalar::Str(s)) if valid_patch_name(s) => Some(s.clone()),
         Some(Scalar::Str(_)) => {
@@ -146,9 +144,9 @@ pub fn parse_patch(body: &[u8], flags: GcoreFlags) -> Result<GroupPatch, GcoreEr
             None
         }
     };
-    let description = optional_string(&shallow, "description", &mut errs);
-    let rules = deep.rules.map(|r| rules_list(r, flags, &mut errs));
-    let tags = match deep.tags {
+    let description = optional_string(top.description.as_ref(), "description", &mut errs);
+    let rules = top.rules.map(|r| rules_list(r, flags, &mut errs));
+    let tags = match top.tags {
         None => TagPatch::Keep,
         Some(Element::Other(Scalar::Null)) => TagPatch::RemoveAll,
         Some(Element::Object(fields)) => TagPatch::Merge(tag_pairs(&fields, true, &mut errs)),
@@ -185,32 +183,68 @@ pub fn parse_rule_list(body: &[u8], flags: GcoreFlags) -> Result<Vec<Atom>, Gcor
     atoms.ok_or(GcoreError::Internal)
 }
 
-/// The two fields whose contents the shallow pass skips.
-#[derive(serde::Deserialize)]
-struct Deep {
-    #[serde(default, deserialize_with = "present")]
+/// A create or PATCH body, read in one pass: the four known fields typed but
+/// not yet validated, unknown keys recorded (first-seen order; a repeated key
+/// keeps its last value, as for every object here).
+#[derive(Default)]
+struct Top {
+    name: Option<Scalar>,
+    description: Option<Scalar>,
     rules: Option<ObjectList>,
-    #[serde(default, deserialize_with = "present")]
     tags: Option<Element>,
+    unknown: Vec<String>,
 }
 
-/// Distinguishes a present `null` (`Some(Null)`) from an absent key (`None`).
-fn present<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
-where
-    D: serde::Deserializer<'de>,
-    T: serde::Deserialize<'de>,
-{
-    T::deserialize(d).map(Some)
+impl<'de> serde::Deserialize<'de> for Top {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Top;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Top, A::Error> {
+                let mut top = Top::default();
+                while let Some(key) = map.next_key::<String>()? {
+                    match key.as_str() {
+                        "name" => top.name = Some(map.next_value()?),
+                        "description" => top.description = Some(map.next_value()?),
+                        "rules" => top.rules = Some(map.next_value()?),
+                        "tags" => top.tags = Some(map.next_value()?),
+                        _ => {
+                            map.next_value::<serde::de::IgnoredAny>()?;
+                            if !top.unknown.contains(&key) {
+                                top.unknown.push(key);
+                            }
+                        }
+                    }
+                }
+                Ok(top)
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
-fn unknown_keys(fields: &Fields, known: &[&str], errs: &mut Errors) {
-    for key in fields.keys().filter(|k| !known.contains(k)) {
+fn decode_top(body: &[u8]) -> Result<Top, GcoreError> {
+    serde_json::from_slice::<Top>(body).map_err(|e| {
+        // Every field accepts any JSON, so a data error can only be the top-level type.
+        if e.is_data() {
+            GcoreError::validation("Invalid input type: expected a JSON object.")
+        } else {
+            GcoreError::validation(format!("Invalid JSON: {e}"))
+        }
+    })
+}
+
+fn unknown_keys(top: &Top, errs: &mut Errors) {
+    for key in &top.unknown {
         errs.add(key, "Unknown field.");
     }
 }
 
-fn optional_string(fields: &Fields, key: &str, errs: &mut Errors) -> Option<String> {
-    match fields.get(key) {
+fn optional_string(value: Option<&Scalar>, key: &str, errs: &mut Errors) -> Option<String> {
+    match value {
         None | Some(Scalar::Null) => None,
         Some(Scalar::Str(s)) => Some(s.clone()),
         Some(_) => {
