@@ -88,7 +88,8 @@ pub fn space_resource(app: &App, guid: &str, inline: bool) -> Resource<Value> {
     Resource { metadata: m, entity }
 }
 
-fn inline(ctx: &Ctx) -> bool {
+/// Whether `?inline-relations-depth` asks for related resources inline.
+pub fn inline(ctx: &Ctx) -> bool {
     ctx.param("inline-relations-depth")
         .and_then(|d| d.parse::<u32>().ok())
         .is_some_and(|d| d >= 1)

@@ -1,7 +1,7 @@
 //! `/v2/security_groups` and `/v2/security_groups/:guid`.
 
 use super::view::{desired_tags, reserved_patch};
-use super::{backend_error, group_id, query, wait_error, warn};
+use super::{backend_error, fetch, group_id, query, wait_error, warn};
 use crate::backend::wait::retry_conflicts;
 use crate::backend::{GroupPatch, NewGroup};
 use crate::dialect::cf::render::{self, timestamp};
@@ -50,11 +50,7 @@ pub async fn page_of_groups<T: serde::Serialize>(
 
 pub async fn get(app: &App, guid: &str) -> Result<Resp, CfError> {
     let id = group_id(guid)?;
-    let group = app
-        .backend
-        .get(app.cf_scope, &id)
-        .await
-        .map_err(|e| backend_error(e, guid))?;
+    let group = fetch(app, &id, guid).await?;
     Ok(resource(app, StatusCode::OK, &group, Vec::new()))
 }
 
@@ -125,11 +121,7 @@ pub async fn create(app: &App, body: &[u8]) -> Result<Resp, CfError> {
         .filter_map(|t| t.created_resources.as_ref()?.get("security_groups")?.first())
         .find_map(|id| Uuid::parse(id))
         .ok_or_else(|| CfError::BackendRejected("The backend's create task named no security group".into()))?;
-    let group = app
-        .backend
-        .get(app.cf_scope, &id)
-        .await
-        .map_err(|e| backend_error(e, id.as_str()))?;
+    let group = fetch(app, &id, id.as_str()).await?;
     let location = format!("/v2/security_groups/{id}");
     Ok(with_header(
         resource(app, StatusCode::CREATED, &group, warnings),
@@ -142,11 +134,7 @@ pub async fn update(app: &App, guid: &str, body: &[u8]) -> Result<Resp, CfError>
     let id = group_id(guid)?;
     let body = cf::body::parse(body, Mode::Update, app.cf_flags())?;
     let _writing = app.lock_group(&id).await;
-    let current = app
-        .backend
-        .get(app.cf_scope, &id)
-        .await
-        .map_err(|e| backend_error(e, guid))?;
+    let current = fetch(app, &id, guid).await?;
     let name = body.name.filter(|n| *n != current.name);
     if let Some(n) = &name {
         if name_taken(app, n, Some(&id)).await? {
@@ -177,11 +165,7 @@ pub async fn update(app: &App, guid: &str, body: &[u8]) -> Result<Resp, CfError>
         rules,
     };
     commit(app, guid, || app.backend.update(app.cf_scope, &id, patch.clone())).await?;
-    let group = app
-        .backend
-        .get(app.cf_scope, &id)
-        .await
-        .map_err(|e| backend_error(e, guid))?;
+    let group = fetch(app, &id, guid).await?;
     Ok(resource(app, StatusCode::CREATED, &group, warnings))
 }
 

@@ -3,7 +3,7 @@
 
 use super::groups::{commit, page_of_groups, resource};
 use super::view::{desired_tags, reserved_patch};
-use super::{backend_error, directory, group_id, query, warn};
+use super::{backend_error, directory, fetch, group_id, query, warn};
 use crate::backend::GroupPatch;
 use crate::dialect::cf::render;
 use crate::dialect::cf::CfError;
@@ -73,26 +73,16 @@ async fn change_attrs(
     if patch.tags != crate::model::TagPatch::Keep {
         commit(app, guid, || app.backend.update(app.cf_scope, &group.id, patch.clone())).await?;
     }
-    app.backend
-        .get(app.cf_scope, &group.id)
-        .await
-        .map_err(|e| backend_error(e, guid))
+    fetch(app, &group.id, guid).await
 }
 
 pub async fn spaces_of(app: &App, ctx: &Ctx, guid: &str, lifecycle: Lifecycle) -> Result<Resp, CfError> {
     let id = group_id(guid)?;
     let paging = query::paging(ctx, &[])?;
     query::filters(ctx, &["name", "organization_guid", "developer_guid", "app_guid"])?;
-    let group = app
-        .backend
-        .get(app.cf_scope, &id)
-        .await
-        .map_err(|e| backend_error(e, guid))?;
+    let group = fetch(app, &id, guid).await?;
     let mut attrs = group.cf_attrs();
-    let inline = ctx
-        .param("inline-relations-depth")
-        .and_then(|d| d.parse::<u32>().ok())
-        .is_some_and(|d| d >= 1);
+    let inline = directory::inline(ctx);
     let spaces: Vec<_> = lifecycle
         .spaces(&mut attrs)
         .iter()
@@ -120,11 +110,7 @@ pub async fn bind(
     let id = group_id(guid)?;
     let space_id = directory::bindable(app, space).ok_or_else(|| CfError::InvalidRelation(space.to_string()))?;
     let _writing = app.lock_group(&id).await;
-    let group = app
-        .backend
-        .get(app.cf_scope, &id)
-        .await
-        .map_err(|e| backend_error(e, guid))?;
+    let group = fetch(app, &id, guid).await?;
     let group = change_attrs(app, guid, &group, |a| {
         let set = lifecycle.spaces(a);
         if add {

@@ -120,6 +120,14 @@ fn group_id(guid: &str) -> Result<GroupId, CfError> {
     Uuid::parse(guid).ok_or_else(|| CfError::SecurityGroupNotFound(guid.to_string()))
 }
 
+/// The CF group `id`; `guid` is the caller's spelling, for the not-found message.
+async fn fetch(app: &App, id: &GroupId, guid: &str) -> Result<crate::model::SecurityGroup, CfError> {
+    app.backend
+        .get(app.cf_scope, id)
+        .await
+        .map_err(|e| backend_error(e, guid))
+}
+
 /// A backend failure as the CF caller sees it, with the backend's message.
 fn backend_error(e: BackendError, guid: &str) -> CfError {
     match e.kind {
