@@ -75,7 +75,7 @@ async fn main() {
     let total = env("REQUESTS", 10_000);
     let mut cfg = Config::default();
     cfg.backend.embedded.task_delay_ms = 0;
-    cfg.wait.first_poll_ms = 1;
+    cfg.wait.poll_ms = 1;
     cfg.wait.max_poll_ms = 5;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());

@@ -6,8 +6,7 @@
 //!     cargo run --release --example parse_bench
 
 use sgbridge::dialect::cf::{self, CfFlags, Mode};
-use sgbridge::dialect::gcore::{expand, SmtpPolicy};
-use sgbridge::model::{compact, CompactOptions};
+use sgbridge::mapping::on_gcore::{self, Policy, SmtpPolicy};
 use std::time::{Duration, Instant};
 
 fn body(rules: usize) -> Vec<u8> {
@@ -54,10 +53,12 @@ fn main() {
             cf::body::parse(&bytes, Mode::Create, CfFlags::default()).unwrap()
         });
         let model = parsed.rules.unwrap();
-        let (exp, expanded) = best(runs, || expand(&model, SmtpPolicy::Narrow).unwrap());
-        let (cmp, back) = best(runs, || {
-            compact(&expanded.atoms, CompactOptions { carved_port: Some(25) })
-        });
+        let policy = Policy {
+            smtp: SmtpPolicy::Narrow,
+            max_rules: usize::MAX,
+        };
+        let (exp, expanded) = best(runs, || on_gcore::to_gcore(&model, policy, 0).unwrap());
+        let (cmp, back) = best(runs, || on_gcore::to_cf(&expanded.atoms, policy));
         assert_eq!(back.len(), model.len());
         println!(
             "{rules:>8} {mb:>9.2} {:>12.1} {:>12.1} {:>7.2} {:>12.0} {:>12.1} {:>10.1}",

@@ -102,7 +102,7 @@ async fn main() {
         "median / baseline = {:.3}; answered {:.0} ms after the task finished (poll schedule {} ms doubling to {} ms)",
         median.as_secs_f64() / baseline.as_secs_f64(),
         ms(median) - ms(baseline),
-        a_cfg.wait.first_poll_ms,
+        a_cfg.wait.poll_ms,
         a_cfg.wait.max_poll_ms
     );
 }

@@ -32,6 +32,11 @@ pub struct ServerConfig {
     pub max_body_bytes: usize,
     /// Upper bound on any one request, waiting included.
     pub request_timeout_s: u64,
+    /// How long a request body may take to arrive (408 after).
+    pub body_timeout_s: u64,
+    /// The URL the gateway announces (`/v2/info`, `/login`, v3 links); empty:
+    /// `http://` and the listen address. Never taken from a request's `Host`.
+    pub external_url: String,
 }
 
 impl Default for ServerConfig {
@@ -40,6 +45,8 @@ impl Default for ServerConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             max_body_bytes: 20 << 20,
             request_timeout_s: 120,
+            body_timeout_s: 30,
+            external_url: String::new(),
         }
     }
 }
@@ -147,8 +154,11 @@ impl Default for GcoreConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct WaitConfig {
-    /// First task poll, then doubling up to `max_poll_ms`.
-    pub first_poll_ms: u64,
+    /// Between task polls while anyone waits (one poller per scope serves
+    /// every waiter); `first_poll_ms` is accepted as its old name.
+    #[serde(alias = "first_poll_ms")]
+    pub poll_ms: u64,
+    /// Longest pause between polls after failed polls.
     pub max_poll_ms: u64,
     /// Give up waiting on tasks (and 409 retries) after this long.
     pub deadline_s: u64,
@@ -157,16 +167,16 @@ pub struct WaitConfig {
 impl Default for WaitConfig {
     fn default() -> Self {
         WaitConfig {
-            first_poll_ms: 150,
-            max_poll_ms: 1000,
+            poll_ms: 100,
+            max_poll_ms: 2000,
             deadline_s: 60,
         }
     }
 }
 
 impl WaitConfig {
-    pub fn first_poll(&self) -> Duration {
-        Duration::from_millis(self.first_poll_ms)
+    pub fn poll(&self) -> Duration {
+        Duration::from_millis(self.poll_ms)
     }
     pub fn max_poll(&self) -> Duration {
         Duration::from_millis(self.max_poll_ms)
@@ -223,6 +233,8 @@ pub struct GcoreBackendConfig {
     /// Name of the environment variable holding the API key.
     pub api_key_env: String,
     pub request_timeout_s: u64,
+    /// Most requests in flight to Gcore at once; more wait for a connection.
+    pub max_connections: usize,
 }
 
 impl Default for GcoreBackendConfig {
@@ -233,6 +245,7 @@ impl Default for GcoreBackendConfig {
             region_id: 0,
             api_key_env: "GCORE_API_KEY".into(),
             request_timeout_s: 30,
+            max_connections: 64,
         }
     }
 }
@@ -271,9 +284,9 @@ impl Config {
                 self.server.listen
             )));
         }
-        if self.wait.first_poll_ms == 0 || self.wait.max_poll_ms < self.wait.first_poll_ms {
+        if self.wait.poll_ms == 0 || self.wait.max_poll_ms < self.wait.poll_ms {
             return Err(ConfigError::Invalid(
-                "wait.first_poll_ms must be > 0 and <= wait.max_poll_ms".into(),
+                "wait.poll_ms must be > 0 and <= wait.max_poll_ms".into(),
             ));
         }
         let uuid = |g: &str| crate::model::Uuid::parse(g).is_some();

@@ -109,7 +109,7 @@ fn run_serve(path: Option<PathBuf>, listen: Option<SocketAddr>) -> ExitCode {
             .unwrap_or_else(|_| addr.to_string());
         eprintln!(
             "sgbridge: listening on http://{bound} (backend: {})",
-            app.backend.name()
+            app.service.backend().name()
         );
         match server::serve(listener, app, shutdown_signal()).await {
             Ok(()) => ExitCode::SUCCESS,

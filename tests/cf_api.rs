@@ -474,7 +474,7 @@ async fn rules_beyond_the_gcore_cap_are_refused_naming_it() {
 /// Every conformance vector through the real HTTP API, as POST and as PUT.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn conformance_vectors_through_post_and_put() {
-    let text = std::fs::read_to_string(common::shared_dir().join("conformance/cf-rule-vectors.json")).unwrap();
+    let text = common::vectors_text();
     let vectors: Vec<Value> = serde_json::from_str(&text).unwrap();
     let http = Http::default();
     let mut gateways = std::collections::HashMap::new();

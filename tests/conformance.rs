@@ -1,14 +1,14 @@
-//! Every Cloud Controller validation vector of `../shared/conformance/
-//! cf-rule-vectors.json`, through the CF body parser: outcome, substring and
-//! exact description. Where CC answers 500 (it crashes on number/null
+//! Every Cloud Controller validation vector of `tests/data/
+//! cf-rule-vectors.json` (copied from the shared design folder), through the
+//! CF body parser: outcome, substring and exact description. Where CC answers 500 (it crashes on number/null
 //! destinations or ports) sgbridge answers a 400 `CF-SecurityGroupInvalid`.
 
 mod common;
 
 use serde::Deserialize;
 use sgbridge::dialect::cf::{self, CfError, CfFlags, Mode};
-use sgbridge::dialect::gcore::{expand, SmtpPolicy};
-use sgbridge::model::{compact, CompactOptions};
+use sgbridge::mapping::on_gcore::{self, Policy, SmtpPolicy};
+use sgbridge::mapping::PlanError;
 use std::collections::HashSet;
 
 #[derive(Deserialize)]
@@ -30,9 +30,7 @@ struct Config {
 }
 
 fn vectors() -> Vec<Vector> {
-    let path = common::shared_dir().join("conformance/cf-rule-vectors.json");
-    let text = std::fs::read_to_string(&path).expect("read vectors");
-    serde_json::from_str(&text).expect("parse vectors")
+    serde_json::from_str(&common::vectors_text()).expect("parse vectors")
 }
 
 fn flags(v: &Vector) -> CfFlags {
@@ -113,25 +111,29 @@ fn check(v: &Vector, result: Result<cf::GroupBody, CfError>) -> Result<(), Strin
 /// the input repeats itself, as the 6001-entry vector does).
 #[test]
 fn valid_vectors_round_trip_through_gcore() {
-    let carved = CompactOptions { carved_port: Some(25) };
+    let policy = Policy {
+        smtp: SmtpPolicy::Narrow,
+        max_rules: usize::MAX,
+    };
     for v in vectors().iter().filter(|v| v.valid) {
         let rules = cf::body::parse(&body(v), Mode::Create, flags(v))
             .unwrap()
             .rules
             .unwrap_or_default();
-        let expanded = match expand(&rules, SmtpPolicy::Narrow) {
+        let expanded = match on_gcore::to_gcore(&rules, policy, 0) {
             Ok(e) => e,
             // Valid CF v2 that Gcore cannot say: icmp to an IPv6 destination, and
             // an ICMP code with "any" type (Neutron needs a type for a code).
-            Err(errs) => {
+            Err(PlanError::Rules(errs)) => {
                 let known = |e: &str| {
                     e.contains("prohibited for ethertype") || e.contains("ICMP type (port-range-min) is missing")
                 };
                 assert!(errs.iter().all(|(_, e)| known(e)), "{}", v.name);
                 continue;
             }
+            Err(other) => panic!("{}: {other}", v.name),
         };
-        let back = compact(&expanded.atoms, carved);
+        let back = on_gcore::to_cf(&expanded.atoms, policy);
         let rendered = cf::render::rules(&back, flags(v)).unwrap();
         let reparsed = cf::body::parse_rules(&serde_json::to_vec(&rendered).unwrap(), flags(v)).unwrap();
         let want = atom_set(&rules);

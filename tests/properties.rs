@@ -11,8 +11,9 @@
 use ipnet::IpNet;
 use proptest::prelude::*;
 use sgbridge::dialect::cf::{self, CfFlags};
-use sgbridge::dialect::gcore::{self, GcoreFlags, RuleSpec, SmtpPolicy};
-use sgbridge::model::{cf_state, compact, CompactOptions, IpRange, Tag};
+use sgbridge::dialect::gcore::{self, GcoreFlags, RuleSpec};
+use sgbridge::mapping::on_gcore::{self, Policy, SmtpPolicy};
+use sgbridge::model::{IpRange, Tag};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 const ALL_FLAGS: CfFlags = CfFlags {
@@ -320,7 +321,9 @@ proptest! {
     #[test]
     fn cf_rule_and_gcore_expansion_allow_the_same_set(rule in cf_rule(false, 3), extra in any::<u128>()) {
         let model = parse_cf(&[rule.json()], ALL_FLAGS);
-        let specs = gcore::expand(&model, SmtpPolicy::Allow).expect("expressible").specs();
+        let policy = Policy { smtp: SmtpPolicy::Allow, max_rules: usize::MAX };
+        let atoms = on_gcore::to_gcore(&model, policy, 0).expect("expressible").atoms;
+        let specs: Vec<RuleSpec> = atoms.iter().map(gcore::rule::to_spec).collect();
         for p in probes(&rule, extra) {
             let want = cf_allows(&rule, &p);
             let got = specs.iter().any(|s| gcore_allows(s, &p));
@@ -380,18 +383,18 @@ proptest! {
         }).collect();
         let model = parse_cf(&json, flags);
         let canonical = cf::render::rules(&model, flags).unwrap();
-        let expanded = match gcore::expand(&model, SmtpPolicy::Narrow) {
+        let policy = Policy { smtp: SmtpPolicy::Narrow, max_rules: usize::MAX };
+        let expanded = match on_gcore::to_gcore(&model, policy, 0) {
             Ok(e) => e,
             Err(_) => return Ok(()), // e.g. a rule that only allows port 25: nothing to compare
         };
         // Through Gcore: the atoms lose `log`, which comes back from the tags.
-        let tags: Vec<Tag> = cf_state::encode(&Default::default(), &expanded.atoms)
+        let tags: Vec<Tag> = on_gcore::cf_tags(&Default::default(), &expanded.atoms)
             .into_iter().map(|(key, value)| Tag { key, value, read_only: false }).collect();
         let mut atoms = expanded.atoms.clone();
         atoms.iter_mut().for_each(|a| a.log = false);
-        let (_, logged) = cf_state::decode(&tags);
-        cf_state::apply_log(&mut atoms, &logged);
-        let back = compact(&atoms, CompactOptions { carved_port: Some(25) });
+        let atoms = on_gcore::with_log(atoms, &tags);
+        let back = on_gcore::to_cf(&atoms, policy);
         prop_assert_eq!(cf::render::rules(&back, flags).unwrap(), canonical);
     }
 }

@@ -71,7 +71,7 @@ async fn serve_with_defaults_answers_both_dialects() {
     let metrics = http.send(Method::GET, &url("/metrics"), &[], "").await;
     let text = String::from_utf8_lossy(&metrics.body).to_string();
     assert!(
-        text.contains("sgbridge_http_requests_total{dialect=\"cf\",method=\"POST\",status=\"201\"} 1"),
+        text.contains("sgbridge_http_requests_total{dialect=\"cf\",route=\"/v2/security_groups\",method=\"POST\",status=\"201\"} 1"),
         "{text}"
     );
     assert!(

@@ -1,28 +1,22 @@
-//! Backends store and change security groups, speaking model values, with
-//! Gcore's semantics: writes answer task ids and complete asynchronously;
-//! [`wait`] polls those tasks. `embedded` keeps groups in process (the default);
-//! `gcore` talks to the Gcore Cloud API over HTTPS.
+//! Backends store and change security groups: one contract ([`Backend`])
+//! over model types, implemented by `embedded` (in process, Gcore semantics,
+//! the default) and `gcore` (the Gcore Cloud API over HTTPS).
 //!
-//! Backends depend on the model and, for the wire, on the Gcore dialect (the
-//! arrow runs backend → dialect); never on the server.
+//! A write answers [`Write::Done`] (applied) or [`Write::Pending`] (applied
+//! when these tasks finish). Task state is the model's [`Task`]; no wire type
+//! crosses this boundary. Backends depend on the model and, for their own
+//! wire, on a dialect's wire types (the arrow runs backend → dialect), never
+//! on the server, the service layer or the mapping.
 
 pub mod embedded;
 pub mod gcore;
-pub mod wait;
 
-use crate::dialect::gcore::wire::TaskOut;
-use crate::model::{Atom, GroupId, SecurityGroup, Uuid};
-pub use crate::model::{GroupPatch, NewGroup};
+use crate::model::{Atom, Group, GroupId, GroupPatch, NewGroup, Scope, Shape, Task, TaskId, TaskQuery, Uuid};
+use crate::tasks::TaskRegistry;
+use async_trait::async_trait;
 use std::fmt;
 
-/// Where groups live: Gcore's project and region.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Scope {
-    pub project_id: u64,
-    pub region_id: u64,
-}
-
-/// What went wrong, in terms both front ends can render.
+/// What went wrong, in terms every front end can render.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorKind {
     /// The backend refused the request as invalid (Gcore 400).
@@ -32,21 +26,26 @@ pub enum ErrorKind {
     Conflict,
     /// The backend refused our credentials (401/403): a gateway configuration problem.
     Unauthorized,
-    /// The backend could not be reached.
+    /// The backend could not be reached, or said it is unavailable.
     Unavailable,
     /// The backend did not answer in time.
     Timeout,
     /// The backend answered with a server error or something unreadable.
     Upstream,
+    /// The operation has no meaning on this backend.
+    Unsupported,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub struct BackendError {
     pub kind: ErrorKind,
-    /// The backend's own message (never a credential).
+    /// The backend's own message, sanitised and bounded (never a credential).
     pub message: String,
     /// The backend's status code, when it answered.
     pub status: Option<u16>,
+    /// The request may have been applied although no answer says so (the
+    /// connection broke after sending, or the answer came too late).
+    pub uncertain: bool,
 }
 
 impl fmt::Display for BackendError {
@@ -61,79 +60,130 @@ impl BackendError {
             kind,
             message: message.into(),
             status: None,
+            uncertain: false,
         }
     }
 
     pub fn not_found(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::NotFound, message)
     }
+
+    pub fn uncertain(mut self) -> Self {
+        self.uncertain = true;
+        self
+    }
+
+    pub fn is_not_found(&self) -> bool {
+        self.kind == ErrorKind::NotFound
+    }
+
+    pub fn is_conflict(&self) -> bool {
+        self.kind == ErrorKind::Conflict
+    }
+
+    /// Whether the same request may succeed later (the backend was down, slow or busy).
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self.kind,
+            ErrorKind::Unavailable | ErrorKind::Timeout | ErrorKind::Upstream | ErrorKind::Conflict
+        )
+    }
 }
 
 pub type Result<T> = std::result::Result<T, BackendError>;
 
-/// The configured backend. An enum rather than a trait object: two variants,
-/// static dispatch, async methods without boxing.
-#[derive(Clone)]
-pub enum Backend {
-    Embedded(embedded::Embedded),
-    Gcore(gcore::GcoreHttp),
+/// The outcome of an accepted write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Write {
+    /// Applied; for a create, the new group's id.
+    Done(Option<GroupId>),
+    /// Applied when every one of these tasks has finished (`[]`: nothing changed).
+    Pending(Vec<TaskId>),
 }
 
-macro_rules! dispatch {
-    ($self:ident, $b:ident => $call:expr) => {
-        match $self {
-            Backend::Embedded($b) => $call,
-            Backend::Gcore($b) => $call,
-        }
-    };
+/// What a call carries besides its arguments: the request it serves (whose
+/// id the backend sees too) and who asked.
+#[derive(Debug, Clone, Default)]
+pub struct Cx {
+    pub request_id: String,
+    /// The caller's name for logs and audit (a token subject or key name,
+    /// never a secret).
+    pub principal: String,
+    /// Whether the caller may write CF state kept in reserved tags through
+    /// the Gcore dialect.
+    pub reserved_tags: bool,
 }
 
-impl Backend {
-    pub fn name(&self) -> &'static str {
-        match self {
-            Backend::Embedded(_) => "embedded",
-            Backend::Gcore(_) => "gcore",
+impl Cx {
+    pub fn new(request_id: impl Into<String>) -> Self {
+        Cx {
+            request_id: request_id.into(),
+            ..Cx::default()
         }
     }
+}
+
+#[async_trait]
+pub trait Backend: Send + Sync + 'static {
+    /// `embedded`, `gcore`, `cf`, …: for logs, metrics and `/readyz`.
+    fn name(&self) -> &'static str;
+
+    /// How this backend stores groups.
+    fn shape(&self) -> Shape;
 
     /// Every group of the scope, oldest first; `name` filters by exact name.
-    pub async fn list(&self, scope: Scope, name: Option<&str>) -> Result<Vec<SecurityGroup>> {
-        dispatch!(self, b => b.list(scope, name).await)
+    async fn list(&self, cx: &Cx, scope: Scope, name: Option<&str>) -> Result<Vec<Group>>;
+
+    async fn get(&self, cx: &Cx, scope: Scope, id: &GroupId) -> Result<Group>;
+
+    /// Starts creating a group; for a pending create the first task's
+    /// `created.groups` names it.
+    async fn create(&self, cx: &Cx, scope: Scope, group: NewGroup) -> Result<Write>;
+
+    /// Starts a change; `Pending(vec![])` when nothing changes.
+    async fn update(&self, cx: &Cx, scope: Scope, id: &GroupId, patch: GroupPatch) -> Result<Write>;
+
+    /// Adds one rule (atomic backends).
+    async fn add_rule(&self, cx: &Cx, scope: Scope, id: &GroupId, rule: Atom) -> Result<Write>;
+
+    /// Deletes one rule by id (atomic backends).
+    async fn delete_rule(&self, cx: &Cx, scope: Scope, id: &GroupId, rule_id: &Uuid) -> Result<Write>;
+
+    /// Deletes a group; done when this returns.
+    async fn delete(&self, cx: &Cx, scope: Scope, id: &GroupId) -> Result<()>;
+
+    async fn task(&self, cx: &Cx, id: &TaskId) -> Result<Task>;
+
+    /// Tasks matching `query`: (total matching, this page).
+    async fn tasks(&self, cx: &Cx, query: &TaskQuery) -> Result<(usize, Vec<Task>)>;
+
+    /// The current state of several tasks of one scope, in one call where
+    /// the backend allows; tasks it cannot show yet are left out.
+    async fn task_states(&self, cx: &Cx, scope: Scope, ids: &[TaskId]) -> Result<Vec<Task>> {
+        let _ = scope;
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            match self.task(cx, id).await {
+                Ok(t) => out.push(t),
+                Err(e) if e.is_not_found() => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(out)
     }
 
-    pub async fn get(&self, scope: Scope, id: &GroupId) -> Result<SecurityGroup> {
-        dispatch!(self, b => b.get(scope, id).await)
-    }
+    /// Marks a task acknowledged (`None` when unknown).
+    async fn acknowledge(&self, cx: &Cx, id: &TaskId) -> Result<Task>;
 
-    /// Starts creating a group; the first task's `created_resources` names it.
-    pub async fn create(&self, scope: Scope, group: NewGroup) -> Result<Vec<Uuid>> {
-        dispatch!(self, b => b.create(scope, group).await)
-    }
+    /// Marks every task of the scope acknowledged.
+    async fn acknowledge_all(&self, cx: &Cx, project_id: Option<u64>, region_id: Option<u64>) -> Result<()>;
 
-    /// Starts a change; no tasks when nothing changes.
-    pub async fn update(&self, scope: Scope, id: &GroupId, patch: GroupPatch) -> Result<Vec<Uuid>> {
-        dispatch!(self, b => b.update(scope, id, patch).await)
-    }
-
-    pub async fn add_rule(&self, scope: Scope, id: &GroupId, rule: Atom) -> Result<Vec<Uuid>> {
-        dispatch!(self, b => b.add_rule(scope, id, rule).await)
-    }
-
-    pub async fn delete_rule(&self, scope: Scope, id: &GroupId, rule_id: &Uuid) -> Result<Vec<Uuid>> {
-        dispatch!(self, b => b.delete_rule(scope, id, rule_id).await)
-    }
-
-    /// Deletes a group at once (Gcore's delete is synchronous).
-    pub async fn delete(&self, scope: Scope, id: &GroupId) -> Result<()> {
-        dispatch!(self, b => b.delete(scope, id).await)
-    }
-
-    pub async fn task(&self, id: &Uuid) -> Result<TaskOut> {
-        dispatch!(self, b => b.task(id).await)
+    /// Where task completions are announced, for backends that run their
+    /// tasks in this process: waiters are woken instead of polling.
+    fn task_events(&self) -> Option<&TaskRegistry> {
+        None
     }
 
     /// Whether the backend answers (for `/readyz`).
-    pub async fn ready(&self) -> Result<()> {
-        dispatch!(self, b => b.ready().await)
-    }
+    async fn ready(&self, cx: &Cx) -> Result<()>;
 }

@@ -6,8 +6,11 @@
 //! dialect's error body on stderr.
 
 use crate::dialect::cf::{self, CfError, CfFlags};
-use crate::dialect::gcore::{self, GcoreError, GcoreFlags, SmtpPolicy};
-use crate::model::{cf_state, compact, Atom, CfAttrs, CompactOptions, Rule, Tag};
+use crate::dialect::gcore::rule::to_spec;
+use crate::dialect::gcore::{self, GcoreError, GcoreFlags};
+use crate::mapping::on_gcore::{self, Policy, SmtpPolicy};
+use crate::mapping::PlanError;
+use crate::model::{Atom, CfAttrs, Rule, Tag};
 use clap::{Args, ValueEnum};
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -69,11 +72,16 @@ impl TranslateArgs {
         }
     }
 
-    fn policy(&self) -> SmtpPolicy {
-        match self.port25 {
+    /// The server's CF-on-Gcore mapping, without a rule cap.
+    fn policy(&self) -> Policy {
+        let smtp = match self.port25 {
             Port25::Narrow => SmtpPolicy::Narrow,
             Port25::Reject => SmtpPolicy::Reject,
             Port25::Allow => SmtpPolicy::Allow,
+        };
+        Policy {
+            smtp,
+            max_rules: usize::MAX,
         }
     }
 }
@@ -88,10 +96,7 @@ pub fn run(args: &TranslateArgs, input: &[u8]) -> Result<Output, String> {
             match args.to {
                 // Gcore → Gcore keeps atoms one to one.
                 Dialect::Gcore => atoms.iter().map(Rule::from).collect(),
-                Dialect::Cf => {
-                    let carved_port = (args.port25 != Port25::Allow).then_some(crate::model::narrow::SMTP_PORT);
-                    compact(&atoms, CompactOptions { carved_port })
-                }
+                Dialect::Cf => on_gcore::to_cf(&atoms, args.policy()),
             }
         }
     };
@@ -104,18 +109,22 @@ pub fn run(args: &TranslateArgs, input: &[u8]) -> Result<Output, String> {
             to_json(&out)
         }
         Dialect::Gcore => {
-            let expanded = gcore::expand(&rules, args.policy()).map_err(|errs| {
-                let messages = errs.iter().map(|(n, e)| format!("rules rule number {n} {e}")).collect();
+            let expanded = on_gcore::to_gcore(&rules, args.policy(), 0).map_err(|e| {
+                let messages: Vec<String> = match e {
+                    PlanError::Rules(errs) => errs.iter().map(|(n, e)| format!("rules rule number {n} {e}")).collect(),
+                    other => vec![other.to_string()],
+                };
                 match args.from {
                     Dialect::Cf => cf_error(&CfError::SecurityGroupInvalid(messages)),
                     Dialect::Gcore => gcore_error(&GcoreError::validation(messages.join(", "))),
                 }
             })?;
             warnings.extend(expanded.warnings.iter().cloned());
-            let log_tags = cf_state::encode(&CfAttrs::default(), &expanded.atoms);
+            let log_tags = on_gcore::cf_tags(&CfAttrs::default(), &expanded.atoms);
+            let specs: Vec<gcore::RuleSpec> = expanded.atoms.iter().map(to_spec).collect();
             if args.with_tags {
                 to_json(&GcoreOutput {
-                    rules: expanded.specs(),
+                    rules: specs,
                     tags: log_tags.into_iter().collect(),
                 })
             } else {
@@ -124,7 +133,7 @@ pub fn run(args: &TranslateArgs, input: &[u8]) -> Result<Output, String> {
                         "CF `log` flags have no Gcore rule field and are not in this output; use --with-tags to keep them as group tags".into(),
                     );
                 }
-                to_json(&expanded.specs())
+                to_json(&specs)
             }
         }
     };
@@ -156,11 +165,9 @@ fn read_gcore(input: &[u8], args: &TranslateArgs) -> Result<Vec<Atom>, GcoreErro
     }
     let wrapped: GcoreInput =
         serde_json::from_slice(input).map_err(|e| GcoreError::validation(format!("Invalid input: {e}")))?;
-    let mut atoms = gcore::body::parse_rule_list(wrapped.rules.get().as_bytes(), flags)?;
+    let atoms = gcore::body::parse_rule_list(wrapped.rules.get().as_bytes(), flags)?;
     let tags: Vec<Tag> = wrapped.tags.into_iter().map(|(k, v)| Tag::writable(k, v)).collect();
-    let (_, logged) = cf_state::decode(&tags);
-    cf_state::apply_log(&mut atoms, &logged);
-    Ok(atoms)
+    Ok(on_gcore::with_log(atoms, &tags))
 }
 
 fn to_json<T: serde::Serialize>(value: &T) -> String {

@@ -1,92 +1,26 @@
 //! Folding atoms (one network, one port range each) back into compact rules.
 //!
-//! The inverse of [`Rule::atoms`] for the forms CF users write: runs of
+//! The inverse of [`Rule::atoms`] for the forms people write: runs of
 //! adjacent atoms that differ only in destination and port are factored into
-//! one rule (destinations × ports), touching networks that form a minimal
-//! cover are joined into one address range, and, when a carved port is given,
-//! the narrowing shapes of [`super::narrow`] are undone. Linear in the input
-//! apart from the bounded (≤ 256 networks) cover checks.
+//! one rule (destinations × ports), and touching networks that form a minimal
+//! cover are joined into one address range. Linear in the input apart from
+//! the bounded (≤ 256 networks) cover checks.
 
 use super::ip::IpRange;
-use super::narrow::{joined_any_template, rejoin};
 use super::port::{PortRange, PortSet};
 use super::proto::{BareProto, IcmpVersion, PortedProto};
 use super::rule::{Atom, AtomDest, AtomProto, Direction, IcmpMatch, IpList, Protocol, Rule, Target};
 use ipnet::IpNet;
 use std::collections::{HashMap, HashSet};
 
-#[derive(Debug, Clone, Copy, Default)]
-pub struct CompactOptions {
-    /// The egress port the backend carves out (Gcore: 25), whose narrowing
-    /// shapes are folded back into the rule the caller wrote.
-    pub carved_port: Option<u16>,
-}
-
-/// Compact atoms into rules; the result allows exactly what the atoms allow
-/// (plus the carved port, where narrowing is undone).
-pub fn compact(atoms: &[Atom], opts: CompactOptions) -> Vec<Rule> {
-    let mut atoms = dedup(atoms);
-    if let Some(port) = opts.carved_port {
-        atoms = rejoin_halves(atoms, port);
-        atoms = collapse_any_templates(atoms);
-    }
-    factor(&atoms)
+/// Compact atoms into rules that allow exactly what the atoms allow.
+pub fn compact(atoms: &[Atom]) -> Vec<Rule> {
+    factor(&dedup(atoms))
 }
 
 fn dedup(atoms: &[Atom]) -> Vec<Atom> {
     let mut seen = HashSet::with_capacity(atoms.len());
     atoms.iter().filter(|a| seen.insert(*a)).cloned().collect()
-}
-
-fn rejoin_halves(atoms: Vec<Atom>, port: u16) -> Vec<Atom> {
-    let mut out: Vec<Atom> = Vec::with_capacity(atoms.len());
-    for atom in atoms {
-        if let Some(joined) = out.last().and_then(|prev| rejoin(prev, &atom, port)) {
-            *out.last_mut().expect("checked by and_then") = joined;
-        } else {
-            out.push(atom);
-        }
-    }
-    out
-}
-
-/// Replace each complete "everything but the carved port" set of egress atoms
-/// to one destination by a single `Any` atom, placed where the set began.
-fn collapse_any_templates(atoms: Vec<Atom>) -> Vec<Atom> {
-    type Key<'a> = (&'a AtomDest, &'a Option<String>, bool);
-    let templates: HashMap<_, HashSet<AtomProto>> = [super::ip::Family::V4, super::ip::Family::V6]
-        .into_iter()
-        .map(|f| (f, joined_any_template(f).into_iter().collect()))
-        .collect();
-    let mut members: HashMap<Key, (HashSet<AtomProto>, Vec<usize>)> = HashMap::new();
-    for (i, a) in atoms.iter().enumerate() {
-        if a.direction == Direction::Egress && templates[&a.dest.family()].contains(&a.proto) {
-            let entry = members.entry((&a.dest, &a.description, a.log)).or_default();
-            if entry.0.insert(a.proto) {
-                entry.1.push(i);
-            }
-        }
-    }
-    let mut drop = vec![false; atoms.len()];
-    let mut first = HashSet::new();
-    for ((dest, _, _), (protos, idx)) in &members {
-        if protos.len() == templates[&dest.family()].len() {
-            idx.iter().for_each(|&i| drop[i] = true);
-            first.insert(idx[0]);
-        }
-    }
-    atoms
-        .into_iter()
-        .enumerate()
-        .filter_map(|(i, a)| match (first.contains(&i), drop[i]) {
-            (true, _) => Some(Atom {
-                proto: AtomProto::Any,
-                ..a
-            }),
-            (false, true) => None,
-            (false, false) => Some(a),
-        })
-        .collect()
 }
 
 /// What must be equal for two atoms to belong to one compact rule.
@@ -230,7 +164,6 @@ fn join_nets(nets: &[IpNet]) -> Vec<IpRange> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::narrow::{carve, Carved, SMTP_PORT};
 
     fn range(a: &str, b: &str) -> IpRange {
         IpRange::new(a.parse().unwrap(), b.parse().unwrap()).unwrap()
@@ -256,7 +189,7 @@ mod tests {
         let r = rule(tcp(&[(53, 53), (5353, 5353)]), vec![range("1.1.1.1", "2.2.2.2")]);
         let atoms = r.atoms();
         assert!(atoms.len() > 2);
-        assert_eq!(compact(&atoms, CompactOptions::default()), vec![r]);
+        assert_eq!(compact(&atoms), vec![r]);
     }
 
     #[test]
@@ -264,44 +197,9 @@ mod tests {
         let a = rule(tcp(&[(443, 443)]), vec![range("10.0.0.0", "10.127.255.255")]);
         let b = rule(tcp(&[(443, 443)]), vec![range("10.128.0.0", "10.255.255.255")]);
         let atoms: Vec<Atom> = [a.atoms(), b.atoms()].concat();
-        let back = compact(&atoms, CompactOptions::default());
+        let back = compact(&atoms);
         assert_eq!(back.len(), 1, "one rule with two destinations");
         let Target::Ips(list) = &back[0].target else { panic!() };
         assert_eq!(list.as_slice().len(), 2);
-    }
-
-    #[test]
-    fn narrowing_is_undone() {
-        for protocol in [Protocol::Any, tcp(&[(1, 65535)]), tcp(&[(20, 30)])] {
-            let r = rule(protocol, vec![range("0.0.0.0", "255.255.255.255")]);
-            let carved: Vec<Atom> = r
-                .atoms()
-                .iter()
-                .flat_map(|a| match carve(a, SMTP_PORT) {
-                    Carved::Untouched => vec![a.clone()],
-                    Carved::Replaced(v) => v,
-                })
-                .collect();
-            let opts = CompactOptions {
-                carved_port: Some(SMTP_PORT),
-            };
-            assert_eq!(compact(&carved, opts), vec![r]);
-        }
-    }
-
-    #[test]
-    fn incomplete_template_is_not_collapsed() {
-        let r = rule(Protocol::Any, vec![range("10.0.0.0", "10.0.0.255")]);
-        let Carved::Replaced(mut atoms) = carve(&r.atoms()[0], SMTP_PORT) else {
-            panic!()
-        };
-        atoms.pop();
-        let back = compact(
-            &atoms,
-            CompactOptions {
-                carved_port: Some(SMTP_PORT),
-            },
-        );
-        assert!(back.iter().all(|r| r.protocol != Protocol::Any));
     }
 }

@@ -1,13 +1,22 @@
-//! Security groups as the model sees them: Gcore's shape (rules are atoms with
-//! ids), with CF's extra state derived from reserved tags (see `cf_state`).
+//! Security groups as backends store them, and the changes written to them.
+//!
+//! Backends store a group in one of two shapes ([`Shape`]):
+//! - **atomic**: one stored rule per destination network and port range, each
+//!   with an id, plus key/value tags (Gcore's shape; Cloud Foundry's own state
+//!   has no field there and is carried by the mapping layer);
+//! - **compact**: rules as written, with lists of destinations and ports, plus
+//!   Cloud Foundry's attributes (defaults, space bindings) natively.
+//!
+//! The shapes say how a group is stored, not how a caller spells it: both
+//! dialects read and write either shape through `crate::mapping`.
 
-use super::cf_state;
 use super::ids::{GroupId, Uuid};
-use super::rule::Atom;
+use super::rule::{Atom, Rule};
 use chrono::{DateTime, Utc};
+use std::collections::BTreeSet;
 
 /// A key/value tag; read-only tags are the backend's and are never changed.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Tag {
     pub key: String,
     pub value: String,
@@ -60,39 +69,94 @@ impl TagPatch {
             }
         }
     }
+
+    /// The keys this patch sets or deletes (`RemoveAll`: every writable key of `current`).
+    pub fn keys<'a>(&'a self, current: &'a [Tag]) -> Vec<&'a str> {
+        match self {
+            TagPatch::Keep => Vec::new(),
+            TagPatch::RemoveAll => current
+                .iter()
+                .filter(|t| !t.read_only)
+                .map(|t| t.key.as_str())
+                .collect(),
+            TagPatch::Merge(changes) => changes.iter().map(|(k, _)| k.as_str()).collect(),
+        }
+    }
+
+    /// The merge patch that turns `from` back into `to` for the keys this
+    /// patch touched: what undoes it.
+    pub fn undo(&self, from: &[Tag], to: &[Tag]) -> TagPatch {
+        let mut keys: Vec<&str> = self.keys(to);
+        keys.sort_unstable();
+        keys.dedup();
+        let changes: Vec<(String, Option<String>)> = keys
+            .into_iter()
+            .filter_map(|k| {
+                let before = to.iter().find(|t| t.key == k && !t.read_only).map(|t| t.value.clone());
+                let after = from
+                    .iter()
+                    .find(|t| t.key == k && !t.read_only)
+                    .map(|t| t.value.clone());
+                (before != after).then(|| (k.to_string(), before))
+            })
+            .collect();
+        if changes.is_empty() {
+            TagPatch::Keep
+        } else {
+            TagPatch::Merge(changes)
+        }
+    }
 }
 
-/// A group to create. `rules: None` asks for the backend's default rules
-/// (Gcore's template); `Some(vec![])` for none.
-#[derive(Debug, Clone, PartialEq)]
-pub struct NewGroup {
-    pub name: String,
-    pub description: Option<String>,
-    pub rules: Option<Vec<Atom>>,
-    pub tags: Vec<(String, String)>,
+/// The two lifecycles a CF group applies to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Lifecycle {
+    Running,
+    Staging,
 }
 
-/// A change to a group; `None` leaves a field as it is.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct GroupPatch {
-    pub name: Option<String>,
-    pub description: Option<String>,
-    /// The complete new rule set.
-    pub rules: Option<Vec<Atom>>,
-    pub tags: TagPatch,
-}
-
-/// State only Cloud Foundry has: kept in reserved tags (see `cf_state`).
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+/// State only Cloud Foundry has: global defaults and space bindings.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Hash)]
 pub struct CfAttrs {
     pub running_default: bool,
     pub staging_default: bool,
-    pub spaces: std::collections::BTreeSet<Uuid>,
-    pub staging_spaces: std::collections::BTreeSet<Uuid>,
+    pub spaces: BTreeSet<Uuid>,
+    pub staging_spaces: BTreeSet<Uuid>,
 }
 
-/// One stored rule: an atom with the id and bookkeeping its backend gave it.
-#[derive(Debug, Clone, PartialEq)]
+impl CfAttrs {
+    pub fn spaces(&self, lifecycle: Lifecycle) -> &BTreeSet<Uuid> {
+        match lifecycle {
+            Lifecycle::Running => &self.spaces,
+            Lifecycle::Staging => &self.staging_spaces,
+        }
+    }
+
+    pub fn spaces_mut(&mut self, lifecycle: Lifecycle) -> &mut BTreeSet<Uuid> {
+        match lifecycle {
+            Lifecycle::Running => &mut self.spaces,
+            Lifecycle::Staging => &mut self.staging_spaces,
+        }
+    }
+
+    pub fn is_default(&self, lifecycle: Lifecycle) -> bool {
+        match lifecycle {
+            Lifecycle::Running => self.running_default,
+            Lifecycle::Staging => self.staging_default,
+        }
+    }
+
+    pub fn set_default(&mut self, lifecycle: Lifecycle, on: bool) {
+        match lifecycle {
+            Lifecycle::Running => self.running_default = on,
+            Lifecycle::Staging => self.staging_default = on,
+        }
+    }
+}
+
+/// One stored rule of an atomic group: an atom with the id and bookkeeping
+/// its backend gave it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct GroupRule {
     pub id: Uuid,
     pub atom: Atom,
@@ -101,33 +165,143 @@ pub struct GroupRule {
     pub updated_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, PartialEq)]
-pub struct SecurityGroup {
+/// What every group has, whatever its shape.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct GroupMeta {
     pub id: GroupId,
     pub name: String,
     pub description: String,
-    pub rules: Vec<GroupRule>,
-    /// Every tag the backend holds, reserved ones included.
-    pub tags: Vec<Tag>,
-    /// The region's display name (Gcore's `region`).
+    /// The region's display name.
     pub region: String,
+    /// Grows with every change: the version a rendered view belongs to.
     pub revision: u64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
 
-impl SecurityGroup {
-    /// The CF attributes carried in reserved tags.
-    pub fn cf_attrs(&self) -> CfAttrs {
-        cf_state::decode(&self.tags).0
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct AtomicContent {
+    pub rules: Vec<GroupRule>,
+    /// Every tag the backend holds, reserved ones included.
+    pub tags: Vec<Tag>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct CompactContent {
+    pub rules: Vec<Rule>,
+    pub attrs: CfAttrs,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Content {
+    Atomic(AtomicContent),
+    Compact(CompactContent),
+}
+
+/// How a backend stores groups (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    Atomic,
+    Compact,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Group {
+    pub meta: GroupMeta,
+    pub content: Content,
+}
+
+impl Group {
+    pub fn id(&self) -> &GroupId {
+        &self.meta.id
     }
 
-    /// The atoms, with CF `log` flags restored from reserved tags.
-    pub fn atoms(&self) -> Vec<Atom> {
-        let mut atoms: Vec<Atom> = self.rules.iter().map(|r| r.atom.clone()).collect();
-        let (_, logged) = cf_state::decode(&self.tags);
-        cf_state::apply_log(&mut atoms, &logged);
-        atoms
+    pub fn name(&self) -> &str {
+        &self.meta.name
+    }
+
+    pub fn shape(&self) -> Shape {
+        match self.content {
+            Content::Atomic(_) => Shape::Atomic,
+            Content::Compact(_) => Shape::Compact,
+        }
+    }
+
+    /// The tags of an atomic group; a compact group has none.
+    pub fn tags(&self) -> &[Tag] {
+        match &self.content {
+            Content::Atomic(c) => &c.tags,
+            Content::Compact(_) => &[],
+        }
+    }
+}
+
+/// A group to create, in the backend's shape.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewGroup {
+    pub name: String,
+    pub description: Option<String>,
+    pub content: NewContent,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum NewContent {
+    /// `rules: None` asks for the backend's default rules (Gcore's template);
+    /// `Some(vec![])` for none.
+    Atomic {
+        rules: Option<Vec<Atom>>,
+        tags: Vec<(String, String)>,
+    },
+    Compact {
+        rules: Vec<Rule>,
+        attrs: CfAttrs,
+    },
+}
+
+/// A change to a group in the backend's shape; `None` leaves a field as it is.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GroupPatch {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub content: PatchContent,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum PatchContent {
+    /// `rules` is the complete new rule set.
+    Atomic { rules: Option<Vec<Atom>>, tags: TagPatch },
+    Compact {
+        rules: Option<Vec<Rule>>,
+        attrs: Option<CfAttrs>,
+    },
+}
+
+impl GroupPatch {
+    /// A patch that changes nothing, in the given shape.
+    pub fn empty(shape: Shape) -> Self {
+        GroupPatch {
+            name: None,
+            description: None,
+            content: match shape {
+                Shape::Atomic => PatchContent::Atomic {
+                    rules: None,
+                    tags: TagPatch::Keep,
+                },
+                Shape::Compact => PatchContent::Compact {
+                    rules: None,
+                    attrs: None,
+                },
+            },
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.name.is_none()
+            && self.description.is_none()
+            && match &self.content {
+                PatchContent::Atomic { rules, tags } => rules.is_none() && *tags == TagPatch::Keep,
+                PatchContent::Compact { rules, attrs } => rules.is_none() && attrs.is_none(),
+            }
     }
 }
 
@@ -158,5 +332,15 @@ mod tests {
         );
         assert_eq!(TagPatch::RemoveAll.apply(&tags), vec![tag("ro", "x", true)]);
         assert_eq!(TagPatch::Keep.apply(&tags), tags);
+    }
+
+    #[test]
+    fn undo_restores_touched_keys_only() {
+        let before = vec![tag("a", "1", false), tag("keep", "k", false)];
+        let p = TagPatch::Merge(vec![("a".into(), Some("2".into())), ("new".into(), Some("n".into()))]);
+        let after = p.apply(&before);
+        let undo = p.undo(&after, &before);
+        assert_eq!(undo.apply(&after), before);
+        assert_eq!(TagPatch::Keep.undo(&after, &before), TagPatch::Keep);
     }
 }

@@ -1,16 +1,39 @@
-//! HTTP plumbing shared by both front ends: the request context, bounded body
-//! reading, JSON responses and query strings.
+//! HTTP plumbing shared by the front ends: the request context handlers
+//! get, JSON responses and query strings.
 
+use super::route::Route;
+use crate::backend::Cx;
 use bytes::Bytes;
 use http::header::{HeaderName, HeaderValue, CONTENT_TYPE};
 use http::{HeaderMap, Method, Response, StatusCode};
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::Full;
 use serde::Serialize;
+use std::sync::Arc;
 
 pub type Body = Full<Bytes>;
 pub type Resp = Response<Body>;
 
-/// What a handler knows about its request besides the body.
+/// The id of the request being served (incoming `X-Request-Id` or
+/// `X-Vcap-Request-Id` when well-formed, else a new one).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestId(pub Arc<str>);
+
+/// Who is calling, once authenticated.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Principal {
+    /// A name for logs and audit: a token's subject, a key's name; never a secret.
+    pub name: String,
+    /// Gcore keys: the projects this key may touch (`None`: all).
+    pub projects: Option<Vec<u64>>,
+    /// Gcore keys: may write CF state kept in reserved tags.
+    pub reserved_tags: bool,
+    /// CF callers: may read (admin, admin read-only, global auditor).
+    pub cf_read: bool,
+    /// CF callers: may write (admin).
+    pub cf_write: bool,
+}
+
+/// What a handler knows about its request.
 #[derive(Debug, Clone)]
 pub struct Ctx {
     pub method: Method,
@@ -18,6 +41,9 @@ pub struct Ctx {
     pub query: Vec<(String, String)>,
     pub headers: HeaderMap,
     pub request_id: String,
+    pub route: Route,
+    pub principal: Principal,
+    pub body: Bytes,
 }
 
 impl Ctx {
@@ -36,26 +62,14 @@ impl Ctx {
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
-}
 
-/// Why a body could not be read.
-#[derive(Debug)]
-pub enum BodyError {
-    TooLarge,
-    Broken(String),
-}
-
-/// Read a body of at most `max` bytes (a declared larger length is refused
-/// earlier, before routing).
-pub async fn read_body<B>(body: B, max: usize) -> Result<Bytes, BodyError>
-where
-    B: http_body::Body<Data = Bytes>,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-{
-    match Limited::new(body, max).collect().await {
-        Ok(c) => Ok(c.to_bytes()),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(BodyError::TooLarge),
-        Err(e) => Err(BodyError::Broken(e.to_string())),
+    /// The backend call context for this request.
+    pub fn cx(&self) -> Cx {
+        Cx {
+            request_id: self.request_id.clone(),
+            principal: self.principal.name.clone(),
+            reserved_tags: self.principal.reserved_tags,
+        }
     }
 }
 

@@ -1,60 +1,85 @@
-//! The gateway: one hyper + tower service for both dialects. It routes a
-//! request to its front end (CF v2 under `/v2`, Gcore under `/cloud`), applies
-//! auth, body limits and a request deadline, calls the backend, waits where
-//! the caller needs a final answer, and renders the result in the caller's
-//! dialect. Panics become a 500 in CC's shape, never a dropped connection.
+//! The gateway: one hyper + tower service for every dialect. The router is
+//! a stack of layers (see [`layers`]) over a dispatcher that hands each
+//! request to its front end (CF v2, CF v3, Gcore, ops). It is generic over
+//! the request body, so tests drive it in process on a paused clock.
 
 pub mod auth;
 pub mod cf;
 pub mod gcore;
 pub mod http;
+pub mod layers;
 pub mod metrics;
+pub mod rescue;
+pub mod route;
 
-use crate::backend::embedded::{new_id, Embedded};
+use crate::backend::embedded::Embedded;
 use crate::backend::gcore::GcoreHttp;
-use crate::backend::wait::{self, Schedule, WaitError};
-use crate::backend::{Backend, Scope};
-use crate::config::{BackendKind, Config};
-use crate::dialect::cf::CfError;
-use crate::dialect::gcore::wire::TaskOut;
-use crate::dialect::gcore::GcoreError;
-use crate::model::{GroupId, Uuid};
-use ::http::{Request, Response, StatusCode};
+use crate::backend::{Backend, Cx};
+use crate::config::{BackendKind, Config, Port25};
+use crate::coord::Memory;
+use crate::error::{Error, Kind};
+use crate::mapping::{on_cf, on_gcore, Mapping};
+use crate::model::Scope;
+use crate::service::{Service, Settings};
+use crate::tasks::PollConfig;
+use ::http::{Request, StatusCode};
 use bytes::Bytes;
-use http::{BodyError, Ctx, Resp};
-use hyper::body::Incoming;
+use http::{Ctx, Principal, RequestId, Resp};
 use hyper_util::rt::TokioIo;
-use metrics::{DialectLabels, Metrics, OutcomeLabels, RequestLabels};
+use layers::observe::ClientAddr;
+use route::{Dialect, Route, RouteId};
 use std::convert::Infallible;
 use std::future::Future;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 use tokio::net::TcpListener;
-use tokio::sync::{Mutex, OwnedMutexGuard};
-use tower::ServiceBuilder;
-use tracing::Instrument;
+use tower::{ServiceBuilder, ServiceExt};
 
 /// Everything a request handler needs.
 pub struct App {
     pub cfg: Config,
-    pub backend: Backend,
-    /// Where CF groups live on the backend.
-    pub cf_scope: Scope,
-    /// One writer per group at a time, so an answer shows its own write.
-    locks: moka::sync::Cache<GroupId, Arc<Mutex<()>>>,
-    /// CF creates run one at a time, keeping names unique in this gateway.
-    pub create_lock: Mutex<()>,
-    pub jobs: moka::sync::Cache<String, cf::Job>,
-    pub metrics: Metrics,
+    pub service: Service,
+    pub metrics: Arc<metrics::Metrics>,
+    pub auth: Arc<auth::Authenticator>,
     /// When this gateway started (the timestamps of directory resources).
     pub started: chrono::DateTime<chrono::Utc>,
+    /// The address actually bound (port 0 picks one).
+    bound: OnceLock<SocketAddr>,
+}
+
+fn settings(cfg: &Config, cf_scope: Scope) -> Settings {
+    let smtp = match cfg.gcore.port25 {
+        Port25::Narrow => on_gcore::SmtpPolicy::Narrow,
+        Port25::Reject => on_gcore::SmtpPolicy::Reject,
+        Port25::Allow => on_gcore::SmtpPolicy::Allow,
+    };
+    Settings {
+        mapping: Mapping {
+            gcore: on_gcore::Policy {
+                smtp,
+                max_rules: cfg.gcore.max_rules,
+            },
+            cf: on_cf::Policy::default(),
+        },
+        cf_scope,
+        deadline: cfg.wait.deadline(),
+        poll: PollConfig {
+            interval: cfg.wait.poll(),
+            max_backoff: cfg.wait.max_poll(),
+            round_timeout: Duration::from_secs(cfg.backend.gcore.request_timeout_s.max(1)),
+        },
+        conflict_backoff: (cfg.wait.poll(), cfg.wait.max_poll()),
+        task_ttl: Duration::from_secs(cfg.backend.embedded.task_ttl_s),
+    }
 }
 
 impl App {
+    /// The gateway for `cfg`, with the backend it names.
     pub fn new(cfg: Config) -> Result<App, String> {
-        let (backend, cf_scope) = match cfg.backend.kind {
+        let (backend, scope): (Arc<dyn Backend>, Scope) = match cfg.backend.kind {
             BackendKind::Embedded => (
-                Backend::Embedded(Embedded::new(
+                Arc::new(Embedded::new(
                     &cfg.backend.embedded,
                     cfg.gcore.smtp_blocked,
                     cfg.gcore.max_rules,
@@ -65,7 +90,7 @@ impl App {
                 },
             ),
             BackendKind::Gcore => (
-                Backend::Gcore(GcoreHttp::new(&cfg.backend.gcore).map_err(|e| e.to_string())?),
+                Arc::new(GcoreHttp::new(&cfg.backend.gcore).map_err(|e| e.to_string())?),
                 Scope {
                     project_id: cfg.backend.gcore.project_id,
                     region_id: cfg.backend.gcore.region_id,
@@ -73,205 +98,134 @@ impl App {
             ),
             BackendKind::Cf => return Err("backend.kind = \"cf\" is not available in this version".into()),
         };
-        Ok(App {
-            cfg,
-            backend,
-            cf_scope,
-            locks: moka::sync::Cache::builder()
-                .max_capacity(100_000)
-                .time_to_idle(Duration::from_secs(600))
-                .build(),
-            create_lock: Mutex::new(()),
-            jobs: moka::sync::Cache::builder()
-                .max_capacity(100_000)
-                .time_to_live(Duration::from_secs(3600))
-                .build(),
-            metrics: Metrics::default(),
+        Ok(App::with_backend(cfg, backend, scope))
+    }
+
+    /// The gateway over a given backend (tests use a scripted one).
+    pub fn with_backend(cfg: Config, backend: Arc<dyn Backend>, cf_scope: Scope) -> App {
+        let metrics: Arc<metrics::Metrics> = Arc::default();
+        let service = Service::new(backend, Arc::new(Memory::default()), settings(&cfg, cf_scope))
+            .with_telemetry(metrics.clone());
+        App {
+            auth: Arc::new(auth::Authenticator::new(&cfg.auth)),
+            service,
+            metrics,
             started: chrono::Utc::now(),
-        })
-    }
-
-    pub fn schedule(&self) -> Schedule {
-        Schedule::new(
-            self.cfg.wait.first_poll(),
-            self.cfg.wait.max_poll(),
-            self.cfg.wait.deadline(),
-        )
-    }
-
-    /// Wait on tasks, counted in the metrics.
-    pub async fn wait(&self, tasks: &[Uuid], schedule: Schedule) -> Result<Vec<TaskOut>, WaitError> {
-        if tasks.is_empty() {
-            return Ok(Vec::new());
-        }
-        self.metrics.waiting.inc();
-        let result = wait::tasks(&self.backend, tasks, schedule).await;
-        self.metrics.waiting.dec();
-        let outcome = match &result {
-            Ok(_) => "finished",
-            Err(WaitError::TaskFailed { .. }) => "error",
-            Err(WaitError::Deadline { .. }) => "deadline",
-            Err(WaitError::Backend(_)) => "backend_error",
-        };
-        self.metrics.task_waits.get_or_create(&OutcomeLabels { outcome }).inc();
-        result
-    }
-
-    /// Hold the write lock of one group.
-    pub async fn lock_group(&self, id: &GroupId) -> OwnedMutexGuard<()> {
-        let lock = self.locks.get_with(id.clone(), || Arc::new(Mutex::new(())));
-        lock.lock_owned().await
-    }
-
-    pub fn new_job(&self, created_at: String) -> cf::Job {
-        let job = cf::Job::finished(new_id().to_string(), created_at);
-        self.jobs.insert(job.guid().to_string(), job.clone());
-        job
-    }
-}
-
-/// A request body, read on demand within the configured limit.
-pub struct RequestBody(Incoming);
-
-impl RequestBody {
-    pub async fn read(self, app: &App) -> Result<Bytes, BodyError> {
-        http::read_body(self.0, app.cfg.server.max_body_bytes).await
-    }
-}
-
-impl From<BodyError> for CfError {
-    fn from(e: BodyError) -> Self {
-        match e {
-            BodyError::TooLarge => CfError::PayloadTooLarge,
-            BodyError::Broken(m) => CfError::MessageParse(m),
-        }
-    }
-}
-
-impl From<BodyError> for GcoreError {
-    fn from(e: BodyError) -> Self {
-        match e {
-            BodyError::TooLarge => GcoreError::PayloadTooLarge,
-            BodyError::Broken(m) => GcoreError::validation(m),
-        }
-    }
-}
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Dialect {
-    Cf,
-    Gcore,
-    Ops,
-}
-
-impl Dialect {
-    fn of(path: &str) -> Dialect {
-        if path.starts_with("/cloud/") {
-            Dialect::Gcore
-        } else if matches!(path, "/healthz" | "/readyz" | "/metrics") {
-            Dialect::Ops
-        } else {
-            Dialect::Cf
+            bound: OnceLock::new(),
+            cfg,
         }
     }
 
-    fn label(self) -> &'static str {
-        match self {
-            Dialect::Cf => "cf",
-            Dialect::Gcore => "gcore",
-            Dialect::Ops => "ops",
+    /// The URL the gateway announces: `server.external_url`, else the
+    /// address it listens on. Never a request's `Host`.
+    pub fn external_url(&self) -> String {
+        if !self.cfg.server.external_url.is_empty() {
+            return self.cfg.server.external_url.trim_end_matches('/').to_string();
         }
+        let addr = self.bound.get().copied().unwrap_or(self.cfg.server.listen);
+        format!("http://{addr}")
     }
 }
 
-/// Serve one request.
-pub async fn handle(app: Arc<App>, req: Request<Incoming>) -> Resp {
-    let started = Instant::now();
-    let (parts, body) = req.into_parts();
+/// The gateway as a tower service for requests with any body type.
+pub fn router<B>(
+    app: Arc<App>,
+) -> impl tower::Service<Request<B>, Response = Resp, Error = Infallible, Future = impl Send> + Clone + Send
+where
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let server = &app.cfg.server;
+    ServiceBuilder::new()
+        .layer(layers::ClassifyLayer)
+        .layer(layers::ObserveLayer::new(app.metrics.clone()))
+        .layer(layers::PanicLayer)
+        .layer(layers::DeadlineLayer::new(Duration::from_secs(
+            server.request_timeout_s,
+        )))
+        .layer(layers::BodyLayer::new(
+            server.max_body_bytes,
+            Duration::from_secs(server.body_timeout_s),
+        ))
+        .layer(layers::AuthLayer::new(app.auth.clone()))
+        .service(Dispatch { app })
+}
+
+/// Serve one request through the whole stack (tests call this directly).
+pub async fn call<B>(app: &Arc<App>, req: Request<B>) -> Resp
+where
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    match router(app.clone()).oneshot(req).await {
+        Ok(r) => r,
+        Err(never) => match never {},
+    }
+}
+
+/// The innermost service: hands the request to its front end.
+#[derive(Clone)]
+struct Dispatch {
+    app: Arc<App>,
+}
+
+impl tower::Service<Request<Bytes>> for Dispatch {
+    type Response = Resp;
+    type Error = Infallible;
+    type Future = layers::BoxFuture;
+
+    fn poll_ready(&mut self, _: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), Infallible>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Request<Bytes>) -> layers::BoxFuture {
+        let app = self.app.clone();
+        Box::pin(async move { Ok(dispatch(&app, req).await) })
+    }
+}
+
+async fn dispatch(app: &App, req: Request<Bytes>) -> Resp {
+    let (mut parts, body) = req.into_parts();
+    let route = parts
+        .extensions
+        .remove::<Route>()
+        .unwrap_or_else(|| route::classify(parts.uri.path()));
     let ctx = Ctx {
-        method: parts.method,
-        path: parts.uri.path().to_string(),
         query: http::parse_query(parts.uri.query()),
+        path: parts.uri.path().to_string(),
+        request_id: parts
+            .extensions
+            .remove::<RequestId>()
+            .map_or_else(String::new, |r| r.0.to_string()),
+        principal: parts.extensions.remove::<Principal>().unwrap_or_default(),
+        method: parts.method,
         headers: parts.headers,
-        request_id: new_id().to_string(),
+        route,
+        body,
     };
-    let dialect = Dialect::of(&ctx.path);
-    let span = tracing::info_span!("request", id = %ctx.request_id, method = %ctx.method, path = %ctx.path);
-    let resp = async {
-        let deadline = Duration::from_secs(app.cfg.server.request_timeout_s);
-        match tokio::time::timeout(deadline, route(&app, &ctx, dialect, body)).await {
-            Ok(r) => r,
-            Err(_) => match dialect {
-                Dialect::Gcore => gcore::error(&GcoreError::Timeout("request timed out".into()), &ctx.request_id),
-                _ => cf::error(&CfError::BackendTimeout("The request timed out".into())),
-            },
-        }
-    }
-    .instrument(span.clone())
-    .await;
-    let status = resp.status();
-    span.in_scope(|| {
-        tracing::info!(
-            status = status.as_u16(),
-            ms = started.elapsed().as_millis() as u64,
-            "answered"
-        );
-    });
-    app.metrics
-        .requests
-        .get_or_create(&RequestLabels {
-            dialect: dialect.label(),
-            method: ctx.method.to_string(),
-            status: status.as_u16().to_string(),
-        })
-        .inc();
-    app.metrics
-        .duration
-        .get_or_create(&DialectLabels {
-            dialect: dialect.label(),
-        })
-        .observe(started.elapsed().as_secs_f64());
-    let resp = http::with_header(resp, "x-request-id", &ctx.request_id);
-    match dialect {
-        Dialect::Cf => http::with_header(resp, "x-vcap-request-id", &ctx.request_id),
-        Dialect::Gcore => http::with_header(resp, "request_id", &ctx.request_id),
-        Dialect::Ops => resp,
-    }
-}
-
-async fn route(app: &App, ctx: &Ctx, dialect: Dialect, body: Incoming) -> Resp {
-    let declared = ctx
-        .headers
-        .get(::http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > app.cfg.server.max_body_bytes as u64) {
-        // Refused before a byte of the body is read.
-        return match dialect {
-            Dialect::Gcore => gcore::error(&GcoreError::PayloadTooLarge, &ctx.request_id),
-            _ => cf::error(&CfError::PayloadTooLarge),
-        };
-    }
-    let segs: Vec<&str> = ctx.path.trim_matches('/').split('/').collect();
-    let body = RequestBody(body);
-    match dialect {
-        Dialect::Gcore => gcore::handle(app, ctx, &segs, body).await,
-        Dialect::Ops => ops(app, ctx).await,
-        Dialect::Cf => cf::handle(app, ctx, &segs, body).await,
+    match ctx.route.dialect() {
+        Dialect::Ops => ops(app, &ctx).await,
+        Dialect::Cf => cf::v2::handle(app, &ctx).await,
+        Dialect::CfV3 => cf::v3::handle(app, &ctx).await,
+        Dialect::Gcore => gcore::handle(app, &ctx).await,
     }
 }
 
 async fn ops(app: &App, ctx: &Ctx) -> Resp {
-    match ctx.path.as_str() {
-        "/healthz" => http::raw(StatusCode::OK, "text/plain", Bytes::from_static(b"ok\n")),
-        "/readyz" => match app.backend.ready().await {
+    if !Route::ops_method(&ctx.method) {
+        let e = Error::new(Kind::MethodNotAllowed, "only GET and HEAD are served here");
+        return rescue::render(Dialect::Ops, &e, &ctx.request_id);
+    }
+    match ctx.route.id {
+        RouteId::Healthz => http::raw(StatusCode::OK, "text/plain", Bytes::from_static(b"ok\n")),
+        RouteId::Readyz => match app.service.ready(&Cx::new(ctx.request_id.clone())).await {
             Ok(()) => http::json(
                 StatusCode::OK,
-                &serde_json::json!({"status": "ready", "backend": app.backend.name()}),
+                &serde_json::json!({"status": "ready", "backend": app.service.backend().name()}),
             ),
             Err(e) => http::json(
                 StatusCode::SERVICE_UNAVAILABLE,
-                &serde_json::json!({"status": "unavailable", "backend": app.backend.name(), "error": e.message}),
+                &serde_json::json!({"status": "unavailable", "backend": app.service.backend().name(), "error": e.message()}),
             ),
         },
         _ => http::raw(
@@ -282,20 +236,19 @@ async fn ops(app: &App, ctx: &Ctx) -> Resp {
     }
 }
 
-fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response<http::Body> {
-    cf::error(&CfError::Unknown)
-}
-
 /// Serve connections from `listener` until `shutdown` resolves, then let
-/// in-flight requests finish (up to 30 s).
+/// in-flight requests finish (up to the request timeout).
 pub async fn serve(listener: TcpListener, app: Arc<App>, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
+    if let Ok(addr) = listener.local_addr() {
+        let _ = app.bound.set(addr);
+    }
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
             accepted = listener.accept() => {
-                let stream = match accepted {
-                    Ok((stream, _)) => stream,
+                let (stream, peer) = match accepted {
+                    Ok(a) => a,
                     Err(e) => {
                         tracing::warn!(error = %e, "accept failed");
                         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -303,14 +256,11 @@ pub async fn serve(listener: TcpListener, app: Arc<App>, shutdown: impl Future<O
                     }
                 };
                 let _ = stream.set_nodelay(true);
-                let app = app.clone();
-                let svc = ServiceBuilder::new()
-                    .layer(tower_http::catch_panic::CatchPanicLayer::custom(panic_response))
-                    .service_fn(move |req| {
-                        let app = app.clone();
-                        async move { Ok::<_, Infallible>(handle(app, req).await) }
-                    });
-                let svc = hyper_util::service::TowerToHyperService::new(svc);
+                let svc = router::<hyper::body::Incoming>(app.clone());
+                let svc = hyper::service::service_fn(move |mut req: Request<hyper::body::Incoming>| {
+                    req.extensions_mut().insert(ClientAddr(peer));
+                    svc.clone().oneshot(req)
+                });
                 // A client that never finishes its headers is cut off (slowloris).
                 let conn = hyper::server::conn::http1::Builder::new()
                     .keep_alive(true)
@@ -328,11 +278,9 @@ pub async fn serve(listener: TcpListener, app: Arc<App>, shutdown: impl Future<O
         }
     }
     drop(listener);
-    if tokio::time::timeout(Duration::from_secs(30), graceful.shutdown())
-        .await
-        .is_err()
-    {
-        tracing::warn!("connections still open after 30 s; closing");
+    let grace = Duration::from_secs(app.cfg.server.request_timeout_s);
+    if tokio::time::timeout(grace, graceful.shutdown()).await.is_err() {
+        tracing::warn!("connections still open after the grace period; closing");
     }
     Ok(())
 }

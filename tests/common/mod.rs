@@ -2,16 +2,12 @@
 
 use std::path::PathBuf;
 
-/// `../shared` beside the clone (CI puts it there); `SGBRIDGE_SHARED` overrides.
-/// Missing shared data is a failure, not a skip: CI always has it.
-pub fn shared_dir() -> PathBuf {
-    let dir = std::env::var_os("SGBRIDGE_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared"));
-    assert!(
-        dir.is_dir(),
-        "shared data not found at {} (set SGBRIDGE_SHARED)",
-        dir.display()
-    );
-    dir
+/// The repository's test data (`tests/data`, see its README for sources).
+pub fn data_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data")
+}
+
+/// The CC rule-validation vectors, as JSON text.
+pub fn vectors_text() -> String {
+    std::fs::read_to_string(data_dir().join("cf-rule-vectors.json")).expect("read tests/data/cf-rule-vectors.json")
 }

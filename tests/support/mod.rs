@@ -43,7 +43,7 @@ impl Gateway {
 pub fn quick_config() -> Config {
     let mut c = Config::default();
     c.backend.embedded.task_delay_ms = 50;
-    c.wait.first_poll_ms = 20;
+    c.wait.poll_ms = 20;
     c.wait.max_poll_ms = 100;
     c.wait.deadline_s = 10;
     c

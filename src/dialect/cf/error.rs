@@ -39,6 +39,8 @@ pub enum CfError {
     NotFound,
     #[error("The request body is too large")]
     PayloadTooLarge,
+    #[error("The request body did not arrive in time")]
+    RequestTimeout,
     /// The backend refused or failed; the text carries its message and task ids.
     #[error("{0}")]
     BackendRejected(String),
@@ -80,6 +82,7 @@ impl CfError {
             // CC has no code of its own for these gateway outcomes; 10001-range
             // names keep clients that switch on error_code on a generic path.
             CfError::PayloadTooLarge => (413, 10001, "CF-RequestEntityTooLarge"),
+            CfError::RequestTimeout => (408, 10001, "CF-RequestTimeout"),
             CfError::BackendRejected(_) => (502, 10001, "CF-BackendRejected"),
             CfError::BackendUnavailable(_) => (503, 10015, "CF-ServiceUnavailable"),
             CfError::BackendTimeout(_) => (504, 10001, "CF-GatewayTimeout"),

@@ -8,6 +8,7 @@ pub mod name;
 pub mod ports;
 pub mod render;
 pub mod rule;
+pub mod v3;
 
 pub use body::{GroupBody, Mode};
 pub use destination::CfFlags;

@@ -2,7 +2,7 @@
 
 use super::destination::CfFlags;
 use crate::model::{
-    Direction, Family, IcmpVersion, PortRange, PortSet, PortedProto, Protocol, Rule, SecurityGroup, Target,
+    CfAttrs, Direction, Family, GroupMeta, IcmpVersion, PortRange, PortSet, PortedProto, Protocol, Rule, Target,
 };
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -64,13 +64,34 @@ pub fn rules(rules: &[Rule], flags: CfFlags) -> Result<Vec<CfRule>, Vec<(usize, 
     }
 }
 
+/// Whether CF can hold `rule` at all: egress to addresses, with a protocol CF
+/// names, and a port CF admits (CF ports start at 1).
+pub fn expressible(rule: &Rule) -> Result<(), Unexpressible> {
+    if rule.direction == Direction::Ingress {
+        return Err(Unexpressible::Ingress);
+    }
+    if let Target::Group(..) = rule.target {
+        return Err(Unexpressible::RemoteGroup);
+    }
+    match &rule.protocol {
+        Protocol::Any | Protocol::Icmp(..) => Ok(()),
+        Protocol::Ported(PortedProto::Tcp | PortedProto::Udp, PortSet::Any) => Ok(()),
+        Protocol::Ported(PortedProto::Tcp | PortedProto::Udp, PortSet::Ranges(r)) => {
+            if r.as_slice().iter().all(|r| r.hi() == 0) {
+                Err(Unexpressible::PortZero)
+            } else {
+                Ok(())
+            }
+        }
+        other => Err(Unexpressible::Protocol(other.named().map_or("any", |p| p.gcore_name()))),
+    }
+}
+
 /// (protocol, ports, type, code) of one CF rule.
 type Shape = (&'static str, Option<String>, Option<i16>, Option<i16>);
 
 fn rule(rule: &Rule, flags: CfFlags) -> Result<Vec<CfRule>, Unexpressible> {
-    if rule.direction == Direction::Ingress {
-        return Err(Unexpressible::Ingress);
-    }
+    expressible(rule)?;
     let destinations: Vec<String> = match &rule.target {
         Target::Group(..) => return Err(Unexpressible::RemoteGroup),
         Target::Any(Family::V4) => vec!["0.0.0.0/0".to_string()],
@@ -199,7 +220,7 @@ pub struct Page<T> {
     pub resources: Vec<T>,
 }
 
-fn metadata(group: &SecurityGroup, url: String) -> Metadata {
+fn metadata(group: &GroupMeta, url: String) -> Metadata {
     Metadata {
         guid: group.id.to_string(),
         url,
@@ -209,16 +230,15 @@ fn metadata(group: &SecurityGroup, url: String) -> Metadata {
 }
 
 /// A group as a `/v2/security_groups/:guid` resource; `rules` already rendered.
-pub fn group_resource(group: &SecurityGroup, rules: Vec<CfRule>) -> Resource<GroupEntity> {
+pub fn group_resource(group: &GroupMeta, attrs: &CfAttrs, rules: Vec<CfRule>) -> Resource<GroupEntity> {
     let base = format!("/v2/security_groups/{}", group.id);
-    let cf = group.cf_attrs();
     Resource {
         metadata: metadata(group, base.clone()),
         entity: GroupEntity {
             name: group.name.clone(),
             rules,
-            running_default: cf.running_default,
-            staging_default: cf.staging_default,
+            running_default: attrs.running_default,
+            staging_default: attrs.staging_default,
             spaces_url: format!("{base}/spaces"),
             staging_spaces_url: format!("{base}/staging_spaces"),
         },
@@ -226,15 +246,19 @@ pub fn group_resource(group: &SecurityGroup, rules: Vec<CfRule>) -> Resource<Gro
 }
 
 /// A group as a `/v2/config/{running,staging}_security_groups` resource.
-pub fn defaults_resource(group: &SecurityGroup, rules: Vec<CfRule>, lifecycle: &str) -> Resource<DefaultsEntity> {
-    let cf = group.cf_attrs();
+pub fn defaults_resource(
+    group: &GroupMeta,
+    attrs: &CfAttrs,
+    rules: Vec<CfRule>,
+    lifecycle: &str,
+) -> Resource<DefaultsEntity> {
     Resource {
         metadata: metadata(group, format!("/v2/config/{lifecycle}_security_groups/{}", group.id)),
         entity: DefaultsEntity {
             name: group.name.clone(),
             rules,
-            running_default: cf.running_default,
-            staging_default: cf.staging_default,
+            running_default: attrs.running_default,
+            staging_default: attrs.staging_default,
         },
     }
 }

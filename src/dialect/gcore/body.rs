@@ -1,11 +1,30 @@
-//! Gcore v2 request bodies, parsed into the model's `NewGroup` and
-//! `GroupPatch`: create, PATCH (omitted `rules` vs `[]` vs a list;
-//! `tags` as a JSON Merge Patch) and `POST …/rules`, validated field by field.
+//! Gcore v2 request bodies, parsed into model terms: create, PATCH (omitted
+//! `rules` vs `[]` vs a list; `tags` as a JSON Merge Patch) and
+//! `POST …/rules`, validated field by field.
 
 use super::error::{GcoreError, InvalidFields};
 use super::rule::{self, check_atom, opens_smtp, ApiVersion, SMTP_BLOCKED};
 use crate::json::{Element, Fields, ObjectList, Scalar};
-use crate::model::{Atom, GroupPatch, NewGroup, TagPatch};
+use crate::model::{Atom, TagPatch};
+
+/// A v2 create: `rules: None` asks for the default template, `Some(vec![])`
+/// for no rules.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GcoreCreate {
+    pub name: String,
+    pub description: Option<String>,
+    pub rules: Option<Vec<Atom>>,
+    pub tags: Vec<(String, String)>,
+}
+
+/// A v2 PATCH; `None` leaves a field as it is, `rules` is the full new set.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct GcorePatch {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub rules: Option<Vec<Atom>>,
+    pub tags: TagPatch,
+}
 
 /// Account-level policy the parser enforces as Gcore does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,7 +102,7 @@ fn decode(body: &[u8]) -> Result<Fields, GcoreError> {
     }
 }
 
-pub fn parse_create(body: &[u8], flags: GcoreFlags) -> Result<NewGroup, GcoreError> {
+pub fn parse_create(body: &[u8], flags: GcoreFlags) -> Result<GcoreCreate, GcoreError> {
     let top = decode_top(body)?;
     let mut errs = Errors::new();
     unknown_keys(&top, &mut errs);
@@ -120,7 +139,7 @@ pub fn parse_create(body: &[u8], flags: GcoreFlags) -> Result<NewGroup, GcoreErr
         }
     };
     errs.finish()?;
-    Ok(NewGroup {
+    Ok(GcoreCreate {
         name: name.unwrap_or_default(),
         description,
         rules: rules.flatten(),
@@ -128,7 +147,7 @@ pub fn parse_create(body: &[u8], flags: GcoreFlags) -> Result<NewGroup, GcoreErr
     })
 }
 
-pub fn parse_patch(body: &[u8], flags: GcoreFlags) -> Result<GroupPatch, GcoreError> {
+pub fn parse_patch(body: &[u8], flags: GcoreFlags) -> Result<GcorePatch, GcoreError> {
     let top = decode_top(body)?;
     let mut errs = Errors::new();
     unknown_keys(&top, &mut errs);
@@ -156,7 +175,7 @@ pub fn parse_patch(body: &[u8], flags: GcoreFlags) -> Result<GroupPatch, GcoreEr
         }
     };
     errs.finish()?;
-    Ok(GroupPatch {
+    Ok(GcorePatch {
         name,
         description,
         rules: rules.flatten(),
@@ -171,6 +190,36 @@ pub fn parse_rule(body: &[u8], api: ApiVersion, flags: GcoreFlags) -> Result<Ato
     let atom = one_rule(&fields, "", api, flags, &mut errs);
     errs.finish()?;
     atom.ok_or(GcoreError::Internal)
+}
+
+/// `POST …/{group_id}/copy`: `{"name": "…"}`, the copy's name.
+pub fn parse_copy(body: &[u8]) -> Result<String, GcoreError> {
+    let fields = decode(body)?;
+    let mut errs = Errors::new();
+    for key in fields.keys().filter(|k| *k != "name") {
+        errs.add(key, "Unknown field.");
+    }
+    let name = match fields.get("name") {
+        None => {
+            errs.add("name", "Missing data for required field.");
+            None
+        }
+        Some(Scalar::Str(s)) if s.is_empty() => {
+            errs.add("name", "Shorter than minimum length 1.");
+            None
+        }
+        Some(Scalar::Str(s)) => Some(s.clone()),
+        Some(Scalar::Null) => {
+            errs.add("name", "Field may not be null.");
+            None
+        }
+        Some(_) => {
+            errs.add("name", "Not a valid string.");
+            None
+        }
+    };
+    errs.finish()?;
+    name.ok_or(GcoreError::Internal)
 }
 
 /// A bare JSON array of rules (the `translate` input), checked like `rules`.

@@ -26,6 +26,8 @@ pub enum GcoreError {
     MethodNotAllowed,
     #[error("Request body is too large")]
     PayloadTooLarge,
+    #[error("The request body did not arrive in time")]
+    RequestTimeout,
     /// The backend behind the gateway failed; the text carries its message.
     #[error("{0}")]
     BadGateway(String),
@@ -77,6 +79,7 @@ impl GcoreError {
             GcoreError::Forbidden(_) => 403,
             GcoreError::MethodNotAllowed => 405,
             GcoreError::PayloadTooLarge => 413,
+            GcoreError::RequestTimeout => 408,
             GcoreError::BadGateway(_) => 502,
             GcoreError::Unavailable(_) => 503,
             GcoreError::Timeout(_) => 504,
@@ -92,7 +95,7 @@ impl GcoreError {
             GcoreError::Unauthorized(_) => "AuthenticationError",
             GcoreError::Forbidden(_) => "PermissionDeniedError",
             GcoreError::MethodNotAllowed => "HTTPError",
-            GcoreError::PayloadTooLarge => "HTTPError",
+            GcoreError::PayloadTooLarge | GcoreError::RequestTimeout => "HTTPError",
             GcoreError::BadGateway(_) => "BadGatewayError",
             GcoreError::Unavailable(_) => "ServiceUnavailableError",
             GcoreError::Timeout(_) => "GatewayTimeoutError",

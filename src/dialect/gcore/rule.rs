@@ -3,8 +3,8 @@
 //! Gcore's policy checks (egress port 25, ICMP/ethertype pairing).
 
 use super::error::InvalidFields;
+use super::template::SMTP_PORT;
 use crate::json::{Fields, Scalar};
-use crate::model::narrow::SMTP_PORT;
 use crate::model::{
     Atom, AtomDest, AtomProto, Direction, Family, IcmpMatch, IcmpVersion, NamedProto, PortRange, PortedProto, Uuid,
 };

@@ -2,7 +2,9 @@
 
 use super::rule::to_spec;
 use super::time::{ResourceTime, TaskTime};
-use crate::model::{GroupRule, SecurityGroup, Tag};
+use crate::model::{
+    AtomicContent, Created, GroupId, GroupMeta, GroupRule, Scope, Tag, Task, TaskKind, TaskState as State, Uuid,
+};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -80,7 +82,8 @@ pub struct TaskOut {
     pub task_type: String,
     pub state: TaskState,
     pub error: Option<String>,
-    pub created_resources: Option<BTreeMap<String, Vec<String>>>,
+    /// Resource kind → ids; some kinds hold numbers, some are `null`.
+    pub created_resources: Option<BTreeMap<String, Option<Vec<serde_json::Value>>>>,
     #[serde(default)]
     pub data: Option<serde_json::Value>,
     #[serde(default)]
@@ -109,14 +112,13 @@ pub struct TaskOut {
 pub struct Location {
     pub project_id: u64,
     pub region_id: u64,
-    pub region: String,
 }
 
-pub fn rule_out(group: &SecurityGroup, rule: &GroupRule) -> RuleOut {
+pub fn rule_out(group: &GroupId, rule: &GroupRule) -> RuleOut {
     let spec = to_spec(&rule.atom);
     RuleOut {
         id: rule.id.to_string(),
-        security_group_id: group.id.to_string(),
+        security_group_id: group.to_string(),
         direction: spec.direction,
         ethertype: Some(spec.ethertype),
         protocol: spec.protocol,
@@ -139,20 +141,214 @@ fn tag_out(tag: &Tag) -> TagOut {
     }
 }
 
-pub fn group_out(group: &SecurityGroup, at: &Location) -> GroupOut {
+pub fn group_out(meta: &GroupMeta, content: &AtomicContent, at: Location) -> GroupOut {
     GroupOut {
-        id: group.id.to_string(),
-        name: group.name.clone(),
-        description: group.description.clone(),
+        id: meta.id.to_string(),
+        name: meta.name.clone(),
+        description: meta.description.clone(),
         project_id: at.project_id,
         region_id: at.region_id,
-        region: at.region.clone(),
-        created_at: ResourceTime(group.created_at),
-        updated_at: ResourceTime(group.updated_at),
-        revision_number: group.revision,
-        security_group_rules: group.rules.iter().map(|r| rule_out(group, r)).collect(),
-        tags_v2: group.tags.iter().map(tag_out).collect(),
+        region: meta.region.clone(),
+        created_at: ResourceTime(meta.created_at),
+        updated_at: ResourceTime(meta.updated_at),
+        revision_number: meta.revision,
+        security_group_rules: content.rules.iter().map(|r| rule_out(&meta.id, r)).collect(),
+        tags_v2: content.tags.iter().map(tag_out).collect(),
         metadata: Vec::new(),
         tags: Vec::new(),
+    }
+}
+
+/// Gcore's `task_type` for a task kind.
+pub fn task_type(kind: &TaskKind) -> &str {
+    match kind {
+        TaskKind::CreateGroup => "create_security_group",
+        TaskKind::UpdateGroup => "update_security_group",
+        TaskKind::CreateRule => "create_security_group_rule",
+        TaskKind::DeleteRule => "delete_security_group_rule",
+        TaskKind::Other(name) => name,
+    }
+}
+
+pub fn task_kind(task_type: &str) -> TaskKind {
+    match task_type {
+        "create_security_group" => TaskKind::CreateGroup,
+        "update_security_group" => TaskKind::UpdateGroup,
+        "create_security_group_rule" => TaskKind::CreateRule,
+        "delete_security_group_rule" => TaskKind::DeleteRule,
+        other => TaskKind::Other(other.to_string()),
+    }
+}
+
+/// Every kind of `created_resources` Gcore lists (each `[]` unless set).
+const RESOURCE_KINDS: [&str; 36] = [
+    "ai_clusters",
+    "api_keys",
+    "caas_containers",
+    "clusters",
+    "ddos_profiles",
+    "faas_functions",
+    "faas_namespaces",
+    "file_shares",
+    "floatingips",
+    "healthmonitors",
+    "images",
+    "inference_instances",
+    "instances",
+    "k8s_clusters",
+    "k8s_pools",
+    "l7polices",
+    "l7rules",
+    "laas_topic",
+    "listeners",
+    "loadbalancers",
+    "members",
+    "networks",
+    "pools",
+    "ports",
+    "postgresql_clusters",
+    "projects",
+    "registry_registries",
+    "registry_users",
+    "routers",
+    "secrets",
+    "security_group_rules",
+    "security_groups",
+    "servergroups",
+    "snapshots",
+    "subnets",
+    "volumes",
+];
+
+fn state_out(s: State) -> TaskState {
+    match s {
+        State::New => TaskState::New,
+        State::Running => TaskState::Running,
+        State::Finished => TaskState::Finished,
+        State::Error => TaskState::Error,
+    }
+}
+
+pub fn task_out(t: &Task) -> TaskOut {
+    let created_resources = t.created.as_ref().map(|c| {
+        let ids = |list: &[Uuid]| list.iter().map(|i| serde_json::Value::from(i.as_str())).collect();
+        RESOURCE_KINDS
+            .iter()
+            .map(|k| {
+                let v: Vec<serde_json::Value> = match *k {
+                    "security_groups" => ids(&c.groups),
+                    "security_group_rules" => ids(&c.rules),
+                    _ => Vec::new(),
+                };
+                (k.to_string(), Some(v))
+            })
+            .collect()
+    });
+    TaskOut {
+        id: t.id.to_string(),
+        task_type: task_type(&t.kind).to_string(),
+        state: state_out(t.state),
+        error: t.error.clone(),
+        created_resources,
+        data: None,
+        detailed_state: None,
+        created_on: Some(TaskTime(t.created_on)),
+        updated_on: Some(TaskTime(t.updated_on)),
+        finished_on: t.finished_on.map(TaskTime),
+        project_id: Some(t.scope.project_id),
+        region_id: Some(t.scope.region_id),
+        request_id: t.request_id.clone(),
+        user_id: Some(0),
+        client_id: Some(0),
+        acknowledged_at: t.acknowledged_at.map(TaskTime),
+        acknowledged_by: t.acknowledged_by,
+    }
+}
+
+impl TaskOut {
+    /// The task in model terms; `fallback` is the scope asked about, for
+    /// tasks that do not name theirs.
+    pub fn into_task(self, fallback: Scope) -> Result<Task, String> {
+        let id = Uuid::parse(&self.id).ok_or_else(|| format!("invalid task id {:?}", self.id))?;
+        let uuids = |key: &str| -> Vec<Uuid> {
+            self.created_resources
+                .as_ref()
+                .and_then(|m| m.get(key))
+                .and_then(|v| v.as_ref())
+                .map(|list| list.iter().filter_map(|v| v.as_str().and_then(Uuid::parse)).collect())
+                .unwrap_or_default()
+        };
+        let created = self.created_resources.as_ref().map(|_| Created {
+            groups: uuids("security_groups"),
+            rules: uuids("security_group_rules"),
+        });
+        let state = match self.state {
+            TaskState::New => State::New,
+            TaskState::Running => State::Running,
+            TaskState::Finished => State::Finished,
+            TaskState::Error => State::Error,
+        };
+        let epoch = chrono::DateTime::UNIX_EPOCH;
+        let created_on = self.created_on.map_or(epoch, |t| t.0);
+        Ok(Task {
+            id,
+            kind: task_kind(&self.task_type),
+            scope: Scope {
+                project_id: self.project_id.unwrap_or(fallback.project_id),
+                region_id: self.region_id.unwrap_or(fallback.region_id),
+            },
+            state,
+            error: self.error,
+            created,
+            created_on,
+            updated_on: self.updated_on.map_or(created_on, |t| t.0),
+            finished_on: self.finished_on.map(|t| t.0),
+            acknowledged_at: self.acknowledged_at.map(|t| t.0),
+            acknowledged_by: self.acknowledged_by,
+            request_id: self.request_id,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tasks_round_trip_through_the_wire() {
+        let at = chrono::DateTime::from_timestamp(1_700_000_000, 0).unwrap();
+        let t = Task {
+            id: Uuid::from_random(1),
+            kind: TaskKind::CreateGroup,
+            scope: Scope {
+                project_id: 1,
+                region_id: 76,
+            },
+            state: State::Finished,
+            error: None,
+            created: Some(Created {
+                groups: vec![Uuid::from_random(2)],
+                rules: vec![],
+            }),
+            created_on: at,
+            updated_on: at,
+            finished_on: Some(at),
+            acknowledged_at: None,
+            acknowledged_by: None,
+            request_id: Some("r".into()),
+        };
+        let wire = serde_json::to_string(&task_out(&t)).unwrap();
+        let back: TaskOut = serde_json::from_str(&wire).unwrap();
+        assert_eq!(back.into_task(t.scope).unwrap(), t);
+        let v: serde_json::Value = serde_json::from_str(&wire).unwrap();
+        assert_eq!(v["created_resources"]["instances"], serde_json::json!([]));
+        let real = r#"{"id":"286eb01c-0000-4000-8000-000000000000","task_type":"x","state":"RUNNING","error":null,"created_resources":{"projects":[1],"security_groups":null},"created_on":"2026-02-24T10:39:59","updated_on":null,"finished_on":null}"#;
+        let t: TaskOut = serde_json::from_str(real).unwrap();
+        assert!(t
+            .into_task(Scope {
+                project_id: 1,
+                region_id: 1
+            })
+            .is_ok());
     }
 }

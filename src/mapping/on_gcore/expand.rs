@@ -1,8 +1,8 @@
-//! Model rules expanded into Gcore rules: one atom per CIDR × port range, with
+//! CF rules expanded into Gcore rules: one atom per CIDR × port range, with
 //! Gcore's constraints applied and port 25 handled by policy.
 
-use super::rule::{check_atom, opens_smtp, to_spec, RuleSpec};
-use crate::model::narrow::{carve, Carved, SMTP_PORT};
+use super::narrow::{carve, Carved, SMTP_PORT};
+use crate::dialect::gcore::rule::{check_atom, opens_smtp};
 use crate::model::{Atom, Rule};
 use std::collections::HashSet;
 
@@ -24,12 +24,6 @@ pub struct Expanded {
     pub atoms: Vec<Atom>,
     /// Human-readable notes on narrowed rules (CF: `X-Cf-Warnings`).
     pub warnings: Vec<String>,
-}
-
-impl Expanded {
-    pub fn specs(&self) -> Vec<RuleSpec> {
-        self.atoms.iter().map(to_spec).collect()
-    }
 }
 
 /// Expand rules; errors carry the 1-based rule number and Gcore's message.

@@ -3,16 +3,13 @@
 //! Gcore refuses egress TCP/UDP rules that cover port 25. A CF rule that covers
 //! it is narrowed around the port: `tcp 1-65535` becomes `1-24` and `26-65535`,
 //! and `all` becomes one rule per protocol with TCP and UDP split the same way
-//! (the shape of Gcore's own default egress template). `compact` undoes both
-//! shapes so a CF caller reads back the rule it wrote.
+//! (the shape of Gcore's own default egress template). Folding undoes both
+//! shapes (`super::fold`) so a CF caller reads back the rule it wrote.
 
-use super::ip::Family;
-use super::port::PortRange;
-use super::proto::{NamedProto, PortedProto};
-use super::rule::{Atom, AtomProto, Direction};
+use crate::model::{Atom, AtomProto, Direction, Family, PortRange};
 
-/// The port Gcore blocks for egress TCP and UDP.
-pub const SMTP_PORT: u16 = 25;
+use crate::dialect::gcore::template::is_tcp_or_udp;
+pub use crate::dialect::gcore::template::{any_template, SMTP_PORT};
 
 /// What carving did to one atom.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,29 +18,6 @@ pub enum Carved {
     Untouched,
     /// The atom was replaced by these (narrower) atoms; empty when nothing is left.
     Replaced(Vec<Atom>),
-}
-
-fn is_tcp_or_udp(p: PortedProto) -> bool {
-    matches!(p, PortedProto::Tcp | PortedProto::Udp)
-}
-
-/// The protocols of "everything" for one family with `port` carved out of TCP and
-/// UDP, in Gcore's enum order. Ports start at 1, as in Gcore's template.
-pub fn any_template(family: Family, port: u16) -> Vec<AtomProto> {
-    let mut out = Vec::new();
-    for proto in NamedProto::ALL {
-        if proto.only_family().is_some_and(|f| f != family) {
-            continue;
-        }
-        match proto {
-            NamedProto::Ported(p) if is_tcp_or_udp(p) => {
-                let full = PortRange::new(1, u16::MAX).expect("1 <= 65535");
-                out.extend(full.without(port).into_iter().map(|r| AtomProto::Ported(p, Some(r))));
-            }
-            other => out.push(AtomProto::whole(other)),
-        }
-    }
-    out
 }
 
 /// The template after the split TCP/UDP halves are joined again.
@@ -102,7 +76,7 @@ pub(super) fn rejoin(a: &Atom, b: &Atom, port: u16) -> Option<Atom> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::rule::AtomDest;
+    use crate::model::{AtomDest, PortedProto};
 
     fn egress(proto: AtomProto) -> Atom {
         Atom {
@@ -112,26 +86,6 @@ mod tests {
             description: None,
             log: false,
         }
-    }
-
-    #[test]
-    fn any_template_matches_gcore_default_shape() {
-        // 21 protocols usable with IPv4, TCP and UDP split in two: 20 + 2 = ... count it.
-        let v4 = any_template(Family::V4, SMTP_PORT);
-        assert_eq!(
-            v4.len(),
-            20,
-            "Gcore's observed template had 20 egress rules per ethertype"
-        );
-        assert!(v4.contains(&AtomProto::Ported(PortedProto::Tcp, PortRange::new(1, 24))));
-        assert!(v4.contains(&AtomProto::Ported(PortedProto::Udp, PortRange::new(26, 65535))));
-        assert!(!v4
-            .iter()
-            .any(|p| p.named() == Some(NamedProto::Icmp(crate::model::IcmpVersion::V6))));
-        let v6 = any_template(Family::V6, SMTP_PORT);
-        assert!(!v6
-            .iter()
-            .any(|p| p.named() == Some(NamedProto::Icmp(crate::model::IcmpVersion::V4))));
     }
 
     #[test]

@@ -160,14 +160,30 @@ pub fn paging(ctx: &Ctx, sortable: &[&str]) -> Result<Paging, CfError> {
 }
 
 /// One page of `items` (already filtered, oldest first) with CC's relative urls.
-pub fn page<T>(ctx: &Ctx, base: &str, paging: &Paging, mut items: Vec<T>) -> Page<T> {
+pub fn page<T>(ctx: &Ctx, base: &str, paging: &Paging, items: Vec<T>) -> Page<T> {
+    page_map(ctx, base, paging, items, |x| x)
+}
+
+/// [`page`], rendering only the items on the page.
+pub fn page_map<S, T>(
+    ctx: &Ctx,
+    base: &str,
+    paging: &Paging,
+    mut items: Vec<S>,
+    render: impl FnMut(S) -> T,
+) -> Page<T> {
     if paging.desc {
         items.reverse();
     }
     let total = items.len();
     let pages = total.div_ceil(paging.per_page);
     let start = (paging.page - 1).saturating_mul(paging.per_page);
-    let resources: Vec<T> = items.into_iter().skip(start).take(paging.per_page).collect();
+    let resources: Vec<T> = items
+        .into_iter()
+        .skip(start)
+        .take(paging.per_page)
+        .map(render)
+        .collect();
     let url = |page: usize| {
         let mut params: Vec<(String, String)> = vec![
             (
@@ -208,6 +224,9 @@ mod tests {
             query: parse_query(Some(q)),
             headers: Default::default(),
             request_id: "r".into(),
+            route: crate::server::route::classify("/v2/security_groups"),
+            principal: Default::default(),
+            body: Default::default(),
         }
     }
 

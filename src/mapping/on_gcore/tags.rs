@@ -7,9 +7,7 @@
 //! survives any reordering of rules by the backend. Tags without the prefix are
 //! the caller's and pass through untouched.
 
-use super::group::{CfAttrs, Tag};
-use super::ids::Uuid;
-use super::rule::{Atom, AtomDest, AtomProto, Direction};
+use crate::model::{Atom, AtomDest, AtomProto, CfAttrs, Direction, NamedProto, Tag, TagPatch, Uuid};
 use std::collections::HashSet;
 use std::fmt::Write;
 
@@ -18,9 +16,18 @@ const RUNNING: &str = "sgbridge.cf.running_default";
 const STAGING: &str = "sgbridge.cf.staging_default";
 const SPACE: &str = "sgbridge.cf.space.";
 const LOG: &str = "sgbridge.cf.log.";
+/// Marks a group with the create operation that made it, so a create whose
+/// answer was lost can be recognised when it turns up.
+pub const CREATE_MARKER: &str = "sgbridge.cf.create";
 
 pub fn is_reserved(key: &str) -> bool {
     key.starts_with(RESERVED_PREFIX)
+}
+
+/// Whether a tag carries CF attributes of the group itself (defaults, space
+/// bindings, the create marker), as opposed to rule `log` flags.
+pub fn is_cf_attr(key: &str) -> bool {
+    key == RUNNING || key == STAGING || key == CREATE_MARKER || key.starts_with(SPACE)
 }
 
 /// A stable 64-bit FNV-1a fingerprint of everything in an atom but `log`.
@@ -37,20 +44,14 @@ pub fn fingerprint(atom: &Atom) -> String {
             let _ = write!(
                 text,
                 "{}:{:?}",
-                super::proto::NamedProto::Ported(p).gcore_name(),
+                NamedProto::Ported(p).gcore_name(),
                 r.map(|r| (r.lo(), r.hi()))
             );
         }
         AtomProto::Icmp(v, m) => {
-            let _ = write!(
-                text,
-                "{}:{:?}:{:?}",
-                super::proto::NamedProto::Icmp(v).gcore_name(),
-                m.ty,
-                m.code
-            );
+            let _ = write!(text, "{}:{:?}:{:?}", NamedProto::Icmp(v).gcore_name(), m.ty, m.code);
         }
-        AtomProto::Bare(b) => text.push_str(super::proto::NamedProto::Bare(b).gcore_name()),
+        AtomProto::Bare(b) => text.push_str(NamedProto::Bare(b).gcore_name()),
     }
     match &atom.dest {
         AtomDest::Any(f) => {
@@ -138,11 +139,40 @@ pub fn apply_log(atoms: &mut [Atom], logged: &HashSet<String>) {
     }
 }
 
+/// The merge patch that turns the reserved tags of `current` into `desired`;
+/// tags outside the reserved prefix are never touched, and neither is the
+/// create marker (it names the operation that made the group, for good).
+pub fn reserved_patch(current: &[Tag], desired: &[(String, String)]) -> TagPatch {
+    let mut changes: Vec<(String, Option<String>)> = Vec::new();
+    for t in current
+        .iter()
+        .filter(|t| is_reserved(&t.key) && !t.read_only && t.key != CREATE_MARKER)
+    {
+        if !desired.iter().any(|(k, _)| *k == t.key) {
+            changes.push((t.key.clone(), None));
+        }
+    }
+    for (k, v) in desired {
+        if !current.iter().any(|t| t.key == *k && t.value == *v) {
+            changes.push((k.clone(), Some(v.clone())));
+        }
+    }
+    if changes.is_empty() {
+        TagPatch::Keep
+    } else {
+        TagPatch::Merge(changes)
+    }
+}
+
+/// The create marker a group carries, if any.
+pub fn create_marker(tags: &[Tag]) -> Option<&str> {
+    tags.iter().find(|t| t.key == CREATE_MARKER).map(|t| t.value.as_str())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::port::PortRange;
-    use crate::model::proto::PortedProto;
+    use crate::model::{PortRange, PortedProto};
 
     fn atom(log: bool) -> Atom {
         Atom {
@@ -185,5 +215,31 @@ mod tests {
         let mut atoms = vec![atom(false)];
         apply_log(&mut atoms, &logged);
         assert!(atoms[0].log);
+    }
+
+    #[test]
+    fn reserved_patch_touches_only_reserved_keys() {
+        let current = vec![
+            Tag::writable("owner", "me"),
+            Tag::writable("sgbridge.cf.running_default", "true"),
+            Tag::writable("sgbridge.cf.log.1", "true"),
+            Tag::writable(CREATE_MARKER, "op"),
+        ];
+        let p = reserved_patch(
+            &current,
+            &[
+                ("sgbridge.cf.log.1".into(), "true".into()),
+                ("sgbridge.cf.log.2".into(), "true".into()),
+            ],
+        );
+        assert_eq!(
+            p,
+            TagPatch::Merge(vec![
+                ("sgbridge.cf.running_default".into(), None),
+                ("sgbridge.cf.log.2".into(), Some("true".into())),
+            ])
+        );
+        assert_eq!(reserved_patch(&current[..1], &[]), TagPatch::Keep);
+        assert_eq!(create_marker(&current), Some("op"));
     }
 }

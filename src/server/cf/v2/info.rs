@@ -4,31 +4,25 @@
 //! `authorization_endpoint`, …) and, when no UAA is configured, `GET /login`
 //! (the login-server document the refactored cf CLI v6 commands fetch).
 
-use crate::server::http::{cf_json, json, Ctx, Resp};
+use crate::server::http::{cf_json, json, Resp};
 use crate::server::App;
 use http::StatusCode;
 use serde_json::json;
 
-/// This gateway's own URL, as the caller reached it.
-fn own_url(app: &App, ctx: &Ctx) -> String {
-    let scheme = ctx.header("x-forwarded-proto").unwrap_or("http");
-    match ctx.header("host") {
-        Some(host) => format!("{scheme}://{host}"),
-        None => format!("{scheme}://{}", app.cfg.server.listen),
-    }
-}
-
-fn auth_url(app: &App, ctx: &Ctx) -> String {
+/// Where clients log in: the configured UAA, else the gateway itself. Never
+/// taken from the request's `Host`, which any caller (or a poisoned cache)
+/// controls.
+fn auth_url(app: &App) -> String {
     if app.cfg.cf.uaa_url.is_empty() {
-        own_url(app, ctx)
+        app.external_url()
     } else {
         app.cfg.cf.uaa_url.trim_end_matches('/').to_string()
     }
 }
 
-pub fn root(app: &App, ctx: &Ctx) -> Resp {
-    let own = own_url(app, ctx);
-    let auth = auth_url(app, ctx);
+pub fn root(app: &App) -> Resp {
+    let own = app.external_url();
+    let auth = auth_url(app);
     cf_json(
         StatusCode::OK,
         &json!({"links": {
@@ -49,8 +43,8 @@ pub fn root(app: &App, ctx: &Ctx) -> Resp {
     )
 }
 
-pub fn info(app: &App, ctx: &Ctx) -> Resp {
-    let auth = auth_url(app, ctx);
+pub fn info(app: &App) -> Resp {
+    let auth = auth_url(app);
     cf_json(
         StatusCode::OK,
         &json!({
@@ -76,11 +70,11 @@ pub fn info(app: &App, ctx: &Ctx) -> Resp {
 
 /// UAA's `/login` document, served only when sgbridge is its own
 /// authorization endpoint.
-pub fn login(app: &App, ctx: &Ctx) -> Option<Resp> {
+pub fn login(app: &App) -> Option<Resp> {
     if !app.cfg.cf.uaa_url.is_empty() {
         return None;
     }
-    let own = own_url(app, ctx);
+    let own = app.external_url();
     Some(json(
         StatusCode::OK,
         &json!({

@@ -1,0 +1,120 @@
+//! Gcore atoms folded back into the rules a CF caller wrote: the port-25
+//! narrowing shapes are undone first (split TCP/UDP halves rejoined, complete
+//! "everything but port 25" templates collapsed into `all`), then the atoms
+//! are compacted.
+
+use super::narrow::{joined_any_template, rejoin, SMTP_PORT};
+use crate::model::{compact, Atom, AtomDest, AtomProto, Direction, Family, Rule};
+use std::collections::{HashMap, HashSet};
+
+/// Fold atoms into compact rules; with `carved`, undo port-25 narrowing.
+pub fn fold(atoms: &[Atom], carved: bool) -> Vec<Rule> {
+    if !carved {
+        return compact(atoms);
+    }
+    let mut seen = HashSet::with_capacity(atoms.len());
+    let unique: Vec<Atom> = atoms.iter().filter(|a| seen.insert(*a)).cloned().collect();
+    compact(&collapse_any_templates(rejoin_halves(unique)))
+}
+
+fn rejoin_halves(atoms: Vec<Atom>) -> Vec<Atom> {
+    let mut out: Vec<Atom> = Vec::with_capacity(atoms.len());
+    for atom in atoms {
+        match out.last_mut() {
+            Some(prev) => match rejoin(prev, &atom, SMTP_PORT) {
+                Some(joined) => *prev = joined,
+                None => out.push(atom),
+            },
+            None => out.push(atom),
+        }
+    }
+    out
+}
+
+/// Replace each complete "everything but the carved port" set of egress atoms
+/// to one destination by a single `Any` atom, placed where the set began.
+fn collapse_any_templates(atoms: Vec<Atom>) -> Vec<Atom> {
+    type Key<'a> = (&'a AtomDest, &'a Option<String>, bool);
+    let templates: HashMap<Family, HashSet<AtomProto>> = [Family::V4, Family::V6]
+        .into_iter()
+        .map(|f| (f, joined_any_template(f).into_iter().collect()))
+        .collect();
+    let mut members: HashMap<Key, (HashSet<AtomProto>, Vec<usize>)> = HashMap::new();
+    for (i, a) in atoms.iter().enumerate() {
+        if a.direction == Direction::Egress && templates[&a.dest.family()].contains(&a.proto) {
+            let entry = members.entry((&a.dest, &a.description, a.log)).or_default();
+            if entry.0.insert(a.proto) {
+                entry.1.push(i);
+            }
+        }
+    }
+    let mut drop = vec![false; atoms.len()];
+    let mut first = HashSet::new();
+    for ((dest, _, _), (protos, idx)) in &members {
+        if protos.len() == templates[&dest.family()].len() {
+            idx.iter().for_each(|&i| drop[i] = true);
+            first.insert(idx[0]);
+        }
+    }
+    atoms
+        .into_iter()
+        .enumerate()
+        .filter_map(|(i, a)| match (first.contains(&i), drop[i]) {
+            (true, _) => Some(Atom {
+                proto: AtomProto::Any,
+                ..a
+            }),
+            (false, true) => None,
+            (false, false) => Some(a),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::narrow::{carve, Carved};
+    use super::*;
+    use crate::model::{IpList, IpRange, PortRange, PortSet, PortedProto, Protocol, Target};
+
+    fn rule(protocol: Protocol, a: &str, b: &str) -> Rule {
+        Rule {
+            direction: Direction::Egress,
+            protocol,
+            target: Target::Ips(
+                IpList::new(vec![IpRange::new(a.parse().unwrap(), b.parse().unwrap()).unwrap()]).unwrap(),
+            ),
+            description: None,
+            log: false,
+        }
+    }
+
+    fn tcp(lo: u16, hi: u16) -> Protocol {
+        Protocol::Ported(PortedProto::Tcp, PortSet::single(PortRange::new(lo, hi).unwrap()))
+    }
+
+    #[test]
+    fn narrowing_is_undone() {
+        for protocol in [Protocol::Any, tcp(1, 65535), tcp(20, 30)] {
+            let r = rule(protocol, "0.0.0.0", "255.255.255.255");
+            let carved: Vec<Atom> = r
+                .atoms()
+                .iter()
+                .flat_map(|a| match carve(a, SMTP_PORT) {
+                    Carved::Untouched => vec![a.clone()],
+                    Carved::Replaced(v) => v,
+                })
+                .collect();
+            assert_eq!(fold(&carved, true), vec![r]);
+        }
+    }
+
+    #[test]
+    fn incomplete_template_is_not_collapsed() {
+        let r = rule(Protocol::Any, "10.0.0.0", "10.0.0.255");
+        let Carved::Replaced(mut atoms) = carve(&r.atoms()[0], SMTP_PORT) else {
+            panic!()
+        };
+        atoms.pop();
+        assert!(fold(&atoms, true).iter().all(|r| r.protocol != Protocol::Any));
+    }
+}

@@ -1,0 +1,108 @@
+//! Classifies the route (a closed set) and assigns the request id: an
+//! incoming `X-Request-Id` or `X-Vcap-Request-Id` when it is well formed, else
+//! a new one. The id is echoed in the dialect's own header(s).
+
+use super::BoxFuture;
+use crate::server::http::{with_header, RequestId};
+use crate::server::route::{classify, Dialect};
+use http::Request;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+#[derive(Clone, Default)]
+pub struct ClassifyLayer;
+
+impl<S> tower::Layer<S> for ClassifyLayer {
+    type Service = Classify<S>;
+    fn layer(&self, inner: S) -> Classify<S> {
+        Classify { inner }
+    }
+}
+
+#[derive(Clone)]
+pub struct Classify<S> {
+    inner: S,
+}
+
+/// An incoming id is kept if it is short and plain (no header or log injection).
+fn incoming(req: &Request<impl Sized>) -> Option<Arc<str>> {
+    ["x-request-id", "x-vcap-request-id"].iter().find_map(|h| {
+        let v = req.headers().get(*h)?.to_str().ok()?;
+        let ok = !v.is_empty()
+            && v.len() <= 128
+            && v.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'));
+        ok.then(|| Arc::from(v))
+    })
+}
+
+/// A new id: a per-process random prefix and a counter, no syscall per request.
+fn fresh() -> Arc<str> {
+    static PREFIX: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let prefix = *PREFIX.get_or_init(|| fastrand::u64(..));
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let p = prefix.to_be_bytes();
+    Arc::from(format!(
+        "{:08x}-{:04x}-4{:03x}-8{:03x}-{:012x}",
+        u32::from_be_bytes([p[0], p[1], p[2], p[3]]),
+        u16::from_be_bytes([p[4], p[5]]),
+        u16::from_be_bytes([p[6], p[7]]) & 0xfff,
+        (n >> 48) & 0xfff,
+        n & 0xffff_ffff_ffff
+    ))
+}
+
+impl<S, B> tower::Service<Request<B>> for Classify<S>
+where
+    S: tower::Service<Request<B>, Response = crate::server::http::Resp, Error = std::convert::Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send,
+    B: Send + 'static,
+{
+    type Response = crate::server::http::Resp;
+    type Error = std::convert::Infallible;
+    type Future = BoxFuture;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: Request<B>) -> BoxFuture {
+        let route = classify(req.uri().path());
+        let dialect = route.dialect();
+        let id = incoming(&req).unwrap_or_else(fresh);
+        req.extensions_mut().insert(route);
+        req.extensions_mut().insert(RequestId(id.clone()));
+        let fut = self.inner.call(req);
+        Box::pin(async move {
+            let resp = fut.await?;
+            let resp = with_header(resp, "x-request-id", &id);
+            Ok(match dialect {
+                Dialect::Cf | Dialect::CfV3 => with_header(resp, "x-vcap-request-id", &id),
+                Dialect::Gcore => with_header(resp, "request_id", &id),
+                Dialect::Ops => resp,
+            })
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_kept_only_when_plain() {
+        let req = |v: &str| Request::builder().header("x-vcap-request-id", v).body(()).unwrap();
+        assert_eq!(incoming(&req("abc-123")).as_deref(), Some("abc-123"));
+        assert_eq!(incoming(&req("bad id")), None);
+        assert_eq!(incoming(&req(&"x".repeat(200))), None);
+        let a = fresh();
+        let b = fresh();
+        assert_ne!(a, b);
+        assert!(crate::model::Uuid::parse(&a).is_some(), "{a}");
+    }
+}

@@ -1,0 +1,244 @@
+//! The service layer: every write protocol held once, for every front end.
+//!
+//! A write takes its lock (the group's; a CF create the lock of its name),
+//! reads the group, plans the change through the mapping for the backend's
+//! shape, commits it, waits on the backend's tasks and reads the result. A
+//! write refused with 409 re-reads and re-plans until the deadline; a failed
+//! write leaves nothing applied (a tag change the backend applied anyway is
+//! undone) or says that its outcome is unknown; a create whose answer was lost
+//! is reconciled before anything of that name is created again. Front ends
+//! parse, call one method here, and render.
+
+mod cf;
+mod gcore;
+mod reconcile;
+
+pub use cf::CfWritten;
+pub use gcore::{GcoreWritten, Waiting};
+
+use crate::backend::{Backend, Cx};
+use crate::coord::Coord;
+use crate::error::{Error, Missing, Result};
+use crate::mapping::{CfGroup, Mapping};
+use crate::model::{AtomicContent, Group, GroupId, Scope, Shape, Task, TaskId, TaskQuery};
+use crate::tasks::{PollConfig, TaskRegistry, Tracker};
+use backon::BackoffBuilder;
+use std::borrow::Cow;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// The service's settings.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub mapping: Mapping,
+    /// Where CF groups live.
+    pub cf_scope: Scope,
+    /// How long a write may wait on tasks and 409s.
+    pub deadline: Duration,
+    pub poll: PollConfig,
+    /// First and longest pause between retries of a write refused with 409.
+    pub conflict_backoff: (Duration, Duration),
+    /// How long ended tasks the gateway synthesized stay readable.
+    pub task_ttl: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            mapping: Mapping::default(),
+            cf_scope: Scope {
+                project_id: 1,
+                region_id: 1,
+            },
+            deadline: Duration::from_secs(60),
+            poll: PollConfig::default(),
+            conflict_backoff: (Duration::from_millis(100), Duration::from_secs(1)),
+            task_ttl: Duration::from_secs(3600),
+        }
+    }
+}
+
+/// What the service reports as it works (metrics, implemented by the server).
+pub trait Telemetry: Send + Sync {
+    /// A wait on tasks ended: `finished`, `error` or `deadline`.
+    fn wait_ended(&self, outcome: &'static str, took: Duration);
+    /// A write refused with 409 is tried again.
+    fn conflict_retry(&self);
+}
+
+/// Reports nothing.
+pub struct NoTelemetry;
+
+impl Telemetry for NoTelemetry {
+    fn wait_ended(&self, _: &'static str, _: Duration) {}
+    fn conflict_retry(&self) {}
+}
+
+#[derive(Clone)]
+pub struct Service {
+    backend: Arc<dyn Backend>,
+    coord: Arc<dyn Coord>,
+    tracker: Arc<Tracker>,
+    /// Tasks the gateway runs for backends without tasks of their own.
+    synthesized: Arc<TaskRegistry>,
+    settings: Settings,
+    telemetry: Arc<dyn Telemetry>,
+}
+
+impl Service {
+    pub fn new(backend: Arc<dyn Backend>, coord: Arc<dyn Coord>, settings: Settings) -> Self {
+        Service {
+            tracker: Arc::new(Tracker::new(backend.clone(), settings.poll)),
+            synthesized: Arc::new(TaskRegistry::new(settings.task_ttl)),
+            backend,
+            coord,
+            settings,
+            telemetry: Arc::new(NoTelemetry),
+        }
+    }
+
+    pub fn with_telemetry(mut self, telemetry: Arc<dyn Telemetry>) -> Self {
+        self.telemetry = telemetry;
+        self
+    }
+
+    /// Waits on tasks, reported to telemetry.
+    async fn wait_tasks(
+        &self,
+        scope: Scope,
+        ids: &[TaskId],
+        deadline: Instant,
+    ) -> std::result::Result<Vec<Task>, crate::tasks::WaitError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let started = Instant::now();
+        let r = self.tracker.wait(scope, ids, deadline).await;
+        let outcome = match &r {
+            Ok(_) => "finished",
+            Err(crate::tasks::WaitError::Failed { .. }) => "error",
+            Err(crate::tasks::WaitError::Deadline { .. }) => "deadline",
+        };
+        self.telemetry.wait_ended(outcome, started.elapsed());
+        r
+    }
+
+    pub fn backend(&self) -> &dyn Backend {
+        self.backend.as_ref()
+    }
+
+    pub fn tracker(&self) -> &Tracker {
+        &self.tracker
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    pub fn cf_scope(&self) -> Scope {
+        self.settings.cf_scope
+    }
+
+    fn deadline(&self) -> Instant {
+        Instant::now() + self.settings.deadline
+    }
+
+    /// The pauses between retries of a write refused with 409.
+    fn conflict_pauses(&self) -> impl Iterator<Item = Duration> {
+        let (first, max) = self.settings.conflict_backoff;
+        backon::ExponentialBuilder::default()
+            .with_min_delay(first)
+            .with_max_delay(max)
+            .without_max_times()
+            .with_jitter()
+            .build()
+    }
+
+    pub async fn get(&self, cx: &Cx, scope: Scope, id: &GroupId) -> Result<Group> {
+        self.backend
+            .get(cx, scope, id)
+            .await
+            .map_err(|e| Error::backend(e, Some(id.as_str())))
+    }
+
+    pub async fn list(&self, cx: &Cx, scope: Scope, name: Option<&str>) -> Result<Vec<Group>> {
+        self.backend
+            .list(cx, scope, name)
+            .await
+            .map_err(|e| Error::backend(e, None))
+    }
+
+    pub fn cf_view(&self, group: &Group) -> CfGroup {
+        self.settings.mapping.cf_view(group)
+    }
+
+    pub fn gcore_view<'a>(&self, group: &'a Group) -> Cow<'a, AtomicContent> {
+        self.settings.mapping.gcore_view(group)
+    }
+
+    /// Whether tasks are the gateway's own (the backend has none).
+    fn synthesizes_tasks(&self) -> bool {
+        self.backend.shape() == Shape::Compact
+    }
+
+    pub async fn task(&self, cx: &Cx, id: &TaskId) -> Result<Task> {
+        if let Some(t) = self.synthesized.get(id) {
+            return Ok(t);
+        }
+        if self.synthesizes_tasks() {
+            return Err(Error::not_found(Missing::Task(id.to_string())));
+        }
+        self.backend.task(cx, id).await.map_err(|e| {
+            if e.is_not_found() {
+                Error::not_found(Missing::Task(id.to_string()))
+            } else {
+                Error::backend(e, None)
+            }
+        })
+    }
+
+    pub async fn tasks(&self, cx: &Cx, query: &TaskQuery) -> Result<(usize, Vec<Task>)> {
+        if self.synthesizes_tasks() {
+            return Ok(self.synthesized.query(query));
+        }
+        self.backend.tasks(cx, query).await.map_err(|e| Error::backend(e, None))
+    }
+
+    pub async fn acknowledge(&self, cx: &Cx, id: &TaskId) -> Result<Task> {
+        if let Some(t) = self.synthesized.acknowledge(id, 0) {
+            return Ok(t);
+        }
+        if self.synthesizes_tasks() {
+            return Err(Error::not_found(Missing::Task(id.to_string())));
+        }
+        self.backend.acknowledge(cx, id).await.map_err(|e| {
+            if e.is_not_found() {
+                Error::not_found(Missing::Task(id.to_string()))
+            } else {
+                Error::backend(e, None)
+            }
+        })
+    }
+
+    pub async fn acknowledge_all(&self, cx: &Cx, project_id: Option<u64>, region_id: Option<u64>) -> Result<()> {
+        self.synthesized.acknowledge_all(project_id, region_id, 0);
+        if self.synthesizes_tasks() {
+            return Ok(());
+        }
+        self.backend
+            .acknowledge_all(cx, project_id, region_id)
+            .await
+            .map_err(|e| Error::backend(e, None))
+    }
+
+    pub async fn ready(&self, cx: &Cx) -> Result<()> {
+        self.backend.ready(cx).await.map_err(|e| Error::backend(e, None))
+    }
+
+    /// Whether another group of the scope has this name.
+    async fn name_taken(&self, cx: &Cx, scope: Scope, name: &str, except: Option<&GroupId>) -> Result<bool> {
+        let same = self.list(cx, scope, Some(name)).await?;
+        Ok(same.iter().any(|g| g.name() == name && Some(g.id()) != except))
+    }
+}

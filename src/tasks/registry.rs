@@ -1,0 +1,251 @@
+//! Tasks this process runs: the embedded backend's, and those the gateway
+//! synthesizes when a Gcore caller writes to a backend without tasks.
+//!
+//! A task that has not ended is never evicted; an ended one stays readable
+//! for the configured time, then goes (swept as new tasks arrive). Every
+//! change of state is announced on a watch channel, so waiters are woken by
+//! the completion itself instead of polling.
+
+use crate::model::{Created, Scope, Task, TaskId, TaskKind, TaskQuery, TaskState, Uuid};
+use chrono::Utc;
+use std::collections::{HashMap, VecDeque};
+use std::sync::Mutex;
+use std::time::Duration;
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+struct Entry {
+    task: Task,
+    notify: watch::Sender<TaskState>,
+}
+
+#[derive(Default)]
+struct Inner {
+    tasks: HashMap<TaskId, Entry>,
+    /// Creation order, for listing.
+    order: Vec<TaskId>,
+    /// Ended tasks in the order they ended, with when.
+    ended: VecDeque<(Instant, TaskId)>,
+}
+
+pub struct TaskRegistry {
+    inner: Mutex<Inner>,
+    ttl: Duration,
+}
+
+fn new_id() -> TaskId {
+    Uuid::from_random(uuid::Uuid::new_v4().as_u128())
+}
+
+fn now() -> chrono::DateTime<Utc> {
+    let t = Utc::now();
+    chrono::DateTime::from_timestamp(t.timestamp(), 0).unwrap_or(t)
+}
+
+impl TaskRegistry {
+    /// Ended tasks stay readable for `ttl`.
+    pub fn new(ttl: Duration) -> Self {
+        TaskRegistry {
+            inner: Mutex::new(Inner::default()),
+            ttl,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        // Every change below is a single assignment; a panic elsewhere cannot
+        // leave an entry half written, so a poisoned lock is still sound.
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Registers a RUNNING task and returns its id.
+    pub fn start(&self, scope: Scope, kind: TaskKind, request_id: Option<String>) -> TaskId {
+        let id = new_id();
+        let at = now();
+        let task = Task {
+            id: id.clone(),
+            kind,
+            scope,
+            state: TaskState::Running,
+            error: None,
+            created: None,
+            created_on: at,
+            updated_on: at,
+            finished_on: None,
+            acknowledged_at: None,
+            acknowledged_by: None,
+            request_id,
+        };
+        let (notify, _) = watch::channel(TaskState::Running);
+        let mut inner = self.lock();
+        self.sweep(&mut inner);
+        inner.order.push(id.clone());
+        inner.tasks.insert(id.clone(), Entry { task, notify });
+        id
+    }
+
+    /// Ends a task: FINISHED with what it created, or ERROR with a message.
+    pub fn finish(&self, id: &TaskId, outcome: Result<Created, String>) {
+        let mut inner = self.lock();
+        let Some(entry) = inner.tasks.get_mut(id) else {
+            return;
+        };
+        if entry.task.state.is_terminal() {
+            return;
+        }
+        let at = now();
+        let t = &mut entry.task;
+        t.updated_on = at;
+        t.finished_on = Some(at);
+        match outcome {
+            Ok(created) => {
+                t.state = TaskState::Finished;
+                t.created = Some(created);
+            }
+            Err(e) => {
+                t.state = TaskState::Error;
+                t.error = Some(e);
+            }
+        }
+        entry.notify.send_replace(t.state);
+        inner.ended.push_back((Instant::now(), id.clone()));
+    }
+
+    pub fn get(&self, id: &TaskId) -> Option<Task> {
+        self.lock().tasks.get(id).map(|e| e.task.clone())
+    }
+
+    /// Tasks matching `query`: (total matching, the page asked for).
+    pub fn query(&self, query: &TaskQuery) -> (usize, Vec<Task>) {
+        let inner = self.lock();
+        let matching: Vec<&Task> = inner
+            .order
+            .iter()
+            .filter_map(|id| inner.tasks.get(id).map(|e| &e.task))
+            .filter(|t| query.matches(t))
+            .collect();
+        let total = matching.len();
+        let page: Vec<Task> = if query.descending {
+            matching
+                .iter()
+                .rev()
+                .skip(query.offset)
+                .take(query.limit)
+                .map(|t| (*t).clone())
+                .collect()
+        } else {
+            matching
+                .iter()
+                .skip(query.offset)
+                .take(query.limit)
+                .map(|t| (*t).clone())
+                .collect()
+        };
+        (total, page)
+    }
+
+    /// Marks a task acknowledged, as Gcore does (once; the first time counts).
+    pub fn acknowledge(&self, id: &TaskId, by: u64) -> Option<Task> {
+        let mut inner = self.lock();
+        let entry = inner.tasks.get_mut(id)?;
+        if entry.task.acknowledged_at.is_none() {
+            entry.task.acknowledged_at = Some(now());
+            entry.task.acknowledged_by = Some(by);
+        }
+        Some(entry.task.clone())
+    }
+
+    /// Acknowledges every task of the given project and region (either may be any).
+    pub fn acknowledge_all(&self, project_id: Option<u64>, region_id: Option<u64>, by: u64) {
+        let mut inner = self.lock();
+        let at = now();
+        for entry in inner.tasks.values_mut() {
+            let t = &mut entry.task;
+            if project_id.is_none_or(|p| p == t.scope.project_id)
+                && region_id.is_none_or(|r| r == t.scope.region_id)
+                && t.acknowledged_at.is_none()
+            {
+                t.acknowledged_at = Some(at);
+                t.acknowledged_by = Some(by);
+            }
+        }
+    }
+
+    /// A channel that announces the task's state changes (`None`: unknown task).
+    pub fn subscribe(&self, id: &TaskId) -> Option<watch::Receiver<TaskState>> {
+        self.lock().tasks.get(id).map(|e| e.notify.subscribe())
+    }
+
+    /// How many tasks are held (pending and ended).
+    pub fn len(&self) -> usize {
+        self.lock().tasks.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Drops ended tasks older than the TTL; pending ones are never dropped.
+    fn sweep(&self, inner: &mut Inner) {
+        let now = Instant::now();
+        let mut removed = false;
+        while let Some((at, _)) = inner.ended.front() {
+            if now.duration_since(*at) < self.ttl {
+                break;
+            }
+            if let Some((_, id)) = inner.ended.pop_front() {
+                inner.tasks.remove(&id);
+                removed = true;
+            }
+        }
+        if removed {
+            let tasks = &inner.tasks;
+            inner.order.retain(|id| tasks.contains_key(id));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SCOPE: Scope = Scope {
+        project_id: 1,
+        region_id: 1,
+    };
+
+    #[tokio::test(start_paused = true)]
+    async fn pending_tasks_stay_and_ended_ones_expire() {
+        let r = TaskRegistry::new(Duration::from_secs(10));
+        let pending = r.start(SCOPE, TaskKind::UpdateGroup, None);
+        let done = r.start(SCOPE, TaskKind::CreateGroup, Some("req".into()));
+        let mut events = r.subscribe(&done).unwrap();
+        r.finish(&done, Ok(Created::default()));
+        events.changed().await.unwrap();
+        assert_eq!(*events.borrow(), TaskState::Finished);
+        tokio::time::advance(Duration::from_secs(3600)).await;
+        r.start(SCOPE, TaskKind::CreateGroup, None);
+        assert!(r.get(&done).is_none(), "ended past the TTL");
+        assert_eq!(r.get(&pending).unwrap().state, TaskState::Running, "never evicted");
+    }
+
+    #[test]
+    fn query_filters_and_pages() {
+        let r = TaskRegistry::new(Duration::from_secs(10));
+        let ids: Vec<_> = (0..5).map(|_| r.start(SCOPE, TaskKind::UpdateGroup, None)).collect();
+        r.finish(&ids[1], Err("boom".into()));
+        let q = TaskQuery {
+            states: vec![TaskState::Running],
+            limit: 2,
+            offset: 1,
+            ..TaskQuery::default()
+        };
+        let (total, page) = r.query(&q);
+        assert_eq!(total, 4);
+        assert_eq!(
+            page.iter().map(|t| t.id.clone()).collect::<Vec<_>>(),
+            [ids[2].clone(), ids[3].clone()]
+        );
+        r.acknowledge_all(Some(1), None, 7);
+        assert!(r.get(&ids[0]).unwrap().is_acknowledged());
+    }
+}
