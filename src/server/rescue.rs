@@ -1,18 +1,18 @@
 //! Gateway errors turned into wire bodies, one place per dialect: whatever
 //! failed — a handler, a layer (auth, limits, deadline), a panic — the caller
-//! gets an answer in its own dialect. A 503 carries `Retry-After`.
+//! gets an answer in its own dialect.
 
 use super::cf::rescue as cf;
 use super::cf::v3::rescue as cf_v3;
 use super::gcore::rescue as gcore;
-use super::http::{raw, with_header, Resp};
+use super::http::{raw, Resp};
 use super::route::Dialect;
 use crate::error::{Error, Kind};
 use bytes::Bytes;
 use http::StatusCode;
 
 pub fn render(dialect: Dialect, e: &Error, request_id: &str) -> Resp {
-    let resp = match dialect {
+    match dialect {
         Dialect::Cf => cf::response(&cf::to_cf(e)),
         Dialect::CfV3 => cf_v3::response(&cf_v3::to_v3(e)),
         Dialect::Gcore => gcore::response(&gcore::to_gcore(e), request_id),
@@ -24,10 +24,5 @@ pub fn render(dialect: Dialect, e: &Error, request_id: &str) -> Resp {
             };
             raw(status, "text/plain", Bytes::from(format!("{}\n", e.message())))
         }
-    };
-    if resp.status() == StatusCode::SERVICE_UNAVAILABLE {
-        with_header(resp, "retry-after", "1")
-    } else {
-        resp
     }
 }

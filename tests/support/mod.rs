@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod fake_gcore;
+pub mod scripted;
 
 use bytes::Bytes;
 use http::{HeaderMap, Method, Request, StatusCode};
@@ -153,4 +154,43 @@ pub async fn finish_task(http: &Http, gw: &Gateway, task: &str) -> Value {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     panic!("task {task} never finished");
+}
+
+/// A gateway called in process (no sockets): the whole tower stack, so tests
+/// can run on tokio's paused clock.
+pub struct InProc {
+    pub app: Arc<App>,
+}
+
+impl InProc {
+    pub fn new(cfg: Config, backend: Arc<dyn sgbridge::backend::Backend>) -> Self {
+        let scope = sgbridge::model::Scope {
+            project_id: cfg.cf.project_id,
+            region_id: cfg.cf.region_id,
+        };
+        InProc {
+            app: Arc::new(App::with_backend(cfg, backend, scope)),
+        }
+    }
+
+    pub async fn send(&self, method: Method, path: &str, headers: &[(&str, &str)], body: &str) -> Reply {
+        let mut req = Request::builder().method(method).uri(path);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let req = req.body(Full::new(Bytes::from(body.to_string()))).unwrap();
+        let resp = sgbridge::server::call(&self.app, req).await;
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let body = resp.into_body().collect().await.unwrap().to_bytes();
+        Reply { status, headers, body }
+    }
+
+    pub async fn cf(&self, method: Method, path: &str, body: &str) -> Reply {
+        self.send(method, path, &[("authorization", CF_AUTH)], body).await
+    }
+
+    pub async fn gcore(&self, method: Method, path: &str, body: &str) -> Reply {
+        self.send(method, path, &[("authorization", GCORE_AUTH)], body).await
+    }
 }

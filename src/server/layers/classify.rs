@@ -1,6 +1,7 @@
 //! Classifies the route (a closed set) and assigns the request id: an
 //! incoming `X-Request-Id` or `X-Vcap-Request-Id` when it is well formed, else
-//! a new one. The id is echoed in the dialect's own header(s).
+//! a new one. The id is echoed in the dialect's own header(s); a 503 gets a
+//! `Retry-After`, whichever layer or handler answered it.
 
 use super::BoxFuture;
 use crate::server::http::{with_header, RequestId};
@@ -79,7 +80,10 @@ where
         req.extensions_mut().insert(RequestId(id.clone()));
         let fut = self.inner.call(req);
         Box::pin(async move {
-            let resp = fut.await?;
+            let mut resp = fut.await?;
+            if resp.status() == http::StatusCode::SERVICE_UNAVAILABLE && !resp.headers().contains_key("retry-after") {
+                resp = with_header(resp, "retry-after", "1");
+            }
             let resp = with_header(resp, "x-request-id", &id);
             Ok(match dialect {
                 Dialect::Cf | Dialect::CfV3 => with_header(resp, "x-vcap-request-id", &id),
