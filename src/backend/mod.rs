@@ -92,6 +92,19 @@ impl BackendError {
 
 pub type Result<T> = std::result::Result<T, BackendError>;
 
+/// The tasks of `ids` the backend can show, read one at a time.
+pub async fn one_by_one<B: Backend + ?Sized>(backend: &B, cx: &Cx, ids: &[TaskId]) -> Result<Vec<Task>> {
+    let mut out = Vec::with_capacity(ids.len());
+    for id in ids {
+        match backend.task(cx, id).await {
+            Ok(t) => out.push(t),
+            Err(e) if e.is_not_found() => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(out)
+}
+
 /// The outcome of an accepted write.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Write {
@@ -161,15 +174,7 @@ pub trait Backend: Send + Sync + 'static {
     /// the backend allows; tasks it cannot show yet are left out.
     async fn task_states(&self, cx: &Cx, scope: Scope, ids: &[TaskId]) -> Result<Vec<Task>> {
         let _ = scope;
-        let mut out = Vec::with_capacity(ids.len());
-        for id in ids {
-            match self.task(cx, id).await {
-                Ok(t) => out.push(t),
-                Err(e) if e.is_not_found() => {}
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(out)
+        one_by_one(self, cx, ids).await
     }
 
     /// Marks a task acknowledged (`None` when unknown).

@@ -30,33 +30,30 @@ pub struct KeyGuard<K: Eq + Hash + Clone> {
 }
 
 impl<K: Eq + Hash + Clone> KeyedLocks<K> {
-    pub async fn lock(&self, key: K) -> KeyGuard<K> {
+    /// Registers interest in `key`: should it be dropped before it is turned
+    /// into a guard, it removes the entry if it was the last interest in it.
+    fn interest(&self, key: K) -> (Arc<AsyncMutex<()>>, Waiting<K>) {
         let lock = {
             let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
             entries.entry(key.clone()).or_default().clone()
         };
-        // Should this future be dropped while waiting, `Waiting` removes the
-        // entry if it was the last interest in it.
         let waiting = Waiting {
             key: Some(key),
             lock: Some(lock.clone()),
             entries: self.entries.clone(),
         };
+        (lock, waiting)
+    }
+
+    pub async fn lock(&self, key: K) -> KeyGuard<K> {
+        let (lock, waiting) = self.interest(key);
         let guard = lock.lock_owned().await;
         waiting.into_guard(guard)
     }
 
     /// The lock of `key` if nobody holds it now.
     pub fn try_lock(&self, key: K) -> Option<KeyGuard<K>> {
-        let lock = {
-            let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-            entries.entry(key.clone()).or_default().clone()
-        };
-        let waiting = Waiting {
-            key: Some(key),
-            lock: Some(lock.clone()),
-            entries: self.entries.clone(),
-        };
+        let (lock, waiting) = self.interest(key);
         let guard = lock.try_lock_owned().ok()?;
         Some(waiting.into_guard(guard))
     }

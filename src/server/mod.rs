@@ -135,19 +135,20 @@ where
     B: http_body::Body<Data = Bytes> + Send + 'static,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
+    use layers::from_fn;
     let server = &app.cfg.server;
+    let request_limit = Duration::from_secs(server.request_timeout_s);
+    let (max_body, body_limit) = (server.max_body_bytes, Duration::from_secs(server.body_timeout_s));
+    let (metrics, auth) = (app.metrics.clone(), app.auth.clone());
     ServiceBuilder::new()
-        .layer(layers::ClassifyLayer)
-        .layer(layers::ObserveLayer::new(app.metrics.clone()))
-        .layer(layers::PanicLayer)
-        .layer(layers::DeadlineLayer::new(Duration::from_secs(
-            server.request_timeout_s,
-        )))
-        .layer(layers::BodyLayer::new(
-            server.max_body_bytes,
-            Duration::from_secs(server.body_timeout_s),
-        ))
-        .layer(layers::AuthLayer::new(app.auth.clone()))
+        .layer(from_fn(layers::classify))
+        .layer(from_fn(move |req, next| layers::observe(metrics.clone(), req, next)))
+        .layer(from_fn(layers::rescue_panics))
+        .layer(from_fn(move |req, next| layers::deadline(request_limit, req, next)))
+        .layer(from_fn(move |req, next| {
+            layers::read_body(max_body, body_limit, req, next)
+        }))
+        .layer(from_fn(move |req, next| layers::authenticate(auth.clone(), req, next)))
         .service(Dispatch { app })
 }
 

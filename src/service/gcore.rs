@@ -151,13 +151,11 @@ impl Service {
         let current = self.get(cx, scope, id).await?;
         if current.shape() == Shape::Compact {
             let view = self.gcore_view(&current);
-            if let Some(r) = view.rules.iter().find(|r| {
-                r.atom
-                    == Atom {
-                        log: false,
-                        ..atom.clone()
-                    }
-            }) {
+            let wanted = Atom {
+                log: false,
+                ..atom.clone()
+            };
+            if let Some(r) = view.rules.iter().find(|r| r.atom == wanted) {
                 return Err(Error::new(
                     Kind::Conflict,
                     format!("Security group rule already exists. Rule id is {}.", r.id),
@@ -165,17 +163,8 @@ impl Service {
             }
             let mut rules: Vec<Atom> = view.rules.iter().map(|r| r.atom.clone()).collect();
             rules.push(atom);
-            let req = GcorePatch {
-                rules: Some(rules),
-                ..GcorePatch::default()
-            };
-            let patch = self
-                .settings
-                .mapping
-                .plan_gcore_patch(&current, &req)
-                .map_err(Error::plan)?;
             return self
-                .gcore_change(cx, scope, current, patch, held, waiting, TaskKind::CreateRule)
+                .compact_rules(cx, scope, current, rules, held, waiting, TaskKind::CreateRule)
                 .await;
         }
         let write = self
@@ -208,17 +197,8 @@ impl Service {
                 .filter(|r| &r.id != rule_id)
                 .map(|r| r.atom.clone())
                 .collect();
-            let req = GcorePatch {
-                rules: Some(rules),
-                ..GcorePatch::default()
-            };
-            let patch = self
-                .settings
-                .mapping
-                .plan_gcore_patch(&current, &req)
-                .map_err(Error::plan)?;
             return self
-                .gcore_change(cx, scope, current, patch, held, waiting, TaskKind::DeleteRule)
+                .compact_rules(cx, scope, current, rules, held, waiting, TaskKind::DeleteRule)
                 .await;
         }
         let write = self.backend.delete_rule(cx, scope, id, rule_id).await.map_err(|e| {
@@ -242,6 +222,31 @@ impl Service {
                 Error::backend(e, Some(id.as_str()))
             }
         })
+    }
+
+    /// A rule added or deleted on a compact group: the whole new rule set,
+    /// planned like a PATCH.
+    #[allow(clippy::too_many_arguments)]
+    async fn compact_rules(
+        &self,
+        cx: &Cx,
+        scope: Scope,
+        current: Group,
+        rules: Vec<Atom>,
+        held: Held,
+        waiting: Waiting,
+        kind: TaskKind,
+    ) -> Result<GcoreWritten> {
+        let req = GcorePatch {
+            rules: Some(rules),
+            ..GcorePatch::default()
+        };
+        let patch = self
+            .settings
+            .mapping
+            .plan_gcore_patch(&current, &req)
+            .map_err(Error::plan)?;
+        self.gcore_change(cx, scope, current, patch, held, waiting, kind).await
     }
 
     /// Commits a planned change to an existing group.

@@ -370,15 +370,7 @@ impl Backend for GcoreHttp {
                 other => return other,
             }
         }
-        let mut out = Vec::with_capacity(ids.len());
-        for id in ids {
-            match self.task(cx, id).await {
-                Ok(t) => out.push(t),
-                Err(e) if e.is_not_found() => {}
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(out)
+        super::one_by_one(self, cx, ids).await
     }
 
     async fn acknowledge(&self, cx: &Cx, id: &TaskId) -> Result<Task> {

@@ -106,25 +106,7 @@ pub fn parse_create(body: &[u8], flags: GcoreFlags) -> Result<GcoreCreate, Gcore
     let top = decode_top(body)?;
     let mut errs = Errors::new();
     unknown_keys(&top, &mut errs);
-    let name = match &top.name {
-        None => {
-            errs.add("name", "Missing data for required field.");
-            None
-        }
-        Some(Scalar::Str(s)) if s.is_empty() => {
-            errs.add("name", "Shorter than minimum length 1.");
-            None
-        }
-        Some(Scalar::Str(s)) => Some(s.clone()),
-        Some(Scalar::Null) => {
-            errs.add("name", "Field may not be null.");
-            None
-        }
-        Some(_) => {
-            errs.add("name", "Not a valid string.");
-            None
-        }
-    };
+    let name = required_name(top.name.as_ref(), &mut errs);
     let description = optional_string(top.description.as_ref(), "description", &mut errs);
     let rules = top.rules.map(|r| rules_list(r, flags, &mut errs));
     let tags = match top.tags {
@@ -199,25 +181,7 @@ pub fn parse_copy(body: &[u8]) -> Result<String, GcoreError> {
     for key in fields.keys().filter(|k| *k != "name") {
         errs.add(key, "Unknown field.");
     }
-    let name = match fields.get("name") {
-        None => {
-            errs.add("name", "Missing data for required field.");
-            None
-        }
-        Some(Scalar::Str(s)) if s.is_empty() => {
-            errs.add("name", "Shorter than minimum length 1.");
-            None
-        }
-        Some(Scalar::Str(s)) => Some(s.clone()),
-        Some(Scalar::Null) => {
-            errs.add("name", "Field may not be null.");
-            None
-        }
-        Some(_) => {
-            errs.add("name", "Not a valid string.");
-            None
-        }
-    };
+    let name = required_name(fields.get("name"), &mut errs);
     errs.finish()?;
     name.ok_or(GcoreError::Internal)
 }
@@ -290,6 +254,19 @@ fn unknown_keys(top: &Top, errs: &mut Errors) {
     for key in &top.unknown {
         errs.add(key, "Unknown field.");
     }
+}
+
+/// A required, non-empty `name`.
+fn required_name(value: Option<&Scalar>, errs: &mut Errors) -> Option<String> {
+    let problem = match value {
+        Some(Scalar::Str(s)) if !s.is_empty() => return Some(s.clone()),
+        None => "Missing data for required field.",
+        Some(Scalar::Str(_)) => "Shorter than minimum length 1.",
+        Some(Scalar::Null) => "Field may not be null.",
+        Some(_) => "Not a valid string.",
+    };
+    errs.add("name", problem);
+    None
 }
 
 fn optional_string(value: Option<&Scalar>, key: &str, errs: &mut Errors) -> Option<String> {

@@ -3,28 +3,13 @@
 //! a new one. The id is echoed in the dialect's own header(s); a 503 gets a
 //! `Retry-After`, whichever layer or handler answered it.
 
-use super::BoxFuture;
-use crate::server::http::{with_header, RequestId};
-use crate::server::route::{classify, Dialect};
+use super::next;
+use crate::server::http::{with_header, RequestId, Resp};
+use crate::server::route::{self, Dialect};
 use http::Request;
+use std::convert::Infallible;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::task::{Context, Poll};
-
-#[derive(Clone, Default)]
-pub struct ClassifyLayer;
-
-impl<S> tower::Layer<S> for ClassifyLayer {
-    type Service = Classify<S>;
-    fn layer(&self, inner: S) -> Classify<S> {
-        Classify { inner }
-    }
-}
-
-#[derive(Clone)]
-pub struct Classify<S> {
-    inner: S,
-}
 
 /// An incoming id is kept if it is short and plain (no header or log injection).
 fn incoming(req: &Request<impl Sized>) -> Option<Arc<str>> {
@@ -55,42 +40,24 @@ fn fresh() -> Arc<str> {
     ))
 }
 
-impl<S, B> tower::Service<Request<B>> for Classify<S>
+pub async fn classify<S, B>(mut req: Request<B>, inner: S) -> Resp
 where
-    S: tower::Service<Request<B>, Response = crate::server::http::Resp, Error = std::convert::Infallible>
-        + Clone
-        + Send
-        + 'static,
-    S::Future: Send,
-    B: Send + 'static,
+    S: tower::Service<Request<B>, Response = Resp, Error = Infallible>,
 {
-    type Response = crate::server::http::Resp;
-    type Error = std::convert::Infallible;
-    type Future = BoxFuture;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
+    let route = route::classify(req.uri().path());
+    let dialect = route.dialect();
+    let id = incoming(&req).unwrap_or_else(fresh);
+    req.extensions_mut().insert(route);
+    req.extensions_mut().insert(RequestId(id.clone()));
+    let mut resp = next(inner, req).await;
+    if resp.status() == http::StatusCode::SERVICE_UNAVAILABLE && !resp.headers().contains_key("retry-after") {
+        resp = with_header(resp, "retry-after", "1");
     }
-
-    fn call(&mut self, mut req: Request<B>) -> BoxFuture {
-        let route = classify(req.uri().path());
-        let dialect = route.dialect();
-        let id = incoming(&req).unwrap_or_else(fresh);
-        req.extensions_mut().insert(route);
-        req.extensions_mut().insert(RequestId(id.clone()));
-        let fut = self.inner.call(req);
-        Box::pin(async move {
-            let mut resp = fut.await?;
-            if resp.status() == http::StatusCode::SERVICE_UNAVAILABLE && !resp.headers().contains_key("retry-after") {
-                resp = with_header(resp, "retry-after", "1");
-            }
-            let resp = with_header(resp, "x-request-id", &id);
-            Ok(match dialect {
-                Dialect::Cf | Dialect::CfV3 => with_header(resp, "x-vcap-request-id", &id),
-                Dialect::Gcore => with_header(resp, "request_id", &id),
-                Dialect::Ops => resp,
-            })
-        })
+    let resp = with_header(resp, "x-request-id", &id);
+    match dialect {
+        Dialect::Cf | Dialect::CfV3 => with_header(resp, "x-vcap-request-id", &id),
+        Dialect::Gcore => with_header(resp, "request_id", &id),
+        Dialect::Ops => resp,
     }
 }
 

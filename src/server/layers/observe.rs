@@ -2,14 +2,13 @@
 //! closed sets (the route template, a fixed list of methods), so no request
 //! can add a label value.
 
-use super::BoxFuture;
+use super::next;
 use crate::server::http::{Principal, RequestId, Resp};
 use crate::server::metrics::Metrics;
 use crate::server::route::{Route, RouteId};
 use http::{Method, Request};
 use http_body::Body as _;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use tokio::time::Instant;
 
 /// The client's address, set by the listener.
@@ -22,33 +21,6 @@ pub struct ClientAddr(pub std::net::SocketAddr);
 pub struct Note {
     pub cause: Option<String>,
     pub tasks: Vec<String>,
-}
-
-#[derive(Clone)]
-pub struct ObserveLayer {
-    metrics: Arc<Metrics>,
-}
-
-impl ObserveLayer {
-    pub fn new(metrics: Arc<Metrics>) -> Self {
-        ObserveLayer { metrics }
-    }
-}
-
-impl<S> tower::Layer<S> for ObserveLayer {
-    type Service = Observe<S>;
-    fn layer(&self, inner: S) -> Observe<S> {
-        Observe {
-            inner,
-            metrics: self.metrics.clone(),
-        }
-    }
-}
-
-#[derive(Clone)]
-pub struct Observe<S> {
-    inner: S,
-    metrics: Arc<Metrics>,
 }
 
 /// The method as a label from a closed set.
@@ -65,60 +37,44 @@ pub fn method_label(m: &Method) -> &'static str {
     }
 }
 
-impl<S, B> tower::Service<Request<B>> for Observe<S>
+pub async fn observe<S, B>(metrics: Arc<Metrics>, req: Request<B>, inner: S) -> Resp
 where
-    S: tower::Service<Request<B>, Response = Resp, Error = std::convert::Infallible> + Clone + Send + 'static,
-    S::Future: Send,
-    B: Send + 'static,
+    S: tower::Service<Request<B>, Response = Resp, Error = std::convert::Infallible>,
 {
-    type Response = Resp;
-    type Error = std::convert::Infallible;
-    type Future = BoxFuture;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, req: Request<B>) -> BoxFuture {
-        let started = Instant::now();
-        let method = method_label(req.method());
-        let route = req.extensions().get::<Route>().map_or(RouteId::CfOther, |r| r.id);
-        let request_id = req.extensions().get::<RequestId>().map(|r| r.0.clone());
-        let client = req.extensions().get::<ClientAddr>().map(|c| c.0);
-        let metrics = self.metrics.clone();
-        metrics.in_flight.inc();
-        let fut = self.inner.call(req);
-        Box::pin(async move {
-            let resp = fut.await?;
-            metrics.in_flight.dec();
-            let elapsed = started.elapsed();
-            let status = resp.status().as_u16();
-            metrics.observe(route, method, status, elapsed);
-            let bytes = resp.body().size_hint().exact().unwrap_or(0);
-            let principal = resp
-                .extensions()
-                .get::<Principal>()
-                .map(|p| p.name.as_str())
-                .unwrap_or("");
-            let note = resp.extensions().get::<Note>();
-            let cause = note.and_then(|n| n.cause.as_deref()).unwrap_or("");
-            let tasks = note.map(|n| n.tasks.join(",")).unwrap_or_default();
-            tracing::info!(
-                target: "sgbridge::access",
-                request_id = request_id.as_deref().unwrap_or(""),
-                client = %client.map(|c| c.to_string()).unwrap_or_default(),
-                principal,
-                dialect = route.dialect().label(),
-                method,
-                route = route.template(),
-                status,
-                bytes,
-                duration_ms = elapsed.as_secs_f64() * 1000.0,
-                tasks = tasks.as_str(),
-                cause,
-                "request"
-            );
-            Ok(resp)
-        })
-    }
+    let started = Instant::now();
+    let method = method_label(req.method());
+    let route = req.extensions().get::<Route>().map_or(RouteId::CfOther, |r| r.id);
+    let request_id = req.extensions().get::<RequestId>().map(|r| r.0.clone());
+    let client = req.extensions().get::<ClientAddr>().map(|c| c.0);
+    metrics.in_flight.inc();
+    let resp = next(inner, req).await;
+    metrics.in_flight.dec();
+    let elapsed = started.elapsed();
+    let status = resp.status().as_u16();
+    metrics.observe(route, method, status, elapsed);
+    let bytes = resp.body().size_hint().exact().unwrap_or(0);
+    let principal = resp
+        .extensions()
+        .get::<Principal>()
+        .map(|p| p.name.as_str())
+        .unwrap_or("");
+    let note = resp.extensions().get::<Note>();
+    let cause = note.and_then(|n| n.cause.as_deref()).unwrap_or("");
+    let tasks = note.map(|n| n.tasks.join(",")).unwrap_or_default();
+    tracing::info!(
+        target: "sgbridge::access",
+        request_id = request_id.as_deref().unwrap_or(""),
+        client = %client.map(|c| c.to_string()).unwrap_or_default(),
+        principal,
+        dialect = route.dialect().label(),
+        method,
+        route = route.template(),
+        status,
+        bytes,
+        duration_ms = elapsed.as_secs_f64() * 1000.0,
+        tasks = tasks.as_str(),
+        cause,
+        "request"
+    );
+    resp
 }
