@@ -68,6 +68,8 @@ pub enum Kind {
     Unauthenticated,
     /// The credentials sent are not valid (unknown, expired, badly signed).
     BadCredentials,
+    /// What verifies credentials (the UAA) cannot be reached.
+    AuthUnavailable,
     /// The request body is larger than the gateway takes.
     TooLarge,
     /// The request body did not arrive in time.
@@ -238,7 +240,7 @@ impl Error {
             | Kind::TaskFailed
             | Kind::Upstream
             | Kind::Unsupported => Blame::Backend,
-            Kind::BackendAuth | Kind::Internal | Kind::RequestTimeout => Blame::Gateway,
+            Kind::BackendAuth | Kind::Internal | Kind::RequestTimeout | Kind::AuthUnavailable => Blame::Gateway,
         }
     }
 

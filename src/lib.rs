@@ -23,6 +23,7 @@ pub mod error;
 pub mod json;
 pub mod mapping;
 pub mod model;
+pub mod outbound;
 pub mod sanitize;
 pub mod server;
 pub mod service;

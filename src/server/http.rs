@@ -21,16 +21,41 @@ pub struct RequestId(pub Arc<str>);
 /// Who is calling, once authenticated.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Principal {
-    /// A name for logs and audit: a token's subject, a key's name; never a secret.
+    /// A name for logs and audit: a token's user or client, a key's name; never a secret.
     pub name: String,
     /// Gcore keys: the projects this key may touch (`None`: all).
     pub projects: Option<Vec<u64>>,
     /// Gcore keys: may write CF state kept in reserved tags.
     pub reserved_tags: bool,
-    /// CF callers: may read (admin, admin read-only, global auditor).
-    pub cf_read: bool,
-    /// CF callers: may write (admin).
-    pub cf_write: bool,
+    /// CF callers: the Cloud Controller scopes the token holds.
+    pub cf: CfScopes,
+}
+
+/// The Cloud Controller scopes that matter for security groups.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct CfScopes {
+    pub admin: bool,
+    pub admin_read_only: bool,
+    pub global_auditor: bool,
+    pub read: bool,
+    pub write: bool,
+}
+
+impl CfScopes {
+    /// May read every security group (CC's `can_read_globally?`).
+    pub fn reads_all(&self) -> bool {
+        self.admin || self.admin_read_only || self.global_auditor
+    }
+
+    /// Passes CC's token gate for reads.
+    pub fn read_scope(&self) -> bool {
+        self.reads_all() || self.read
+    }
+
+    /// Passes CC's token gate for writes.
+    pub fn write_scope(&self) -> bool {
+        self.admin || self.write
+    }
 }
 
 /// What a handler knows about its request.

@@ -8,9 +8,12 @@ pub mod cf;
 pub mod gcore;
 pub mod http;
 pub mod layers;
+pub mod listen;
 pub mod metrics;
 pub mod rescue;
 pub mod route;
+
+pub use listen::serve;
 
 use crate::backend::embedded::Embedded;
 use crate::backend::gcore::GcoreHttp;
@@ -25,15 +28,11 @@ use crate::tasks::PollConfig;
 use ::http::{Request, StatusCode};
 use bytes::Bytes;
 use http::{Ctx, Principal, RequestId, Resp};
-use hyper_util::rt::TokioIo;
-use layers::observe::ClientAddr;
 use route::{Dialect, Route, RouteId};
 use std::convert::Infallible;
-use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
-use tokio::net::TcpListener;
 use tower::{ServiceBuilder, ServiceExt};
 
 /// Everything a request handler needs.
@@ -98,22 +97,22 @@ impl App {
             ),
             BackendKind::Cf => return Err("backend.kind = \"cf\" is not available in this version".into()),
         };
-        Ok(App::with_backend(cfg, backend, scope))
+        App::with_backend(cfg, backend, scope)
     }
 
     /// The gateway over a given backend (tests use a scripted one).
-    pub fn with_backend(cfg: Config, backend: Arc<dyn Backend>, cf_scope: Scope) -> App {
+    pub fn with_backend(cfg: Config, backend: Arc<dyn Backend>, cf_scope: Scope) -> Result<App, String> {
         let metrics: Arc<metrics::Metrics> = Arc::default();
         let service = Service::new(backend, Arc::new(Memory::default()), settings(&cfg, cf_scope))
             .with_telemetry(metrics.clone());
-        App {
-            auth: Arc::new(auth::Authenticator::new(&cfg.auth)),
+        Ok(App {
+            auth: Arc::new(auth::Authenticator::new(&cfg.auth).map_err(|e| e.to_string())?),
             service,
             metrics,
             started: chrono::Utc::now(),
             bound: OnceLock::new(),
             cfg,
-        }
+        })
     }
 
     /// The URL the gateway announces: `server.external_url`, else the
@@ -235,53 +234,4 @@ async fn ops(app: &App, ctx: &Ctx) -> Resp {
             Bytes::from(app.metrics.render()),
         ),
     }
-}
-
-/// Serve connections from `listener` until `shutdown` resolves, then let
-/// in-flight requests finish (up to the request timeout).
-pub async fn serve(listener: TcpListener, app: Arc<App>, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
-    if let Ok(addr) = listener.local_addr() {
-        let _ = app.bound.set(addr);
-    }
-    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    tokio::pin!(shutdown);
-    loop {
-        tokio::select! {
-            accepted = listener.accept() => {
-                let (stream, peer) = match accepted {
-                    Ok(a) => a,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "accept failed");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                };
-                let _ = stream.set_nodelay(true);
-                let svc = router::<hyper::body::Incoming>(app.clone());
-                let svc = hyper::service::service_fn(move |mut req: Request<hyper::body::Incoming>| {
-                    req.extensions_mut().insert(ClientAddr(peer));
-                    svc.clone().oneshot(req)
-                });
-                // A client that never finishes its headers is cut off (slowloris).
-                let conn = hyper::server::conn::http1::Builder::new()
-                    .keep_alive(true)
-                    .timer(hyper_util::rt::TokioTimer::new())
-                    .header_read_timeout(Duration::from_secs(30))
-                    .serve_connection(TokioIo::new(stream), svc);
-                let conn = graceful.watch(conn);
-                tokio::spawn(async move {
-                    if let Err(e) = conn.await {
-                        tracing::debug!(error = %e, "connection ended with an error");
-                    }
-                });
-            }
-            _ = &mut shutdown => break,
-        }
-    }
-    drop(listener);
-    let grace = Duration::from_secs(app.cfg.server.request_timeout_s);
-    if tokio::time::timeout(grace, graceful.shutdown()).await.is_err() {
-        tracing::warn!("connections still open after the grace period; closing");
-    }
-    Ok(())
 }

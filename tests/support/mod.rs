@@ -169,7 +169,7 @@ impl InProc {
             region_id: cfg.cf.region_id,
         };
         InProc {
-            app: Arc::new(App::with_backend(cfg, backend, scope)),
+            app: Arc::new(App::with_backend(cfg, backend, scope).expect("valid test config")),
         }
     }
 

@@ -35,6 +35,10 @@ pub enum CfError {
     InvalidAuthToken,
     #[error("You are not authorized to perform the requested action")]
     NotAuthorized,
+    #[error("Your token lacks the necessary scopes to access this resource.")]
+    InsufficientScope,
+    #[error("The UAA service is currently unavailable")]
+    UaaUnavailable,
     #[error("Unknown request")]
     NotFound,
     #[error("The request body is too large")]
@@ -78,6 +82,8 @@ impl CfError {
             CfError::NotAuthenticated => (401, 10002, "CF-NotAuthenticated"),
             CfError::InvalidAuthToken => (401, 1000, "CF-InvalidAuthToken"),
             CfError::NotAuthorized => (403, 10003, "CF-NotAuthorized"),
+            CfError::InsufficientScope => (403, 10007, "CF-InsufficientScope"),
+            CfError::UaaUnavailable => (502, 20004, "CF-UaaUnavailable"),
             CfError::NotFound => (404, 10000, "CF-NotFound"),
             // CC has no code of its own for these gateway outcomes; 10001-range
             // names keep clients that switch on error_code on a generic path.

@@ -56,6 +56,7 @@ pub fn to_cf(e: &Error) -> CfError {
         Kind::Internal => CfError::Unknown,
         Kind::Unauthenticated => CfError::NotAuthenticated,
         Kind::BadCredentials => CfError::InvalidAuthToken,
+        Kind::AuthUnavailable => CfError::UaaUnavailable,
         Kind::TooLarge => CfError::PayloadTooLarge,
         Kind::BodyTimeout => CfError::RequestTimeout,
         Kind::RequestTimeout => CfError::BackendTimeout("The request timed out".into()),

@@ -45,7 +45,7 @@ pub fn to_gcore(e: &Error) -> GcoreError {
         Kind::Forbidden => GcoreError::Forbidden(msg),
         Kind::Conflict => GcoreError::Conflict(msg),
         Kind::BackendAuth => GcoreError::BadGateway(format!("the backend refused the gateway's credentials: {msg}")),
-        Kind::Unavailable => GcoreError::Unavailable(format!("{msg}{unknown}")),
+        Kind::Unavailable | Kind::AuthUnavailable => GcoreError::Unavailable(format!("{msg}{unknown}")),
         Kind::Timeout | Kind::RequestTimeout => GcoreError::Timeout(format!("{msg}{unknown}")),
         Kind::Upstream => GcoreError::BadGateway(format!("{msg}{unknown}")),
         Kind::Unsupported => GcoreError::validation(msg),

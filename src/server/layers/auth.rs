@@ -42,7 +42,7 @@ where
                     "Authentication credentials were not provided.".into(),
                 ),
                 AuthError::Invalid => (Kind::BadCredentials, "Bad permanent token.".into()),
-                AuthError::Unavailable(m) => (Kind::Unavailable, m),
+                AuthError::Unavailable(m) => (Kind::AuthUnavailable, m),
             };
             return rescue::render(dialect, &Error::new(kind, text), &id);
         }

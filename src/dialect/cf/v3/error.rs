@@ -20,6 +20,8 @@ pub enum V3Error {
     InvalidAuthToken,
     #[error("You are not authorized to perform the requested action")]
     NotAuthorized,
+    #[error("The UAA service is currently unavailable")]
+    UaaUnavailable,
     #[error("Unknown request")]
     NotFound,
     #[error("The request body is too large")]
@@ -71,6 +73,7 @@ impl V3Error {
             V3Error::NotAuthenticated => (401, 10002, "CF-NotAuthenticated"),
             V3Error::InvalidAuthToken => (401, 1000, "CF-InvalidAuthToken"),
             V3Error::NotAuthorized => (403, 10003, "CF-NotAuthorized"),
+            V3Error::UaaUnavailable => (502, 20004, "CF-UaaUnavailable"),
             V3Error::NotFound => (404, 10000, "CF-NotFound"),
             V3Error::PayloadTooLarge => (413, 10001, "CF-RequestEntityTooLarge"),
             V3Error::RequestTimeout => (408, 10001, "CF-RequestTimeout"),

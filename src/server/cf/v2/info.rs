@@ -13,10 +13,14 @@ use serde_json::json;
 /// taken from the request's `Host`, which any caller (or a poisoned cache)
 /// controls.
 fn auth_url(app: &App) -> String {
-    if app.cfg.cf.uaa_url.is_empty() {
+    let announced = match &app.cfg.auth.uaa {
+        Some(uaa) => uaa.url.as_str(),
+        None => app.cfg.cf.uaa_url.as_str(),
+    };
+    if announced.is_empty() {
         app.external_url()
     } else {
-        app.cfg.cf.uaa_url.trim_end_matches('/').to_string()
+        announced.trim_end_matches('/').to_string()
     }
 }
 
@@ -71,7 +75,7 @@ pub fn info(app: &App) -> Resp {
 /// UAA's `/login` document, served only when sgbridge is its own
 /// authorization endpoint.
 pub fn login(app: &App) -> Option<Resp> {
-    if !app.cfg.cf.uaa_url.is_empty() {
+    if !app.cfg.cf.uaa_url.is_empty() || app.cfg.auth.uaa.is_some() {
         return None;
     }
     let own = app.external_url();

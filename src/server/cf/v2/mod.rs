@@ -23,15 +23,23 @@ pub async fn handle(app: &App, ctx: &Ctx) -> Resp {
     }
 }
 
-/// Writes need the admin scope; reads admin, admin read-only or global auditor.
+/// CC's two checks: the token gate (a token without the read or write
+/// scope: `CF-InsufficientScope`), then the role (writes need the admin;
+/// reads admin, admin read-only or global auditor — sgbridge cannot see
+/// space roles, so other readers are refused rather than shown a subset:
+/// `CF-NotAuthorized`).
 fn allowed(ctx: &Ctx) -> Result<(), CfError> {
+    let scopes = &ctx.principal.cf;
     let write = !matches!(ctx.method, Method::GET | Method::HEAD);
-    let ok = if write {
-        ctx.principal.cf_write
+    let (gate, role) = if write {
+        (scopes.write_scope(), scopes.admin)
     } else {
-        ctx.principal.cf_read
+        (scopes.read_scope(), scopes.reads_all())
     };
-    ok.then_some(()).ok_or(CfError::NotAuthorized)
+    if !gate {
+        return Err(CfError::InsufficientScope);
+    }
+    role.then_some(()).ok_or(CfError::NotAuthorized)
 }
 
 fn lifecycle(rel: &str) -> Lifecycle {

@@ -44,6 +44,7 @@ pub fn to_v3(e: &Error) -> V3Error {
         Kind::Internal => V3Error::Unknown,
         Kind::Unauthenticated => V3Error::NotAuthenticated,
         Kind::BadCredentials => V3Error::InvalidAuthToken,
+        Kind::AuthUnavailable => V3Error::UaaUnavailable,
         Kind::TooLarge => V3Error::PayloadTooLarge,
         Kind::BodyTimeout => V3Error::RequestTimeout,
         Kind::RequestTimeout => V3Error::BackendTimeout("The request timed out".into()),

@@ -1,12 +1,14 @@
 //! The gateway's configuration: a TOML file, every key optional, defaults
 //! equal to `config/sgbridge.toml` (embedded backend on 127.0.0.1:8080).
 //!
-//! Secrets are never read from the file: the Gcore API key comes from the
-//! environment variable the file names (`backend.gcore.api_key_env`).
+//! Secrets may come from the environment or from files instead of the file
+//! itself (the Gcore backend's API key always does); `Debug` never shows one.
+
+mod validate;
 
 use serde::Deserialize;
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// The development credentials of the default config; accepted on loopback only.
@@ -37,6 +39,17 @@ pub struct ServerConfig {
     /// The URL the gateway announces (`/v2/info`, `/login`, v3 links); empty:
     /// `http://` and the listen address. Never taken from a request's `Host`.
     pub external_url: String,
+    /// A response the client does not read for this long is cut off.
+    pub write_timeout_s: u64,
+    /// Serve HTTPS with this certificate and key (PEM).
+    pub tls: Option<TlsConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    pub cert_file: PathBuf,
+    pub key_file: PathBuf,
 }
 
 impl Default for ServerConfig {
@@ -47,6 +60,8 @@ impl Default for ServerConfig {
             request_timeout_s: 120,
             body_timeout_s: 30,
             external_url: String::new(),
+            write_timeout_s: 30,
+            tls: None,
         }
     }
 }
@@ -54,17 +69,151 @@ impl Default for ServerConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AuthConfig {
-    /// Accepted CF bearer tokens (any string, a JWT included).
+    /// Accepted CF bearer tokens (any string, a JWT included), with admin rights.
     pub cf_bearer_tokens: Vec<String>,
-    /// Accepted Gcore API keys.
+    /// Named CF tokens, their secret from the file, an environment variable or a file.
+    pub cf_tokens: Vec<CfTokenEntry>,
+    /// Accepted Gcore API keys: every project, no reserved tags.
     pub gcore_api_keys: Vec<String>,
+    /// Named Gcore keys, optionally bound to projects and allowed reserved tags.
+    pub gcore_keys: Vec<GcoreKeyEntry>,
+    /// Verify CF callers' UAA-issued JWTs.
+    pub uaa: Option<UaaConfig>,
 }
 
 impl Default for AuthConfig {
     fn default() -> Self {
         AuthConfig {
             cf_bearer_tokens: vec![DEV_CF_TOKEN.to_string()],
-            gcore_api_keys: vec![DEV_GCORE_KEY.to_string()],
+            cf_tokens: Vec::new(),
+            gcore_api_keys: Vec::new(),
+            gcore_keys: vec![GcoreKeyEntry {
+                name: "dev".into(),
+                secret: Some(Redacted(DEV_GCORE_KEY.into())),
+                secret_env: None,
+                secret_file: None,
+                projects: Vec::new(),
+                reserved_tags: true,
+            }],
+            uaa: None,
+        }
+    }
+}
+
+/// A secret written in the config file itself; `Debug` never shows it.
+#[derive(Clone, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Redacted(pub String);
+
+impl std::fmt::Debug for Redacted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+/// Where a credential is read from: exactly one of `secret` (in this file),
+/// `secret_env` (an environment variable) or `secret_file` (a file's contents).
+pub fn resolve_secret(
+    what: &str,
+    secret: &Option<Redacted>,
+    env: &Option<String>,
+    file: &Option<PathBuf>,
+) -> Result<String, ConfigError> {
+    let text = match (secret, env, file) {
+        (Some(v), None, None) => v.0.clone(),
+        (None, Some(var), None) => std::env::var(var)
+            .map_err(|_| ConfigError::Invalid(format!("{what}: the environment variable {var} is not set")))?,
+        (None, None, Some(path)) => std::fs::read_to_string(path)
+            .map_err(|e| ConfigError::Invalid(format!("{what}: cannot read {}: {e}", path.display())))?,
+        _ => {
+            return Err(ConfigError::Invalid(format!(
+                "{what}: give exactly one of secret, secret_env or secret_file"
+            )))
+        }
+    };
+    let text = text.trim().to_string();
+    if text.is_empty() {
+        return Err(ConfigError::Invalid(format!("{what}: the secret is empty")));
+    }
+    Ok(text)
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct CfTokenEntry {
+    /// Logged and audited instead of the token.
+    pub name: String,
+    pub secret: Option<Redacted>,
+    pub secret_env: Option<String>,
+    pub secret_file: Option<PathBuf>,
+    /// Reads only (as `cloud_controller.admin_read_only`).
+    #[serde(default)]
+    pub read_only: bool,
+}
+
+impl CfTokenEntry {
+    pub fn resolve(&self, what: &str) -> Result<String, ConfigError> {
+        resolve_secret(what, &self.secret, &self.secret_env, &self.secret_file)
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct GcoreKeyEntry {
+    /// Logged and audited instead of the key.
+    pub name: String,
+    pub secret: Option<Redacted>,
+    pub secret_env: Option<String>,
+    pub secret_file: Option<PathBuf>,
+    /// The projects the key may touch; empty: every project.
+    #[serde(default)]
+    pub projects: Vec<u64>,
+    /// May write the reserved `sgbridge.cf.*` tags that hold CF state
+    /// (defaults, space bindings): a gateway in front of this one needs it.
+    #[serde(default)]
+    pub reserved_tags: bool,
+}
+
+impl GcoreKeyEntry {
+    pub fn resolve(&self, what: &str) -> Result<String, ConfigError> {
+        resolve_secret(what, &self.secret, &self.secret_env, &self.secret_file)
+    }
+}
+
+/// CF callers log in at this UAA; their JWTs are verified with its keys.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct UaaConfig {
+    /// The UAA's base URL; its keys are read from `{url}/token_keys`.
+    pub url: String,
+    /// The tokens' `iss`; empty: `{url}/oauth/token`.
+    #[serde(default)]
+    pub issuer: String,
+    /// An `aud` the tokens must carry.
+    #[serde(default = "default_audience")]
+    pub audience: String,
+    /// Clock skew allowed on `exp` and `nbf`, in seconds.
+    #[serde(default = "default_leeway")]
+    pub leeway_s: u64,
+    /// Extra CA certificates (PEM) to trust for the UAA.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+}
+
+fn default_audience() -> String {
+    "cloud_controller".into()
+}
+
+fn default_leeway() -> u64 {
+    5
+}
+
+impl UaaConfig {
+    pub fn issuer(&self) -> String {
+        if self.issuer.is_empty() {
+            format!("{}/oauth/token", self.url.trim_end_matches('/'))
+        } else {
+            self.issuer.clone()
         }
     }
 }
@@ -274,72 +423,9 @@ impl Config {
         Ok(config)
     }
 
-    /// Checks that need more than one field, or the environment.
+    /// Every value `serve` cannot run with, refused with the key and the range.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let dev = self.auth.cf_bearer_tokens.iter().any(|t| t == DEV_CF_TOKEN)
-            || self.auth.gcore_api_keys.iter().any(|k| k == DEV_GCORE_KEY);
-        if dev && !self.server.listen.ip().is_loopback() {
-            return Err(ConfigError::Invalid(format!(
-                "server.listen = {} is not a loopback address, but auth still accepts the development credentials; set auth.cf_bearer_tokens and auth.gcore_api_keys",
-                self.server.listen
-            )));
-        }
-        if self.wait.poll_ms == 0 || self.wait.max_poll_ms < self.wait.poll_ms {
-            return Err(ConfigError::Invalid(
-                "wait.poll_ms must be > 0 and <= wait.max_poll_ms".into(),
-            ));
-        }
-        let uuid = |g: &str| crate::model::Uuid::parse(g).is_some();
-        if let Some(o) = self.cf.orgs.iter().find(|o| !uuid(&o.guid)) {
-            return Err(ConfigError::Invalid(format!(
-                "cf.orgs: guid {:?} is not a UUID",
-                o.guid
-            )));
-        }
-        for s in &self.cf.spaces {
-            if !uuid(&s.guid) {
-                return Err(ConfigError::Invalid(format!(
-                    "cf.spaces: guid {:?} is not a UUID",
-                    s.guid
-                )));
-            }
-            if !self.cf.orgs.iter().any(|o| o.guid.eq_ignore_ascii_case(&s.org_guid)) {
-                return Err(ConfigError::Invalid(format!(
-                    "cf.spaces: space {:?} names org_guid {:?}, which is not in cf.orgs",
-                    s.name, s.org_guid
-                )));
-            }
-        }
-        if self.server.max_body_bytes == 0 {
-            return Err(ConfigError::Invalid("server.max_body_bytes must be > 0".into()));
-        }
-        match self.backend.kind {
-            BackendKind::Embedded => Ok(()),
-            BackendKind::Cf => Err(ConfigError::Invalid(
-                "backend.kind = \"cf\" (a Cloud Controller backend) is not available in this version; use \"embedded\" or \"gcore\"".into(),
-            )),
-            BackendKind::Gcore => {
-                let g = &self.backend.gcore;
-                if !(g.base_url.starts_with("https://") || g.base_url.starts_with("http://")) {
-                    return Err(ConfigError::Invalid(format!(
-                        "backend.gcore.base_url must start with https:// or http://, got {:?}",
-                        g.base_url
-                    )));
-                }
-                if g.project_id == 0 || g.region_id == 0 {
-                    return Err(ConfigError::Invalid(
-                        "backend.gcore.project_id and backend.gcore.region_id must be set".into(),
-                    ));
-                }
-                match std::env::var(&g.api_key_env) {
-                    Ok(v) if !v.trim().is_empty() => Ok(()),
-                    _ => Err(ConfigError::Invalid(format!(
-                        "the Gcore API key is read from the environment variable {}, which is not set",
-                        g.api_key_env
-                    ))),
-                }
-            }
-        }
+        validate::check(self)
     }
 }
 
@@ -349,7 +435,7 @@ mod tests {
 
     #[test]
     fn defaults_are_the_documented_file() {
-        let text = include_str!("../config/sgbridge.toml");
+        let text = include_str!("../../config/sgbridge.toml");
         let file: Config = toml::from_str(text).unwrap();
         let defaults = Config::default();
         assert_eq!(format!("{file:?}"), format!("{defaults:?}"));
@@ -367,7 +453,36 @@ mod tests {
             .contains("development credentials"));
         c.auth.cf_bearer_tokens = vec!["real".into()];
         c.auth.gcore_api_keys = vec!["real".into()];
+        c.auth.gcore_keys.clear();
         c.validate().unwrap();
+        // A named credential holding the development secret counts too.
+        std::env::set_var("SGBRIDGE_UNIT_DEV_KEY", DEV_GCORE_KEY);
+        c.auth.gcore_keys = vec![GcoreKeyEntry {
+            name: "sneaky".into(),
+            secret: None,
+            secret_env: Some("SGBRIDGE_UNIT_DEV_KEY".into()),
+            secret_file: None,
+            projects: vec![],
+            reserved_tags: false,
+        }];
+        assert!(c.validate().is_err());
+    }
+
+    #[test]
+    fn secrets_come_from_exactly_one_place_and_never_show() {
+        let t: Config =
+            toml::from_str("[auth]\ncf_tokens = [{ name = \"ci\", secret = \"s3cret-value\", secret_env = \"X\" }]")
+                .unwrap();
+        assert!(t.validate().unwrap_err().to_string().contains("exactly one of"));
+        let t: Config =
+            toml::from_str("[auth]\ncf_tokens = [{ name = \"ci\", secret_file = \"/nonexistent/token\" }]").unwrap();
+        assert!(t
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("cannot read /nonexistent/token"));
+        let t: Config = toml::from_str("[auth]\ncf_tokens = [{ name = \"ci\", secret = \"s3cret-value\" }]").unwrap();
+        assert!(!format!("{t:?}").contains("s3cret-value"));
     }
 
     #[test]

@@ -1,0 +1,221 @@
+//! Config validation: every value `serve` cannot run with is refused here,
+//! with the key and the range, so `check-config` and `serve` agree.
+
+use super::{BackendKind, Config, ConfigError, DEV_CF_TOKEN, DEV_GCORE_KEY};
+use std::ops::RangeInclusive;
+
+fn range(key: &str, value: u64, allowed: RangeInclusive<u64>) -> Result<(), ConfigError> {
+    if allowed.contains(&value) {
+        return Ok(());
+    }
+    Err(ConfigError::Invalid(format!(
+        "{key} = {value} is out of range: it must be between {} and {}",
+        allowed.start(),
+        allowed.end()
+    )))
+}
+
+fn invalid(text: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid(text.into())
+}
+
+/// An `http(s)://host…` URL; plain HTTP only to a loopback host, so a TLS
+/// check is never silently skipped.
+fn url(key: &str, value: &str) -> Result<(), ConfigError> {
+    let uri: http::Uri = value
+        .parse()
+        .map_err(|_| invalid(format!("{key} = {value:?} is not a URL")))?;
+    let host = uri.host().unwrap_or("");
+    match uri.scheme_str() {
+        Some("https") if !host.is_empty() => Ok(()),
+        Some("http") if is_loopback(host) => Ok(()),
+        Some("http") => Err(invalid(format!(
+            "{key} = {value:?}: plain http is allowed for loopback hosts only; use https"
+        ))),
+        _ => Err(invalid(format!("{key} = {value:?} must start with https://"))),
+    }
+}
+
+fn is_loopback(host: &str) -> bool {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+pub fn check(c: &Config) -> Result<(), ConfigError> {
+    limits(c)?;
+    credentials(c)?;
+    directory(c)?;
+    backend(c)
+}
+
+fn limits(c: &Config) -> Result<(), ConfigError> {
+    let s = &c.server;
+    range("server.max_body_bytes", s.max_body_bytes as u64, 1..=1 << 30)?;
+    range("server.request_timeout_s", s.request_timeout_s, 1..=86_400)?;
+    range("server.body_timeout_s", s.body_timeout_s, 1..=3_600)?;
+    range("server.write_timeout_s", s.write_timeout_s, 1..=3_600)?;
+    if !s.external_url.is_empty() {
+        let uri: http::Uri = s
+            .external_url
+            .parse()
+            .map_err(|_| invalid(format!("server.external_url = {:?} is not a URL", s.external_url)))?;
+        if !matches!(uri.scheme_str(), Some("http" | "https")) || uri.host().is_none() {
+            return Err(invalid(format!(
+                "server.external_url = {:?} must be an http:// or https:// URL",
+                s.external_url
+            )));
+        }
+    }
+    if let Some(tls) = &s.tls {
+        for (key, path) in [
+            ("server.tls.cert_file", &tls.cert_file),
+            ("server.tls.key_file", &tls.key_file),
+        ] {
+            std::fs::metadata(path).map_err(|e| invalid(format!("{key}: cannot read {}: {e}", path.display())))?;
+        }
+    }
+    let w = &c.wait;
+    range("wait.poll_ms", w.poll_ms, 1..=60_000)?;
+    range("wait.max_poll_ms", w.max_poll_ms, w.poll_ms.max(1)..=600_000)?;
+    range("wait.deadline_s", w.deadline_s, 1..=86_400)?;
+    if s.request_timeout_s <= w.deadline_s {
+        return Err(invalid(format!(
+            "server.request_timeout_s = {} must be longer than wait.deadline_s = {}, or writes are cut off while they wait",
+            s.request_timeout_s, w.deadline_s
+        )));
+    }
+    range("gcore.max_rules", c.gcore.max_rules as u64, 1..=100_000)?;
+    let e = &c.backend.embedded;
+    range("backend.embedded.task_delay_ms", e.task_delay_ms, 0..=86_400_000)?;
+    range("backend.embedded.task_ttl_s", e.task_ttl_s, 1..=31_536_000)?;
+    let g = &c.backend.gcore;
+    range("backend.gcore.request_timeout_s", g.request_timeout_s, 1..=3_600)?;
+    range("backend.gcore.max_connections", g.max_connections as u64, 1..=10_000)
+}
+
+fn credentials(c: &Config) -> Result<(), ConfigError> {
+    let a = &c.auth;
+    let mut names = std::collections::HashSet::new();
+    let mut dev =
+        a.cf_bearer_tokens.iter().any(|t| t == DEV_CF_TOKEN) || a.gcore_api_keys.iter().any(|k| k == DEV_GCORE_KEY);
+    for (i, t) in a.cf_tokens.iter().enumerate() {
+        let what = format!("auth.cf_tokens[{i}] ({})", t.name);
+        if t.name.is_empty() || !names.insert(("cf", t.name.clone())) {
+            return Err(invalid(format!("{what}: names must be present and unique")));
+        }
+        dev |= t.resolve(&what)? == DEV_CF_TOKEN;
+    }
+    for (i, k) in a.gcore_keys.iter().enumerate() {
+        let what = format!("auth.gcore_keys[{i}] ({})", k.name);
+        if k.name.is_empty() || !names.insert(("gcore", k.name.clone())) {
+            return Err(invalid(format!("{what}: names must be present and unique")));
+        }
+        dev |= k.resolve(&what)? == DEV_GCORE_KEY;
+    }
+    if a.cf_bearer_tokens
+        .iter()
+        .chain(&a.gcore_api_keys)
+        .any(|t| t.trim().is_empty())
+    {
+        return Err(invalid("auth: an empty token or key is not a credential"));
+    }
+    if dev && !c.server.listen.ip().is_loopback() {
+        return Err(invalid(format!(
+            "server.listen = {} is not a loopback address, but auth still accepts the development credentials; configure your own in [auth]",
+            c.server.listen
+        )));
+    }
+    if let Some(uaa) = &a.uaa {
+        url("auth.uaa.url", &uaa.url)?;
+        range("auth.uaa.leeway_s", uaa.leeway_s, 0..=300)?;
+        if uaa.audience.is_empty() {
+            return Err(invalid("auth.uaa.audience must not be empty"));
+        }
+        if let Some(ca) = &uaa.ca_file {
+            std::fs::metadata(ca)
+                .map_err(|e| invalid(format!("auth.uaa.ca_file: cannot read {}: {e}", ca.display())))?;
+        }
+    }
+    Ok(())
+}
+
+fn directory(c: &Config) -> Result<(), ConfigError> {
+    let uuid = |g: &str| crate::model::Uuid::parse(g).is_some();
+    if let Some(o) = c.cf.orgs.iter().find(|o| !uuid(&o.guid)) {
+        return Err(invalid(format!("cf.orgs: guid {:?} is not a UUID", o.guid)));
+    }
+    for s in &c.cf.spaces {
+        if !uuid(&s.guid) {
+            return Err(invalid(format!("cf.spaces: guid {:?} is not a UUID", s.guid)));
+        }
+        if !c.cf.orgs.iter().any(|o| o.guid.eq_ignore_ascii_case(&s.org_guid)) {
+            return Err(invalid(format!(
+                "cf.spaces: space {:?} names org_guid {:?}, which is not in cf.orgs",
+                s.name, s.org_guid
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn backend(c: &Config) -> Result<(), ConfigError> {
+    match c.backend.kind {
+        BackendKind::Embedded => Ok(()),
+        BackendKind::Cf => Err(invalid(
+            "backend.kind = \"cf\" (a Cloud Controller backend) is not available in this version; use \"embedded\" or \"gcore\"",
+        )),
+        BackendKind::Gcore => {
+            let g = &c.backend.gcore;
+            url("backend.gcore.base_url", &g.base_url)?;
+            if g.project_id == 0 || g.region_id == 0 {
+                return Err(invalid(
+                    "backend.gcore.project_id and backend.gcore.region_id must be set",
+                ));
+            }
+            match std::env::var(&g.api_key_env) {
+                Ok(v) if !v.trim().is_empty() => Ok(()),
+                _ => Err(invalid(format!(
+                    "the Gcore API key is read from the environment variable {}, which is not set",
+                    g.api_key_env
+                ))),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(c: &Config) -> String {
+        check(c).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn values_serve_cannot_run_with_are_refused() {
+        let mut c = Config::default();
+        c.backend.embedded.task_ttl_s = 9_223_372_036_854_775_807;
+        assert!(err(&c).contains("backend.embedded.task_ttl_s"), "{}", err(&c));
+        let mut c = Config::default();
+        c.wait.deadline_s = 9_223_372_036_854_775_807;
+        assert!(err(&c).contains("wait.deadline_s"));
+        let mut c = Config::default();
+        c.server.request_timeout_s = 0;
+        assert!(err(&c).contains("server.request_timeout_s = 0 is out of range"));
+        let mut c = Config::default();
+        c.wait.deadline_s = 200;
+        assert!(err(&c).contains("must be longer than wait.deadline_s"));
+    }
+
+    #[test]
+    fn outbound_urls_need_tls_off_loopback() {
+        assert!(url("k", "https://uaa.example.com").is_ok());
+        assert!(url("k", "http://127.0.0.1:9000").is_ok());
+        assert!(url("k", "http://localhost:9000").is_ok());
+        assert!(url("k", "http://uaa.example.com")
+            .unwrap_err()
+            .to_string()
+            .contains("loopback"));
+        assert!(url("k", "ftp://x").is_err());
+    }
+}
