@@ -99,6 +99,14 @@ fn check_config_accepts_the_default_file_and_explains_bad_ones() {
         ("[backend]\nkind = \"gcore\"\n[backend.gcore]\nproject_id = 1\nregion_id = 2\napi_key_env = \"SGBRIDGE_UNSET_FOR_TEST\"\n", "SGBRIDGE_UNSET_FOR_TEST"),
         ("[server]\nlisten_port = 1\n", "unknown field"),
         ("not toml at all", "invalid config"),
+        // Values `serve` cannot run with: refused, naming the key and the range.
+        ("[backend.embedded]\ntask_ttl_s = 9223372036854775807\n", "backend.embedded.task_ttl_s = 9223372036854775807 is out of range"),
+        ("[wait]\ndeadline_s = 9223372036854775807\n", "wait.deadline_s"),
+        ("[server]\nrequest_timeout_s = 0\n", "server.request_timeout_s = 0 is out of range"),
+        ("[server]\nmax_body_bytes = 0\n", "server.max_body_bytes"),
+        ("[wait]\npoll_ms = 0\n", "wait.poll_ms"),
+        ("[auth.uaa]\nurl = \"http://uaa.example.com\"\n", "loopback"),
+        ("[[auth.cf_tokens]]\nname = \"ci\"\nsecret_env = \"SGBRIDGE_UNSET_TOKEN_VAR\"\n", "SGBRIDGE_UNSET_TOKEN_VAR"),
     ] {
         let path = dir.join("bad.toml");
         std::fs::write(&path, text).unwrap();

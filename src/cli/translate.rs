@@ -158,6 +158,7 @@ struct GcoreInput<'a> {
 fn read_gcore(input: &[u8], args: &TranslateArgs) -> Result<Vec<Atom>, GcoreError> {
     let flags = GcoreFlags {
         smtp_blocked: args.port25 != Port25::Allow,
+        max_rules: usize::MAX,
     };
     let is_object = input.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
     if !is_object {

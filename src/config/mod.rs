@@ -41,6 +41,8 @@ pub struct ServerConfig {
     pub external_url: String,
     /// A response the client does not read for this long is cut off.
     pub write_timeout_s: u64,
+    /// How long a client may take to send a request's headers (408 after).
+    pub header_timeout_s: u64,
     /// Serve HTTPS with this certificate and key (PEM).
     pub tls: Option<TlsConfig>,
 }
@@ -61,6 +63,7 @@ impl Default for ServerConfig {
             body_timeout_s: 30,
             external_url: String::new(),
             write_timeout_s: 30,
+            header_timeout_s: 30,
             tls: None,
         }
     }
@@ -198,6 +201,14 @@ pub struct UaaConfig {
     /// Extra CA certificates (PEM) to trust for the UAA.
     #[serde(default)]
     pub ca_file: Option<PathBuf>,
+    /// The fewest seconds between key fetches prompted by a token naming an
+    /// unknown key (or by a failed fetch).
+    #[serde(default = "default_refetch")]
+    pub refetch_s: u64,
+}
+
+fn default_refetch() -> u64 {
+    10
 }
 
 fn default_audience() -> String {

@@ -54,6 +54,7 @@ fn limits(c: &Config) -> Result<(), ConfigError> {
     range("server.request_timeout_s", s.request_timeout_s, 1..=86_400)?;
     range("server.body_timeout_s", s.body_timeout_s, 1..=3_600)?;
     range("server.write_timeout_s", s.write_timeout_s, 1..=3_600)?;
+    range("server.header_timeout_s", s.header_timeout_s, 1..=3_600)?;
     if !s.external_url.is_empty() {
         let uri: http::Uri = s
             .external_url
@@ -128,6 +129,7 @@ fn credentials(c: &Config) -> Result<(), ConfigError> {
     if let Some(uaa) = &a.uaa {
         url("auth.uaa.url", &uaa.url)?;
         range("auth.uaa.leeway_s", uaa.leeway_s, 0..=300)?;
+        range("auth.uaa.refetch_s", uaa.refetch_s, 0..=3_600)?;
         if uaa.audience.is_empty() {
             return Err(invalid("auth.uaa.audience must not be empty"));
         }

@@ -20,9 +20,6 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_io_timeout::TimeoutStream;
 use tower::ServiceExt;
 
-/// How long a client may take to send a request's headers.
-const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
-
 const TIMEOUT_408: &[u8] =
     b"HTTP/1.1 408 Request Timeout\r\ncontent-type: text/plain\r\ncontent-length: 25\r\nconnection: close\r\n\r\nrequest headers timed out";
 
@@ -87,6 +84,7 @@ async fn connection(
     graceful: Watcher,
 ) {
     let write_timeout = Duration::from_secs(app.cfg.server.write_timeout_s);
+    let header_timeout = Duration::from_secs(app.cfg.server.header_timeout_s);
     match tls {
         None => {
             // A second handle on the socket answers 408 to slow headers, after
@@ -104,7 +102,7 @@ async fn connection(
                 }
             }
         }
-        Some(acceptor) => match tokio::time::timeout(HEADER_TIMEOUT, acceptor.accept(stream)).await {
+        Some(acceptor) => match tokio::time::timeout(header_timeout, acceptor.accept(stream)).await {
             Ok(Ok(tls_stream)) => {
                 serve_io(tls_stream, peer, app, write_timeout, graceful).await;
             }
@@ -122,6 +120,7 @@ where
 {
     let mut io = TimeoutStream::new(io);
     io.set_write_timeout(Some(write_timeout));
+    let header_timeout = Duration::from_secs(app.cfg.server.header_timeout_s);
     let svc = router::<Incoming>(app);
     let svc = hyper::service::service_fn(move |mut req: http::Request<Incoming>| {
         req.extensions_mut().insert(ClientAddr(peer));
@@ -130,7 +129,7 @@ where
     let conn = hyper::server::conn::http1::Builder::new()
         .keep_alive(true)
         .timer(hyper_util::rt::TokioTimer::new())
-        .header_read_timeout(HEADER_TIMEOUT)
+        .header_read_timeout(header_timeout)
         .serve_connection(TokioIo::new(Box::pin(io)), svc);
     match graceful.watch(conn).await {
         Ok(()) => false,

@@ -35,6 +35,9 @@ pub struct Script {
     pub drop_connections: bool,
     /// Delay before answering.
     pub delay: Duration,
+    /// Answer every request with an HTML error page that echoes the request
+    /// headers (as some proxies do), credentials included.
+    pub echo_headers: bool,
 }
 
 impl Default for Script {
@@ -45,6 +48,7 @@ impl Default for Script {
             fail_all: None,
             drop_connections: false,
             delay: Duration::ZERO,
+            echo_headers: false,
         }
     }
 }
@@ -164,6 +168,17 @@ fn tags_out(tags: &Value) -> Value {
 }
 
 async fn answer(state: Arc<Mutex<State>>, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    if state.lock().unwrap().script.echo_headers {
+        let echoed: Vec<String> = req
+            .headers()
+            .iter()
+            .map(|(k, v)| format!("{k}: {}", v.to_str().unwrap_or("")))
+            .collect();
+        let page = format!("<html><body>Bad Gateway. You sent: {}</body></html>", echoed.join("; "));
+        let mut r = Response::new(Full::new(Bytes::from(page)));
+        *r.status_mut() = StatusCode::BAD_GATEWAY;
+        return r;
+    }
     let method = req.method().clone();
     let path = req.uri().path().to_string();
     let body: Value = {

@@ -4,6 +4,7 @@
 
 pub mod fake_gcore;
 pub mod scripted;
+pub mod uaa;
 
 use bytes::Bytes;
 use http::{HeaderMap, Method, Request, StatusCode};

@@ -1,6 +1,10 @@
 //! CF security-group name rules (CC `SecurityGroup#validate`): presence, then
 //! the format `\A[[:alnum:][:punct:][:print:]]+\Z`.
 
+/// CC's `name` column holds 255 characters; a longer name fails in CC's
+/// database (a 500 there), and is refused here as invalid.
+pub const MAX_NAME: usize = 255;
+
 /// Sequel full messages for `name`, in CC's order (empty when valid).
 pub fn errors(name: &str) -> Vec<String> {
     let mut out = Vec::new();
@@ -9,6 +13,9 @@ pub fn errors(name: &str) -> Vec<String> {
     }
     if !printable(name) {
         out.push("name is invalid".to_string());
+    }
+    if name.chars().count() > MAX_NAME {
+        out.push(format!("name is too long (maximum is {MAX_NAME} characters)"));
     }
     out
 }

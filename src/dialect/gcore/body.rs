@@ -31,13 +31,25 @@ pub struct GcorePatch {
 pub struct GcoreFlags {
     /// Gcore refuses egress TCP/UDP rules covering port 25 unless support lifted it.
     pub smtp_blocked: bool,
+    /// Most rules one body may list (Gcore's PATCH takes at most 250).
+    pub max_rules: usize,
 }
 
 impl Default for GcoreFlags {
     fn default() -> Self {
-        GcoreFlags { smtp_blocked: true }
+        GcoreFlags {
+            smtp_blocked: true,
+            max_rules: 250,
+        }
     }
 }
+
+/// Gcore's cap on names and descriptions, in characters (Neutron's columns).
+pub const MAX_TEXT: usize = 255;
+
+/// The most tags one body may set: a gateway limit, so a body cannot make a
+/// group carry more tags than any caller needs.
+pub const MAX_TAGS: usize = 100;
 
 /// Gcore's cap on tag keys and values, in characters.
 pub const MAX_TAG_LEN: usize = 255;
@@ -259,8 +271,9 @@ fn unknown_keys(top: &Top, errs: &mut Errors) {
 /// A required, non-empty `name`.
 fn required_name(value: Option<&Scalar>, errs: &mut Errors) -> Option<String> {
     let problem = match value {
-        Some(Scalar::Str(s)) if !s.is_empty() => return Some(s.clone()),
+        Some(Scalar::Str(s)) if !s.is_empty() && !too_long(s) => return Some(s.clone()),
         None => "Missing data for required field.",
+        Some(Scalar::Str(s)) if too_long(s) => "Longer than maximum length 255.",
         Some(Scalar::Str(_)) => "Shorter than minimum length 1.",
         Some(Scalar::Null) => "Field may not be null.",
         Some(_) => "Not a valid string.",
@@ -269,9 +282,17 @@ fn required_name(value: Option<&Scalar>, errs: &mut Errors) -> Option<String> {
     None
 }
 
+fn too_long(s: &str) -> bool {
+    s.chars().count() > MAX_TEXT
+}
+
 fn optional_string(value: Option<&Scalar>, key: &str, errs: &mut Errors) -> Option<String> {
     match value {
         None | Some(Scalar::Null) => None,
+        Some(Scalar::Str(s)) if too_long(s) => {
+            errs.add(key, format!("Longer than maximum length {MAX_TEXT}."));
+            None
+        }
         Some(Scalar::Str(s)) => Some(s.clone()),
         Some(_) => {
             errs.add(key, "Not a valid string.");
@@ -292,6 +313,10 @@ fn rules_list(list: ObjectList, flags: GcoreFlags, errs: &mut Errors) -> Option<
             return None;
         }
     };
+    if items.len() > flags.max_rules {
+        errs.add("rules", format!("Longer than maximum length {}.", flags.max_rules));
+        return None;
+    }
     let mut atoms = Vec::with_capacity(items.len());
     for (i, item) in items.into_iter().enumerate() {
         let path = format!("rules.{i}");
@@ -339,6 +364,10 @@ fn tag_text_error(text: &str) -> Option<&'static str> {
 
 /// Tag entries; `null` values are deletions and allowed only in a PATCH.
 fn tag_pairs(fields: &Fields, nulls_delete: bool, errs: &mut Errors) -> Vec<(String, Option<String>)> {
+    if fields.len() > MAX_TAGS {
+        errs.add("tags", format!("At most {MAX_TAGS} tags may be set at once."));
+        return Vec::new();
+    }
     let mut out = Vec::with_capacity(fields.len());
     for (key, value) in fields.iter() {
         let path = format!("tags.{key}");
@@ -409,7 +438,10 @@ mod tests {
         assert_eq!(e.to_string(), SMTP_BLOCKED);
         let ok = parse_patch(
             br#"{"rules":[{"direction":"egress","protocol":"tcp"}]}"#,
-            GcoreFlags { smtp_blocked: false },
+            GcoreFlags {
+                smtp_blocked: false,
+                ..GcoreFlags::default()
+            },
         );
         assert!(ok.is_ok());
         let e = parse_create(

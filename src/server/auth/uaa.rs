@@ -4,7 +4,7 @@
 //! audience, a `jti` that is not a refresh token's, and scopes as an array.
 //!
 //! Keys are cached; they are fetched again when they are old, or when a
-//! token names a key not in the cache, at most once per `MIN_REFETCH`. While
+//! token names a key not in the cache, at most once per `refetch_s`. While
 //! the UAA cannot be reached, the cached keys keep verifying.
 
 use super::AuthError;
@@ -21,8 +21,6 @@ use tokio::time::Instant;
 
 /// Keys older than this are fetched again before use.
 const MAX_AGE: Duration = Duration::from_secs(600);
-/// The fewest seconds between fetches prompted by unknown keys or failures.
-const MIN_REFETCH: Duration = Duration::from_secs(10);
 const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
 const MAX_JWKS_BYTES: usize = 1 << 20;
 
@@ -35,6 +33,8 @@ struct Keys {
 
 pub struct Uaa {
     http: HttpsClient,
+    /// The fewest seconds between fetches prompted by unknown keys or failures.
+    min_refetch: Duration,
     keys_url: String,
     validation: Validation,
     cache: tokio::sync::Mutex<Keys>,
@@ -72,6 +72,7 @@ impl Uaa {
         validation.set_required_spec_claims(&["exp", "iss", "aud"]);
         Ok(Uaa {
             http: crate::outbound::client(cfg.ca_file.as_deref(), 4)?,
+            min_refetch: Duration::from_secs(cfg.refetch_s),
             keys_url: format!("{}/token_keys", cfg.url.trim_end_matches('/')),
             validation,
             cache: tokio::sync::Mutex::default(),
@@ -99,7 +100,7 @@ impl Uaa {
         let mut cache = self.cache.lock().await;
         let old = cache.fetched.is_none_or(|t| t.elapsed() > MAX_AGE);
         let unknown = kid.is_some_and(|k| !cache.keys.iter().any(|(id, _)| id.as_deref() == Some(k)));
-        let may_try = cache.tried.is_none_or(|t| t.elapsed() >= MIN_REFETCH);
+        let may_try = cache.tried.is_none_or(|t| t.elapsed() >= self.min_refetch);
         if (old || unknown) && !may_try && cache.keys.is_empty() {
             return Err(AuthError::Unavailable("the UAA's token keys cannot be fetched".into()));
         }

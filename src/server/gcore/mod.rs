@@ -59,6 +59,7 @@ async fn route(app: &App, ctx: &Ctx) -> Result<Resp, GcoreError> {
 pub fn flags(app: &App) -> GcoreFlags {
     GcoreFlags {
         smtp_blocked: app.cfg.gcore.smtp_blocked,
+        max_rules: app.cfg.gcore.max_rules,
     }
 }
 

@@ -1,0 +1,141 @@
+//! The listener over real loopback sockets: slow readers are cut off, slow
+//! bodies and slow headers get 408, and HTTPS works with the configured
+//! certificate (trusted by the outbound client through a CA file).
+
+mod support;
+
+use http::Method;
+use std::time::Duration;
+use support::*;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpSocket, TcpStream};
+
+async fn read_all(stream: &mut TcpStream, within: Duration) -> Vec<u8> {
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(within, stream.read_to_end(&mut out)).await;
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_body_gets_408() {
+    let mut cfg = quick_config();
+    cfg.server.body_timeout_s = 1;
+    let gw = start(cfg).await;
+    let mut s = TcpStream::connect(gw.addr).await.unwrap();
+    s.write_all(
+        b"POST /v2/security_groups HTTP/1.1\r\nhost: x\r\nauthorization: bearer dev-admin-token\r\ncontent-length: 100\r\n\r\n{\"na",
+    )
+    .await
+    .unwrap();
+    let reply = String::from_utf8_lossy(&read_all(&mut s, Duration::from_secs(10)).await).to_string();
+    assert!(reply.starts_with("HTTP/1.1 408"), "{reply}");
+    assert!(reply.contains("CF-RequestTimeout"), "{reply}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_headers_get_408() {
+    let mut cfg = quick_config();
+    cfg.server.header_timeout_s = 1;
+    let gw = start(cfg).await;
+    let mut s = TcpStream::connect(gw.addr).await.unwrap();
+    s.write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\nx-slow: ")
+        .await
+        .unwrap();
+    let reply = String::from_utf8_lossy(&read_all(&mut s, Duration::from_secs(10)).await).to_string();
+    assert!(reply.starts_with("HTTP/1.1 408"), "{reply:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_never_reads_is_cut_off() {
+    let mut cfg = quick_config();
+    cfg.server.write_timeout_s = 1;
+    cfg.backend.embedded.task_delay_ms = 0;
+    let gw = start(cfg).await;
+    let http = Http::default();
+    // Groups of 250 rules each: a list of them is several megabytes.
+    let rules: Vec<String> = (0..250)
+        .map(|i| {
+            format!(
+                r#"{{"direction":"ingress","protocol":"tcp","port_range_min":{p},"port_range_max":{p},"remote_ip_prefix":"10.{}.{}.0/24","description":"{}"}}"#,
+                i / 250,
+                i % 250,
+                "x".repeat(200),
+                p = 1000 + i
+            )
+        })
+        .collect();
+    for n in 0..70 {
+        let body = format!(r#"{{"name":"big{n}","rules":[{}]}}"#, rules.join(","));
+        let r = http
+            .send(
+                Method::POST,
+                &gw.url("/cloud/v2/security_groups/1/1"),
+                &[("authorization", GCORE_AUTH), ("prefer", "wait=10")],
+                body,
+            )
+            .await;
+        assert_eq!(r.status, http::StatusCode::OK, "{}", String::from_utf8_lossy(&r.body));
+    }
+    let full = http
+        .gcore(Method::GET, &gw.url("/cloud/v1/securitygroups/1/1?limit=1000"), "")
+        .await
+        .body
+        .len();
+    assert!(full > 8 << 20, "the list is {full} bytes");
+    let socket = TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let mut s = socket.connect(gw.addr).await.unwrap();
+    s.write_all(
+        b"GET /cloud/v1/securitygroups/1/1?limit=1000 HTTP/1.1\r\nhost: x\r\nauthorization: APIKey dev-api-key\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    // Read nothing for a while: the gateway gives up on us.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let got = read_all(&mut s, Duration::from_secs(10)).await.len();
+    assert!(got < full, "the connection was cut off after {got} of {full} bytes");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_with_the_configured_certificate() {
+    let dir = tempdir();
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    let cert_file = dir.join("tls.crt");
+    let key_file = dir.join("tls.key");
+    std::fs::write(&cert_file, cert.cert.pem()).unwrap();
+    std::fs::write(&key_file, cert.signing_key.serialize_pem()).unwrap();
+    let mut cfg = quick_config();
+    cfg.server.tls = Some(sgbridge::config::TlsConfig {
+        cert_file: cert_file.clone(),
+        key_file,
+    });
+    let gw = start(cfg).await;
+    let client = sgbridge::outbound::client(Some(&cert_file), 1).unwrap();
+    let url = format!("https://localhost:{}/healthz", gw.addr.port());
+    let req = http::Request::get(url)
+        .body(http_body_util::Full::new(bytes::Bytes::new()))
+        .unwrap();
+    let resp = client
+        .request(req)
+        .await
+        .expect("TLS handshake with the configured certificate");
+    assert_eq!(resp.status(), http::StatusCode::OK);
+    // Without the CA file the certificate is refused: verification is never off.
+    let strict = sgbridge::outbound::client(None, 1).unwrap();
+    let url = format!("https://localhost:{}/healthz", gw.addr.port());
+    let req = http::Request::get(url)
+        .body(http_body_util::Full::new(bytes::Bytes::new()))
+        .unwrap();
+    assert!(strict.request(req).await.is_err());
+    // Plain HTTP on the TLS port gets nothing useful.
+    let mut s = TcpStream::connect(gw.addr).await.unwrap();
+    s.write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n").await.unwrap();
+    let reply = read_all(&mut s, Duration::from_secs(5)).await;
+    assert!(!String::from_utf8_lossy(&reply).contains("200 OK"));
+}
+
+fn tempdir() -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("sgbridge-test-{}", fastrand::u64(..)));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
