@@ -27,7 +27,7 @@ pub struct Key {
 /// Generating RSA keys takes a moment: the tests share a few.
 fn keys() -> &'static [Key; 3] {
     static KEYS: OnceLock<[Key; 3]> = OnceLock::new();
-    KEYS.get_or_init(|| ["key-1", "key-2", "key-3"].map(|kid| Key::generate(kid)))
+    KEYS.get_or_init(|| ["key-1", "key-2", "key-3"].map(Key::generate))
 }
 
 impl Key {
