@@ -20,6 +20,8 @@ pub mod config;
 pub mod coord;
 pub mod dialect;
 pub mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod json;
 pub mod mapping;
 pub mod model;

@@ -6,7 +6,7 @@
 
 mod groups;
 pub mod rescue;
-mod tasks;
+pub(crate) mod tasks;
 
 use crate::dialect::gcore::body::GcoreFlags;
 use crate::dialect::gcore::GcoreError;
