@@ -1,43 +1,23 @@
-//! Percent-encoding for URL query components (RFC 3986), used by the server's
-//! query parsing and the Gcore backend's request URLs.
+//! URL query strings: percent-encoding of components (RFC 3986 unreserved
+//! characters pass) and `application/x-www-form-urlencoded` decoding, through
+//! the `percent-encoding` and `form_urlencoded` crates.
 
-/// Percent-encode a query component; RFC 3986 unreserved characters pass.
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+
+/// Everything but RFC 3986's unreserved characters.
+const COMPONENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
+
+/// Percent-encode a query component.
 pub fn encode(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for b in text.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    utf8_percent_encode(text, COMPONENT).to_string()
 }
 
-/// Decode a query component: `+` is a space, `%XX` a byte; malformed escapes stay as written.
-pub fn decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
-                (Some(h), Some(l)) => {
-                    out.push(h << 4 | l);
-                    i += 2;
-                }
-                _ => out.push(b'%'),
-            },
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-fn hex(b: u8) -> Option<u8> {
-    (b as char).to_digit(16).map(|d| d as u8)
+/// A query string as pairs, in order (`+` is a space, `%XX` a byte;
+/// malformed escapes stay as written).
+pub fn parse_pairs(query: &str) -> Vec<(String, String)> {
+    form_urlencoded::parse(query.as_bytes())
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect()
 }
 
 #[cfg(test)]
@@ -45,9 +25,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn round_trip_and_malformed_escapes() {
-        assert_eq!(encode("a b&c/é"), "a%20b%26c%2F%C3%A9");
-        assert_eq!(decode(&encode("name:a b/é")), "name:a b/é");
-        assert_eq!(decode("%zz%4%é+x"), "%zz%4%é x");
+    fn components_round_trip() {
+        assert_eq!(encode("name:web 1/é"), "name%3Aweb%201%2F%C3%A9");
+        assert_eq!(encode("a-b.c_d~e"), "a-b.c_d~e");
+        let pairs = parse_pairs(&format!("q={}&x", encode("name:web 1/é")));
+        assert_eq!(
+            pairs,
+            vec![("q".into(), "name:web 1/é".into()), ("x".into(), "".into())]
+        );
     }
 }

@@ -140,18 +140,10 @@ pub fn with_header(mut r: Resp, name: &'static str, value: &str) -> Resp {
 
 /// Decode a query string into pairs (`+` is a space, `%XX` a byte).
 pub fn parse_query(query: Option<&str>) -> Vec<(String, String)> {
-    query
-        .unwrap_or("")
-        .split('&')
-        .filter(|p| !p.is_empty())
-        .map(|pair| match pair.split_once('=') {
-            Some((k, v)) => (decode(k), decode(v)),
-            None => (decode(pair), String::new()),
-        })
-        .collect()
+    crate::urlenc::parse_pairs(query.unwrap_or(""))
 }
 
-pub use crate::urlenc::{decode, encode};
+pub use crate::urlenc::encode;
 
 #[cfg(test)]
 mod tests {

@@ -174,6 +174,13 @@ impl InProc {
         }
     }
 
+    /// A gateway with the backend its config names.
+    pub fn from_config(cfg: Config) -> Self {
+        InProc {
+            app: Arc::new(App::new(cfg).expect("valid test config")),
+        }
+    }
+
     pub async fn send(&self, method: Method, path: &str, headers: &[(&str, &str)], body: &str) -> Reply {
         let mut req = Request::builder().method(method).uri(path);
         for (k, v) in headers {

@@ -257,7 +257,7 @@ fn string_list(list: Option<ScalarList>, field: &'static str, errors: &mut Vec<(
     }
 }
 
-fn validate_rules(list: &[crate::json::Fields], flags: CfFlags, invalid: &mut Vec<String>) -> Vec<Rule> {
+pub(crate) fn validate_rules(list: &[crate::json::Fields], flags: CfFlags, invalid: &mut Vec<String>) -> Vec<Rule> {
     let mut rules = Vec::with_capacity(list.len());
     for (i, fields) in list.iter().enumerate() {
         match rule::parse(fields, flags) {
@@ -271,7 +271,7 @@ fn validate_rules(list: &[crate::json::Fields], flags: CfFlags, invalid: &mut Ve
 /// The length in characters of the rules as Ruby's `JSON.generate` would write
 /// them (CC checks the serialised column): whitespace outside strings is
 /// dropped, escapes are counted as Ruby emits them. Numbers keep their spelling.
-fn ruby_json_len(raw: &str) -> usize {
+pub(crate) fn ruby_json_len(raw: &str) -> usize {
     let mut len = 0;
     let mut chars = raw.chars();
     let mut in_string = false;

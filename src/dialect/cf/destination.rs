@@ -33,6 +33,23 @@ pub fn parse(destination: &str, flags: CfFlags) -> Option<Vec<IpRange>> {
     parse_one(destination, flags).map(|r| vec![r])
 }
 
+/// One address as CC's `parse_ip` reads it: IPv4, or IPv6 when enabled;
+/// with `prefix`, a CIDR (its network address is returned), else a plain
+/// address only (a range endpoint).
+pub fn ip_of(text: &str, flags: CfFlags, prefix: bool) -> Option<IpAddr> {
+    if !prefix {
+        if text.contains('/') {
+            return None;
+        }
+        return match parse_v4(text) {
+            Some(v4) => Some(IpAddr::V4(v4)),
+            None if flags.ipv6 => parse_v6(text).map(IpAddr::V6),
+            None => None,
+        };
+    }
+    parse_net(text, flags).map(|n| n.network())
+}
+
 /// Ruby's `/\s/`: ASCII whitespace only.
 fn is_ruby_space(c: char) -> bool {
     matches!(c, ' ' | '\t' | '\n' | '\r' | '\x0b' | '\x0c')

@@ -9,6 +9,10 @@ use crate::server::App;
 use http::StatusCode;
 use serde_json::json;
 
+/// The v3 API version announced (the CC release whose v3 security groups
+/// sgbridge follows).
+const V3_VERSION: &str = "3.228.0";
+
 /// Where clients log in: the configured UAA, else the gateway itself. Never
 /// taken from the request's `Host`, which any caller (or a poisoned cache)
 /// controls.
@@ -32,7 +36,7 @@ pub fn root(app: &App) -> Resp {
         &json!({"links": {
             "self": {"href": own},
             "cloud_controller_v2": {"href": format!("{own}/v2"), "meta": {"version": app.cfg.cf.api_version}},
-            "cloud_controller_v3": null,
+            "cloud_controller_v3": {"href": format!("{own}/v3"), "meta": {"version": V3_VERSION}},
             "network_policy_v0": null,
             "network_policy_v1": null,
             "login": {"href": auth},

@@ -2,7 +2,7 @@
 //! routes with CC's bodies, codes and errors, over the service layer. Writes
 //! answer once the backend's tasks have finished, with the final state.
 
-mod directory;
+pub(crate) mod directory;
 mod groups;
 mod info;
 mod links;
