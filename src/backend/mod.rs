@@ -8,6 +8,8 @@
 //! wire, on a dialect's wire types (the arrow runs backend → dialect), never
 //! on the server, the service layer or the mapping.
 
+pub mod api;
+pub mod cf;
 pub mod embedded;
 pub mod gcore;
 

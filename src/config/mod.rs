@@ -361,6 +361,43 @@ pub struct BackendConfig {
     pub kind: BackendKind,
     pub embedded: EmbeddedConfig,
     pub gcore: GcoreBackendConfig,
+    pub cf: CfBackendConfig,
+}
+
+/// A Cloud Controller as the backend: CF groups written through its v3 API.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CfBackendConfig {
+    /// The Cloud Controller's base URL (`https://api.sys.example.com`).
+    pub api_url: String,
+    /// An environment variable holding a bearer token; or, empty, the UAA
+    /// client-credentials grant below.
+    pub token_env: String,
+    /// The UAA that grants the gateway's client its tokens.
+    pub uaa_url: String,
+    pub client_id: String,
+    /// An environment variable holding the client's secret.
+    pub client_secret_env: String,
+    pub request_timeout_s: u64,
+    /// Most requests in flight to the Cloud Controller at once.
+    pub max_connections: usize,
+    /// Extra CA certificates (PEM) to trust for the Cloud Controller and UAA.
+    pub ca_file: Option<PathBuf>,
+}
+
+impl Default for CfBackendConfig {
+    fn default() -> Self {
+        CfBackendConfig {
+            api_url: String::new(),
+            token_env: String::new(),
+            uaa_url: String::new(),
+            client_id: String::new(),
+            client_secret_env: String::new(),
+            request_timeout_s: 30,
+            max_connections: 32,
+            ca_file: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -395,6 +432,8 @@ pub struct GcoreBackendConfig {
     pub request_timeout_s: u64,
     /// Most requests in flight to Gcore at once; more wait for a connection.
     pub max_connections: usize,
+    /// Extra CA certificates (PEM) to trust for Gcore (a TLS-inspecting proxy).
+    pub ca_file: Option<PathBuf>,
 }
 
 impl Default for GcoreBackendConfig {
@@ -406,6 +445,7 @@ impl Default for GcoreBackendConfig {
             api_key_env: "GCORE_API_KEY".into(),
             request_timeout_s: 30,
             max_connections: 64,
+            ca_file: None,
         }
     }
 }

@@ -163,9 +163,7 @@ fn directory(c: &Config) -> Result<(), ConfigError> {
 fn backend(c: &Config) -> Result<(), ConfigError> {
     match c.backend.kind {
         BackendKind::Embedded => Ok(()),
-        BackendKind::Cf => Err(invalid(
-            "backend.kind = \"cf\" (a Cloud Controller backend) is not available in this version; use \"embedded\" or \"gcore\"",
-        )),
+        BackendKind::Cf => cf_backend(&c.backend.cf),
         BackendKind::Gcore => {
             let g = &c.backend.gcore;
             url("backend.gcore.base_url", &g.base_url)?;
@@ -182,6 +180,38 @@ fn backend(c: &Config) -> Result<(), ConfigError> {
                 ))),
             }
         }
+    }
+}
+
+fn env_set(key: &str, var: &str) -> Result<(), ConfigError> {
+    match std::env::var(var) {
+        Ok(v) if !v.trim().is_empty() => Ok(()),
+        _ => Err(invalid(format!("{key}: the environment variable {var} is not set"))),
+    }
+}
+
+fn cf_backend(cf: &super::CfBackendConfig) -> Result<(), ConfigError> {
+    url("backend.cf.api_url", &cf.api_url)?;
+    range("backend.cf.request_timeout_s", cf.request_timeout_s, 1..=3_600)?;
+    range("backend.cf.max_connections", cf.max_connections as u64, 1..=10_000)?;
+    let grant = !cf.uaa_url.is_empty() || !cf.client_id.is_empty() || !cf.client_secret_env.is_empty();
+    match (cf.token_env.is_empty(), grant) {
+        (false, false) => env_set("backend.cf.token_env", &cf.token_env),
+        (true, true) => {
+            url("backend.cf.uaa_url", &cf.uaa_url)?;
+            if cf.client_id.is_empty() {
+                return Err(invalid(
+                    "backend.cf.client_id must be set for the UAA client-credentials grant",
+                ));
+            }
+            env_set("backend.cf.client_secret_env", &cf.client_secret_env)
+        }
+        (false, true) => Err(invalid(
+            "backend.cf: give either token_env or uaa_url, client_id and client_secret_env, not both",
+        )),
+        (true, false) => Err(invalid(
+            "backend.cf: give token_env (a bearer token) or uaa_url, client_id and client_secret_env (a UAA client)",
+        )),
     }
 }
 

@@ -22,8 +22,8 @@ pub struct Policy {
     pub drop_unsupported: bool,
 }
 
-/// A stable rule id for `atom` in `group`.
-fn rule_id(group: &Uuid, atom: &Atom) -> Uuid {
+/// A stable rule id for `atom` in `group`: the id a Gcore caller sees it under.
+pub fn rule_id(group: &Uuid, atom: &Atom) -> Uuid {
     let fp = u64::from_str_radix(&on_gcore::tags::fingerprint(atom), 16).unwrap_or(0);
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
     for byte in group.as_str().bytes() {

@@ -95,7 +95,20 @@ impl App {
                     region_id: cfg.backend.gcore.region_id,
                 },
             ),
-            BackendKind::Cf => return Err("backend.kind = \"cf\" is not available in this version".into()),
+            BackendKind::Cf => {
+                let scope = Scope {
+                    project_id: cfg.cf.project_id,
+                    region_id: cfg.cf.region_id,
+                };
+                let flags = crate::dialect::cf::CfFlags {
+                    comma_delimited_destinations: cfg.cf.enable_comma_delimited_destinations,
+                    ipv6: cfg.cf.enable_ipv6,
+                };
+                (
+                    Arc::new(crate::backend::cf::CloudController::new(&cfg.backend.cf, scope, flags)?),
+                    scope,
+                )
+            }
         };
         App::with_backend(cfg, backend, scope)
     }

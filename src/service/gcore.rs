@@ -135,8 +135,20 @@ impl Service {
             .mapping
             .plan_gcore_patch(&current, &req)
             .map_err(Error::plan)?;
-        self.gcore_change(cx, scope, current, patch, held, waiting, TaskKind::UpdateGroup)
-            .await
+        let created = Created {
+            groups: vec![id.clone()],
+            rules: Vec::new(),
+        };
+        self.gcore_change(
+            cx,
+            scope,
+            current,
+            patch,
+            held,
+            waiting,
+            (TaskKind::UpdateGroup, created),
+        )
+        .await
     }
 
     pub async fn gcore_add_rule(
@@ -162,9 +174,21 @@ impl Service {
                 ));
             }
             let mut rules: Vec<Atom> = view.rules.iter().map(|r| r.atom.clone()).collect();
+            let created = Created {
+                groups: Vec::new(),
+                rules: vec![crate::mapping::on_cf::rule_id(current.id(), &wanted)],
+            };
             rules.push(atom);
             return self
-                .compact_rules(cx, scope, current, rules, held, waiting, TaskKind::CreateRule)
+                .compact_rules(
+                    cx,
+                    scope,
+                    current,
+                    rules,
+                    held,
+                    waiting,
+                    (TaskKind::CreateRule, created),
+                )
                 .await;
         }
         let write = self
@@ -198,7 +222,15 @@ impl Service {
                 .map(|r| r.atom.clone())
                 .collect();
             return self
-                .compact_rules(cx, scope, current, rules, held, waiting, TaskKind::DeleteRule)
+                .compact_rules(
+                    cx,
+                    scope,
+                    current,
+                    rules,
+                    held,
+                    waiting,
+                    (TaskKind::DeleteRule, Created::default()),
+                )
                 .await;
         }
         let write = self.backend.delete_rule(cx, scope, id, rule_id).await.map_err(|e| {
@@ -235,7 +267,7 @@ impl Service {
         rules: Vec<Atom>,
         held: Held,
         waiting: Waiting,
-        kind: TaskKind,
+        task: (TaskKind, Created),
     ) -> Result<GcoreWritten> {
         let req = GcorePatch {
             rules: Some(rules),
@@ -246,7 +278,7 @@ impl Service {
             .mapping
             .plan_gcore_patch(&current, &req)
             .map_err(Error::plan)?;
-        self.gcore_change(cx, scope, current, patch, held, waiting, kind).await
+        self.gcore_change(cx, scope, current, patch, held, waiting, task).await
     }
 
     /// Commits a planned change to an existing group.
@@ -259,7 +291,7 @@ impl Service {
         patch: GroupPatch,
         held: Held,
         waiting: Waiting,
-        kind: TaskKind,
+        (kind, created): (TaskKind, Created),
     ) -> Result<GcoreWritten> {
         if patch.is_empty() {
             return match waiting {
@@ -273,10 +305,7 @@ impl Service {
             let id = current.id().clone();
             let task = self.synthesize(cx, scope, kind, Some(held), move || async move {
                 this.backend.update(&cx2, scope, &id, patch).await?;
-                Ok(Created {
-                    groups: vec![id],
-                    rules: Vec::new(),
-                })
+                Ok(created)
             });
             return Ok(GcoreWritten::Tasks(vec![task]));
         }

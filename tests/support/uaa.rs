@@ -76,6 +76,11 @@ pub struct State {
     pub keys: Vec<Value>,
     pub down: bool,
     pub fetches: u64,
+    /// Tokens handed out by `POST /oauth/token` (client credentials), in turn.
+    pub grant_tokens: Vec<String>,
+    pub grants: u64,
+    /// The client the grant accepts: (id, secret).
+    pub client: (String, String),
 }
 
 pub struct Uaa {
@@ -129,7 +134,35 @@ pub async fn start() -> Uaa {
                     let state = state.clone();
                     async move {
                         let mut s = state.lock().unwrap();
-                        let resp = if req.uri().path() != "/token_keys" {
+                        let resp = if req.uri().path() == "/oauth/token" {
+                            drop(s);
+                            let body = http_body_util::BodyExt::collect(req.into_body())
+                                .await
+                                .map(|b| b.to_bytes())
+                                .unwrap_or_default();
+                            let form: Vec<(String, String)> = form_urlencoded::parse(&body).into_owned().collect();
+                            let mut s = state.lock().unwrap();
+                            let field = |k: &str| {
+                                form.iter()
+                                    .find(|(key, _)| key == k)
+                                    .map(|(_, v)| v.clone())
+                                    .unwrap_or_default()
+                            };
+                            if field("grant_type") != "client_credentials"
+                                || (field("client_id"), field("client_secret")) != s.client
+                            {
+                                reply(StatusCode::UNAUTHORIZED, json!({"error": "unauthorized"}).to_string())
+                            } else {
+                                let i = (s.grants as usize).min(s.grant_tokens.len().saturating_sub(1));
+                                let token = s.grant_tokens.get(i).cloned().unwrap_or_default();
+                                s.grants += 1;
+                                reply(
+                                    StatusCode::OK,
+                                    json!({"access_token": token, "token_type": "bearer", "expires_in": 3600})
+                                        .to_string(),
+                                )
+                            }
+                        } else if req.uri().path() != "/token_keys" {
                             reply(StatusCode::NOT_FOUND, "{}".into())
                         } else if s.down {
                             reply(StatusCode::SERVICE_UNAVAILABLE, "down".into())

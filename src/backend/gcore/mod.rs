@@ -6,10 +6,7 @@
 //! reads only for tasks that left the list; an upstream without the list
 //! call is polled task by task. The caller's request id is forwarded.
 
-mod client;
-
-pub use client::SetupError;
-
+use super::api::{Answer, ApiClient, ApiSettings};
 use super::{Backend, BackendError, Cx, ErrorKind, Result, Write};
 use crate::config::GcoreBackendConfig;
 use crate::dialect::gcore::rule::{atom_from_out, to_spec};
@@ -20,8 +17,8 @@ use crate::model::{
     Scope, Shape, Tag, TagPatch, Task, TaskId, TaskQuery, TaskState, Uuid,
 };
 use async_trait::async_trait;
-use client::Client;
-use http::Method;
+use bytes::Bytes;
+use http::{HeaderValue, Method};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -30,11 +27,29 @@ use std::sync::Arc;
 /// Page size for listing (Gcore's maximum).
 const PAGE: usize = 1000;
 
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    #[error("the Gcore API key is read from the environment variable {0}, which is not set")]
+    MissingKey(String),
+    #[error("the Gcore API key in {0} is not a valid header value")]
+    BadKey(String),
+    #[error("{0}")]
+    Client(String),
+}
+
 #[derive(Clone)]
 pub struct GcoreHttp {
-    client: Arc<Client>,
+    client: Arc<ApiClient>,
+    auth: HeaderValue,
     /// Set once the upstream refuses `GET /cloud/v1/tasks`: poll task by task.
     no_task_list: Arc<AtomicBool>,
+}
+
+/// Gcore's error body: `{"exception_class", "message", …}`.
+fn error_message(body: &[u8]) -> Option<String> {
+    serde_json::from_slice::<crate::dialect::gcore::error::GcoreErrorBody>(body)
+        .ok()
+        .map(|b| b.message)
 }
 
 /// The v2 create body; `rules` omitted means Gcore's default template.
@@ -97,10 +112,39 @@ fn v2_path(scope: Scope) -> String {
 
 impl GcoreHttp {
     pub fn new(cfg: &GcoreBackendConfig) -> std::result::Result<Self, SetupError> {
+        let key = std::env::var(&cfg.api_key_env).map_err(|_| SetupError::MissingKey(cfg.api_key_env.clone()))?;
+        let key = key.trim().to_string();
+        let auth =
+            HeaderValue::from_str(&format!("APIKey {key}")).map_err(|_| SetupError::BadKey(cfg.api_key_env.clone()))?;
+        let settings = ApiSettings {
+            name: "Gcore API",
+            base: &cfg.base_url,
+            timeout: std::time::Duration::from_secs(cfg.request_timeout_s),
+            max_connections: cfg.max_connections,
+            ca_file: cfg.ca_file.as_deref(),
+            error_message,
+        };
         Ok(GcoreHttp {
-            client: Arc::new(Client::new(cfg)?),
+            client: Arc::new(ApiClient::new(settings, vec![key]).map_err(SetupError::Client)?),
+            auth,
             no_task_list: Arc::default(),
         })
+    }
+
+    async fn call(&self, cx: &Cx, method: Method, path: &str, body: Option<Vec<u8>>) -> Result<Answer> {
+        let body = body.map(|b| (Bytes::from(b), "application/json"));
+        self.client.call(cx, method, path, &self.auth, body).await
+    }
+
+    async fn json<T: serde::de::DeserializeOwned>(
+        &self,
+        cx: &Cx,
+        method: Method,
+        path: &str,
+        body: Option<Vec<u8>>,
+    ) -> Result<T> {
+        let answer = self.call(cx, method, path, body).await?;
+        self.client.parse(&answer, path.split('?').next().unwrap_or(path))
     }
 
     async fn write<B: Serialize>(&self, cx: &Cx, method: Method, path: &str, body: Option<&B>) -> Result<Write> {
@@ -108,13 +152,13 @@ impl GcoreHttp {
             .map(serde_json::to_vec)
             .transpose()
             .map_err(|e| BackendError::new(ErrorKind::Upstream, format!("cannot encode request: {e}")))?;
-        let ids: TaskIds = self.client.json(cx, method, path, bytes).await?;
+        let ids: TaskIds = self.json(cx, method, path, bytes).await?;
         task_ids(ids).map(Write::Pending)
     }
 
     /// One page of the task list.
     async fn task_page(&self, cx: &Cx, query: &TaskQuery) -> Result<ListOut<TaskOut>> {
-        self.client.json(cx, Method::GET, &task_list_path(query), None).await
+        self.json(cx, Method::GET, &task_list_path(query), None).await
     }
 
     /// States of several tasks from the list of the scope's pending tasks.
@@ -269,7 +313,7 @@ impl Backend for GcoreHttp {
                 path.push_str("&name=");
                 path.push_str(&crate::urlenc::encode(n));
             }
-            let page: ListOut<GroupOut> = self.client.json(cx, Method::GET, &path, None).await?;
+            let page: ListOut<GroupOut> = self.json(cx, Method::GET, &path, None).await?;
             let got = page.results.len();
             for g in &page.results {
                 out.push(to_model(g)?);
@@ -281,7 +325,7 @@ impl Backend for GcoreHttp {
     }
 
     async fn get(&self, cx: &Cx, scope: Scope, id: &GroupId) -> Result<Group> {
-        let g: GroupOut = self.client.json(cx, Method::GET, &group_path(scope, id), None).await?;
+        let g: GroupOut = self.json(cx, Method::GET, &group_path(scope, id), None).await?;
         to_model(&g)
     }
 
@@ -328,15 +372,13 @@ impl Backend for GcoreHttp {
     }
 
     async fn delete(&self, cx: &Cx, scope: Scope, id: &GroupId) -> Result<()> {
-        self.client
-            .call(cx, Method::DELETE, &group_path(scope, id), None)
+        self.call(cx, Method::DELETE, &group_path(scope, id), None)
             .await
             .map(|_| ())
     }
 
     async fn task(&self, cx: &Cx, id: &TaskId) -> Result<Task> {
         let t: TaskOut = self
-            .client
             .json(cx, Method::GET, &format!("/cloud/v1/tasks/{id}"), None)
             .await?;
         t.into_task(Scope {
@@ -375,7 +417,6 @@ impl Backend for GcoreHttp {
 
     async fn acknowledge(&self, cx: &Cx, id: &TaskId) -> Result<Task> {
         let t: TaskOut = self
-            .client
             .json(cx, Method::POST, &format!("/cloud/v1/tasks/{id}/acknowledge"), None)
             .await?;
         t.into_task(Scope {
@@ -397,13 +438,12 @@ impl Backend for GcoreHttp {
         if !params.is_empty() {
             path = format!("{path}?{}", params.join("&"));
         }
-        self.client.call(cx, Method::POST, &path, None).await.map(|_| ())
+        self.call(cx, Method::POST, &path, None).await.map(|_| ())
     }
 
     /// Reachable and accepting our key: any task list answer will do.
     async fn ready(&self, cx: &Cx) -> Result<()> {
-        self.client
-            .call(cx, Method::GET, "/cloud/v1/tasks?limit=1", None)
+        self.call(cx, Method::GET, "/cloud/v1/tasks?limit=1", None)
             .await
             .map(|_| ())
     }
