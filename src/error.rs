@@ -18,6 +18,16 @@ pub enum Blame {
     Gateway,
 }
 
+impl Blame {
+    pub fn label(self) -> &'static str {
+        match self {
+            Blame::Caller => "caller",
+            Blame::Backend => "backend",
+            Blame::Gateway => "gateway",
+        }
+    }
+}
+
 /// Something the caller named that does not exist.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Missing {

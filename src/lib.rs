@@ -22,6 +22,7 @@ pub mod dialect;
 pub mod error;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod journal;
 pub mod json;
 pub mod mapping;
 pub mod model;

@@ -216,6 +216,23 @@ async fn what_cf_cannot_hold_is_named_and_cc_refusals_keep_their_detail() {
         "{}",
         String::from_utf8_lossy(&r.body)
     );
+    // The Cloud Controller is one scope (cf.project_id/region_id = 1/1).
+    let r = gw
+        .gcore(
+            Method::POST,
+            "/cloud/v2/security_groups/1/76",
+            r#"{"name":"elsewhere","rules":[]}"#,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(
+        r.json()["message"]
+            .as_str()
+            .unwrap()
+            .contains("region 76 is not served"),
+        "{}",
+        String::from_utf8_lossy(&r.body)
+    );
     // revert_to_default has no meaning on CF.
     let g = gw
         .send(
@@ -343,5 +360,37 @@ async fn a_uaa_client_grant_is_used_and_renewed_when_refused() {
         uaa.state.lock().unwrap().grants,
         2,
         "the token is kept until it expires"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_drop_unsupported_what_cf_cannot_hold_is_dropped_with_a_warning() {
+    let cc = controller().await;
+    let mut cfg = backed_by(&cc);
+    cfg.backend.cf.drop_unsupported = true;
+    let gw = InProc::from_config(cfg);
+    let http = Http::default();
+    let body = format!(
+        r#"{{"name":"lenient","tags":{{"k":"v"}},"rules":[{EGRESS},
+        {{"direction":"ingress","protocol":"tcp","port_range_min":22,"port_range_max":22}}]}}"#
+    );
+    let r = gw
+        .send(
+            Method::POST,
+            "/cloud/v2/security_groups/1/1",
+            &[("authorization", GCORE_AUTH), ("prefer", "wait=30")],
+            &body,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", String::from_utf8_lossy(&r.body));
+    let warnings = r.header("x-sgbridge-warnings").unwrap_or_default().to_string();
+    assert!(
+        warnings.contains("tags%20dropped") && warnings.contains("rules.1%20dropped"),
+        "{warnings}"
+    );
+    let id = r.json()["id"].as_str().unwrap().to_string();
+    assert_eq!(
+        cc_group(&http, &cc, &id).await["rules"],
+        json!([{"protocol": "tcp", "destination": "10.0.0.0/8", "ports": "443"}])
     );
 }

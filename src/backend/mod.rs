@@ -146,6 +146,13 @@ pub trait Backend: Send + Sync + 'static {
     /// How this backend stores groups.
     fn shape(&self) -> Shape;
 
+    /// Whether groups of `scope` can live here at all (a Cloud Controller
+    /// is one scope): creates elsewhere are refused before they are accepted.
+    fn serves(&self, scope: Scope) -> bool {
+        let _ = scope;
+        true
+    }
+
     /// Every group of the scope, oldest first; `name` filters by exact name.
     async fn list(&self, cx: &Cx, scope: Scope, name: Option<&str>) -> Result<Vec<Group>>;
 

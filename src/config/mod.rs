@@ -383,6 +383,10 @@ pub struct CfBackendConfig {
     pub max_connections: usize,
     /// Extra CA certificates (PEM) to trust for the Cloud Controller and UAA.
     pub ca_file: Option<PathBuf>,
+    /// Gcore writes carrying what CF cannot hold (ingress rules, remote
+    /// groups, other protocols, tags, descriptions): false refuses them
+    /// (400 naming the field); true drops those parts, with a warning.
+    pub drop_unsupported: bool,
 }
 
 impl Default for CfBackendConfig {
@@ -396,6 +400,7 @@ impl Default for CfBackendConfig {
             request_timeout_s: 30,
             max_connections: 32,
             ca_file: None,
+            drop_unsupported: false,
         }
     }
 }

@@ -6,7 +6,8 @@
 //! way the read path folds (contiguous CIDRs into a range, ports into a
 //! list). What CF cannot hold (ingress rules, remote groups, protocols other
 //! than tcp/udp/icmp/all, tags, descriptions) is refused naming the field,
-//! unless the policy says to drop it; never dropped in silence.
+//! unless the policy says to drop it; never dropped in silence (each drop is
+//! a warning in the request's journal).
 
 use super::{on_gcore, PlanError};
 use crate::dialect::cf::render::expressible;
@@ -63,7 +64,9 @@ fn fold(atoms: &[Atom], policy: Policy, errors: &mut Vec<(String, String)>) -> V
     for (i, atom) in atoms.iter().enumerate() {
         match expressible(&crate::model::Rule::from(atom)) {
             Ok(()) => kept.push(atom.clone()),
-            Err(_) if policy.drop_unsupported => {}
+            Err(reason) if policy.drop_unsupported => crate::journal::warn(format!(
+                "rules.{i} dropped: a Cloud Foundry security group cannot hold it: it {reason}"
+            )),
             Err(reason) => errors.push((
                 format!("rules.{i}"),
                 format!("a Cloud Foundry security group cannot hold this rule: it {reason}"),
@@ -74,7 +77,9 @@ fn fold(atoms: &[Atom], policy: Policy, errors: &mut Vec<(String, String)>) -> V
 }
 
 fn unsupported_text(field: &str, present: bool, policy: Policy, errors: &mut Vec<(String, String)>) {
-    if present && !policy.drop_unsupported {
+    if present && policy.drop_unsupported {
+        crate::journal::warn(format!("{field} dropped: a Cloud Foundry security group has none"));
+    } else if present {
         errors.push((
             field.to_string(),
             format!("a Cloud Foundry security group has no {field}"),

@@ -145,6 +145,36 @@ pub fn parse_query(query: Option<&str>) -> Vec<(String, String)> {
 
 pub use crate::urlenc::encode;
 
+/// Warnings in a header: a comma-separated list of URL-encoded texts,
+/// bounded so no client's header-line limit is reached.
+pub fn warnings_header(resp: Resp, name: &'static str, warnings: &[String]) -> Resp {
+    const MAX: usize = 8 * 1024;
+    if warnings.is_empty() {
+        return resp;
+    }
+    let mut value = String::new();
+    let mut shown = 0;
+    for w in warnings {
+        let item = encode(w);
+        if value.len() + item.len() + 1 > MAX - 128 {
+            break;
+        }
+        if !value.is_empty() {
+            value.push(',');
+        }
+        value.push_str(&item);
+        shown += 1;
+    }
+    if shown < warnings.len() {
+        let more = encode(&format!("… and {} more warnings", warnings.len() - shown));
+        if !value.is_empty() {
+            value.push(',');
+        }
+        value.push_str(&more);
+    }
+    with_header(resp, name, &value)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -59,7 +59,9 @@ fn settings(cfg: &Config, cf_scope: Scope) -> Settings {
                 smtp,
                 max_rules: cfg.gcore.max_rules,
             },
-            cf: on_cf::Policy::default(),
+            cf: on_cf::Policy {
+                drop_unsupported: cfg.backend.cf.drop_unsupported,
+            },
         },
         cf_scope,
         deadline: cfg.wait.deadline(),

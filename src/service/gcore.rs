@@ -77,6 +77,15 @@ impl Service {
     ) -> Result<GcoreWritten> {
         let keys: Vec<&str> = req.tags.iter().map(|(k, _)| k.as_str()).collect();
         Self::check_reserved(cx, &keys)?;
+        if !self.backend.serves(scope) {
+            return Err(Error::new(
+                Kind::Unsupported,
+                format!(
+                    "project {}, region {} is not served by this gateway's backend",
+                    scope.project_id, scope.region_id
+                ),
+            ));
+        }
         let new = self
             .settings
             .mapping

@@ -113,6 +113,7 @@ impl Service {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
+        crate::journal::tasks(ids);
         let started = Instant::now();
         let r = self.tracker.wait(scope, ids, deadline).await;
         let outcome = match &r {

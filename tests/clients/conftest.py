@@ -15,8 +15,22 @@ import pytest
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 BIN = os.environ.get("SGBRIDGE_BIN", str(ROOT / "target" / "debug" / "sgbridge"))
 
+# Spaces the CF front end knows (binds are checked against them).
+SPACES = ("8d4b5c3e-0000-4000-8000-000000000001", "8d4b5c3e-0000-4000-8000-000000000002")
+
 # Embedded backend with tasks that really run for a moment.
-EMBEDDED = """
+EMBEDDED = f"""
+[[cf.orgs]]
+guid = "8d4b5c3e-0000-4000-8000-0000000000aa"
+name = "org"
+[[cf.spaces]]
+guid = "{SPACES[0]}"
+name = "dev"
+org_guid = "8d4b5c3e-0000-4000-8000-0000000000aa"
+[[cf.spaces]]
+guid = "{SPACES[1]}"
+name = "prod"
+org_guid = "8d4b5c3e-0000-4000-8000-0000000000aa"
 [backend.embedded]
 task_delay_ms = 300
 [wait]
@@ -38,6 +52,23 @@ base_url = "{base}"
 project_id = 1
 region_id = 76
 api_key_env = "SGBRIDGE_CLIENTS_GCORE_KEY"
+"""
+
+# Gcore and CF front ends over backend = cf: a Cloud Controller's v3 API,
+# here the embedded gateway's.
+CF_BACKED = """
+[cf]
+region_id = 76
+[wait]
+first_poll_ms = 50
+max_poll_ms = 200
+deadline_s = 20
+[backend]
+kind = "cf"
+[backend.cf]
+api_url = "{base}"
+token_env = "SGBRIDGE_CLIENTS_CC_TOKEN"
+request_timeout_s = 10
 """
 
 
@@ -89,5 +120,13 @@ def embedded():
 def chained(embedded):
     """sgbridge with backend = gcore, pointed at the embedded gateway."""
     gw = Gateway(CHAINED.format(base=embedded.url), env={"SGBRIDGE_CLIENTS_GCORE_KEY": "dev-api-key"})
+    yield gw
+    gw.stop()
+
+
+@pytest.fixture(scope="session")
+def cf_backed(embedded):
+    """sgbridge with backend = cf, pointed at the embedded gateway's CF v3 API."""
+    gw = Gateway(CF_BACKED.format(base=embedded.url), env={"SGBRIDGE_CLIENTS_CC_TOKEN": "dev-admin-token"})
     yield gw
     gw.stop()

@@ -16,7 +16,7 @@ def cf_client(url: str) -> CloudFoundryClient:
     return client
 
 
-@pytest.fixture(params=["embedded", "chained"])
+@pytest.fixture(params=["embedded", "chained", "cf_backed"])
 def gateway(request):
     return request.getfixturevalue(request.param)
 

@@ -234,6 +234,10 @@ impl Backend for CloudController {
         Shape::Compact
     }
 
+    fn serves(&self, scope: Scope) -> bool {
+        scope == self.scope
+    }
+
     async fn list(&self, cx: &Cx, scope: Scope, name: Option<&str>) -> Result<Vec<Group>> {
         if scope != self.scope {
             return Ok(Vec::new());

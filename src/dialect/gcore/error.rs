@@ -37,6 +37,10 @@ pub enum GcoreError {
     Timeout(String),
     #[error("Internal server error")]
     Internal,
+    /// A failure after which the change may still be applied: sending the
+    /// same write again could apply it twice.
+    #[error("{0} (the change may still be applied)")]
+    MayBeApplied(Box<GcoreError>),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -70,8 +74,23 @@ impl GcoreError {
         }
     }
 
+    /// Gcore's SDKs retry 408, 409, 429 and 5xx unless `x-should-retry`
+    /// says otherwise: retrying is safe when nothing was applied and the
+    /// cause may pass (a busy group, an unreachable or slow backend).
+    pub fn should_retry(&self) -> bool {
+        matches!(
+            self,
+            GcoreError::Conflict(_)
+                | GcoreError::RequestTimeout
+                | GcoreError::Unavailable(_)
+                | GcoreError::Timeout(_)
+                | GcoreError::BadGateway(_)
+        )
+    }
+
     pub fn status(&self) -> u16 {
         match self {
+            GcoreError::MayBeApplied(inner) => inner.status(),
             GcoreError::Validation { .. } => 400,
             GcoreError::NotFound(_) => 404,
             GcoreError::Conflict(_) => 409,
@@ -88,7 +107,14 @@ impl GcoreError {
     }
 
     pub fn body(&self, request_id: Option<String>) -> GcoreErrorBody {
+        if let GcoreError::MayBeApplied(inner) = self {
+            return GcoreErrorBody {
+                message: self.to_string(),
+                ..inner.body(request_id)
+            };
+        }
         let class = match self {
+            GcoreError::MayBeApplied(_) => unreachable!("answered above"),
             GcoreError::Validation { .. } => "ValidationError",
             GcoreError::NotFound(_) => "NotFoundError",
             GcoreError::Conflict(_) => "ConflictError",

@@ -35,6 +35,7 @@ pub fn plan_messages(e: &PlanError) -> Vec<String> {
 }
 
 pub fn to_cf(e: &Error) -> CfError {
+    crate::journal::failed(e);
     let msg = e.message();
     match e.kind() {
         Kind::NotFound(Missing::Group(g)) => CfError::SecurityGroupNotFound(g.clone()),

@@ -7,7 +7,7 @@ use crate::dialect::gcore::error::GcoreError;
 use crate::dialect::gcore::rule::ApiVersion;
 use crate::dialect::gcore::wire::{group_out, rule_out, ListOut, Location, TaskIds};
 use crate::model::{Group, GroupId, Scope, Uuid};
-use crate::server::http::{empty, json, with_header, Ctx, Resp};
+use crate::server::http::{empty, json, warnings_header, with_header, Ctx, Resp};
 use crate::server::App;
 use crate::service::{GcoreWritten, Waiting};
 use bytes::Bytes;
@@ -52,13 +52,16 @@ pub fn etag_of(bytes: &[u8]) -> String {
 
 /// Answers a write: the task ids, or (the caller waited) the final group.
 fn written(app: &App, ctx: &Ctx, scope: Scope, w: GcoreWritten) -> Resp {
-    match w {
-        GcoreWritten::Tasks(tasks) => json(
-            StatusCode::OK,
-            &TaskIds {
-                tasks: tasks.iter().map(ToString::to_string).collect(),
-            },
-        ),
+    let resp = match w {
+        GcoreWritten::Tasks(tasks) => {
+            crate::journal::tasks(&tasks);
+            json(
+                StatusCode::OK,
+                &TaskIds {
+                    tasks: tasks.iter().map(ToString::to_string).collect(),
+                },
+            )
+        }
         GcoreWritten::Group(group) => {
             let resp = json(StatusCode::OK, &render(app, &group, scope));
             match waiting(ctx) {
@@ -66,7 +69,9 @@ fn written(app: &App, ctx: &Ctx, scope: Scope, w: GcoreWritten) -> Resp {
                 Waiting::No => resp,
             }
         }
-    }
+    };
+    // What the gateway dropped on the way (backend.cf.drop_unsupported).
+    warnings_header(resp, "x-sgbridge-warnings", &crate::journal::warnings())
 }
 
 pub async fn create(app: &App, ctx: &Ctx, scope: Scope) -> Result<Resp, GcoreError> {

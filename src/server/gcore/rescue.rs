@@ -5,12 +5,13 @@ use crate::dialect::gcore::error::InvalidFields;
 use crate::dialect::gcore::GcoreError;
 use crate::error::{Applied, Error, Kind, Missing};
 use crate::mapping::PlanError;
-use crate::server::http::{json, Resp};
+use crate::server::http::{json, with_header, Resp};
 use http::StatusCode;
 
 pub fn response(e: &GcoreError, request_id: &str) -> Resp {
     let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    json(status, &e.body(Some(request_id.to_string())))
+    let resp = json(status, &e.body(Some(request_id.to_string())));
+    with_header(resp, "x-should-retry", if e.should_retry() { "true" } else { "false" })
 }
 
 fn plan_error(p: &PlanError) -> GcoreError {
@@ -27,12 +28,9 @@ fn plan_error(p: &PlanError) -> GcoreError {
 }
 
 pub fn to_gcore(e: &Error) -> GcoreError {
+    crate::journal::failed(e);
     let msg = e.message().to_string();
-    let unknown = match e.applied() {
-        Applied::Nothing => "",
-        Applied::Unknown => " (the change may still be applied)",
-    };
-    match e.kind() {
+    let error = match e.kind() {
         Kind::NotFound(Missing::Group(_)) => GcoreError::NotFound("Security group not found".into()),
         Kind::NotFound(Missing::Rule(_)) => GcoreError::NotFound("Security group rule not found".into()),
         Kind::NotFound(Missing::Task(t)) => GcoreError::NotFound(format!("Task {t} not found")),
@@ -45,19 +43,55 @@ pub fn to_gcore(e: &Error) -> GcoreError {
         Kind::Forbidden => GcoreError::Forbidden(msg),
         Kind::Conflict => GcoreError::Conflict(msg),
         Kind::BackendAuth => GcoreError::BadGateway(format!("the backend refused the gateway's credentials: {msg}")),
-        Kind::Unavailable | Kind::AuthUnavailable => GcoreError::Unavailable(format!("{msg}{unknown}")),
-        Kind::Timeout | Kind::RequestTimeout => GcoreError::Timeout(format!("{msg}{unknown}")),
-        Kind::Upstream => GcoreError::BadGateway(format!("{msg}{unknown}")),
+        Kind::Unavailable | Kind::AuthUnavailable => GcoreError::Unavailable(msg),
+        Kind::Timeout | Kind::RequestTimeout => GcoreError::Timeout(msg),
+        Kind::Upstream => GcoreError::BadGateway(msg),
         Kind::Unsupported => GcoreError::validation(msg),
         Kind::Internal => GcoreError::Internal,
         Kind::Unauthenticated | Kind::BadCredentials => GcoreError::Unauthorized(msg),
         Kind::TooLarge => GcoreError::PayloadTooLarge,
         Kind::BodyTimeout => GcoreError::RequestTimeout,
+    };
+    match e.applied() {
+        Applied::Nothing => error,
+        Applied::Unknown => GcoreError::MayBeApplied(Box::new(error)),
     }
 }
 
 impl From<Error> for GcoreError {
     fn from(e: Error) -> Self {
         to_gcore(&e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn header(r: &Resp) -> &str {
+        r.headers()["x-should-retry"].to_str().unwrap()
+    }
+
+    #[test]
+    fn retries_are_invited_only_where_nothing_was_applied() {
+        let busy = to_gcore(&Error::new(
+            Kind::Conflict,
+            "Security group is already locked by another task",
+        ));
+        let r = response(&busy, "r1");
+        assert_eq!((r.status().as_u16(), header(&r)), (409, "true"));
+
+        let slow = Error::new(Kind::Timeout, "the tasks did not finish in time").with_applied(Applied::Unknown);
+        let e = to_gcore(&slow);
+        let r = response(&e, "r1");
+        assert_eq!((r.status().as_u16(), header(&r)), (504, "false"));
+        assert_eq!(
+            e.body(None).message,
+            "the tasks did not finish in time (the change may still be applied)"
+        );
+        assert_eq!(e.body(None).exception_class, "GatewayTimeoutError");
+
+        let bad = response(&to_gcore(&Error::new(Kind::Refused, "no")), "r1");
+        assert_eq!((bad.status().as_u16(), header(&bad)), (400, "false"));
     }
 }

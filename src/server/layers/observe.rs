@@ -15,14 +15,6 @@ use tokio::time::Instant;
 #[derive(Debug, Clone, Copy)]
 pub struct ClientAddr(pub std::net::SocketAddr);
 
-/// What the handler wants in the access line: the cause of a failure, the
-/// tasks a write waited on.
-#[derive(Debug, Clone, Default)]
-pub struct Note {
-    pub cause: Option<String>,
-    pub tasks: Vec<String>,
-}
-
 /// The method as a label from a closed set.
 pub fn method_label(m: &Method) -> &'static str {
     match *m {
@@ -47,7 +39,7 @@ where
     let request_id = req.extensions().get::<RequestId>().map(|r| r.0.clone());
     let client = req.extensions().get::<ClientAddr>().map(|c| c.0);
     metrics.in_flight.inc();
-    let resp = next(inner, req).await;
+    let (resp, journal) = crate::journal::collect(next(inner, req)).await;
     metrics.in_flight.dec();
     let elapsed = started.elapsed();
     let status = resp.status().as_u16();
@@ -58,9 +50,8 @@ where
         .get::<Principal>()
         .map(|p| p.name.as_str())
         .unwrap_or("");
-    let note = resp.extensions().get::<Note>();
-    let cause = note.and_then(|n| n.cause.as_deref()).unwrap_or("");
-    let tasks = note.map(|n| n.tasks.join(",")).unwrap_or_default();
+    let cause = journal.cause.as_deref().unwrap_or("");
+    let tasks = journal.tasks.join(",");
     tracing::info!(
         target: "sgbridge::access",
         request_id = request_id.as_deref().unwrap_or(""),
@@ -73,6 +64,7 @@ where
         bytes,
         duration_ms = elapsed.as_secs_f64() * 1000.0,
         tasks = tasks.as_str(),
+        warnings = journal.warnings.len(),
         cause,
         "request"
     );
