@@ -88,6 +88,10 @@ pub enum Kind {
     RequestTimeout,
     /// No such route.
     NoRoute,
+    /// An `Idempotency-Key` whose first request is still being answered.
+    KeyInFlight,
+    /// An `Idempotency-Key` first used for a different request.
+    KeyReused,
     /// The route exists, the method does not.
     MethodNotAllowed,
 }
@@ -243,6 +247,8 @@ impl Error {
             | Kind::TooLarge
             | Kind::BodyTimeout
             | Kind::NoRoute
+            | Kind::KeyInFlight
+            | Kind::KeyReused
             | Kind::MethodNotAllowed => Blame::Caller,
             Kind::Conflict
             | Kind::Unavailable
@@ -258,7 +264,12 @@ impl Error {
     pub fn is_retryable(&self) -> bool {
         matches!(
             self.0.kind,
-            Kind::Conflict | Kind::Unavailable | Kind::Timeout | Kind::Upstream | Kind::RequestTimeout
+            Kind::Conflict
+                | Kind::Unavailable
+                | Kind::Timeout
+                | Kind::Upstream
+                | Kind::RequestTimeout
+                | Kind::KeyInFlight
         )
     }
 

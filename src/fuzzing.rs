@@ -105,6 +105,7 @@ pub fn query(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else { return };
     let pairs = crate::server::http::parse_query(Some(text));
     let ctx = crate::server::http::Ctx {
+        dry_run: false,
         method: http::Method::GET,
         path: "/v2/security_groups".into(),
         query: pairs,

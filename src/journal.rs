@@ -9,18 +9,38 @@
 //! recording does nothing.
 
 use crate::error::Error;
+use crate::model::{Group, Scope};
 use std::cell::RefCell;
 use std::future::Future;
 
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// A change the request made (or asked for), for the audit record.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Change {
+    /// `create`, `update`, `delete`, `add_rule`, `delete_rule`, …
+    pub op: &'static str,
+    pub scope: Scope,
+    pub before: Option<Group>,
+    /// The group afterwards; for a change still running on tasks, the
+    /// group as planned (`planned`).
+    pub after: Option<Group>,
+    pub planned: bool,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Journal {
     /// Backend or gateway task ids, in the order they were met.
     pub tasks: Vec<String>,
+    /// Calls made to the backend on the request's behalf.
+    pub backend_calls: u32,
     /// Notes for the caller (the dialect decides how they are shown).
     pub warnings: Vec<String>,
     /// The failure, as `blame: message` (never a secret: error messages
     /// are sanitised where they are made).
     pub cause: Option<String>,
+    /// The change, when the request reached the point of making one.
+    pub change: Option<Change>,
+    /// A dry run: the backend writes that were planned and not sent.
+    pub unsent: Vec<String>,
 }
 
 tokio::task_local! {
@@ -52,6 +72,69 @@ pub fn tasks<T: ToString>(ids: &[T]) {
             }
         }
     });
+}
+
+/// Counts one backend call.
+pub fn backend_call() {
+    record(|j| j.backend_calls += 1);
+}
+
+/// Records the change the request made or asked for. The last record
+/// wins: a protocol built on another (a copy on a create) records after
+/// the inner one returns.
+pub fn change(c: Change) {
+    record(|j| j.change = Some(c));
+}
+
+/// Records why a front end refused the request in its own dialect (a
+/// body or query its parser rejected), unless a cause is known already.
+pub fn refused(status: u16, text: &str) {
+    record(|j| {
+        if j.cause.is_none() {
+            let blame = if status < 500 { "caller" } else { "gateway" };
+            j.cause = Some(format!("{blame}: {text}"));
+        }
+    });
+}
+
+/// The recorded change happened: `after` is the group now.
+pub fn settled(after: &Group) {
+    record(|j| {
+        if let Some(c) = &mut j.change {
+            c.after = Some(after.clone());
+            c.planned = false;
+        }
+    });
+}
+
+/// Names the recorded change after the protocol that made it (a revert
+/// is made as an update).
+pub fn set_op(op: &'static str) {
+    record(|j| {
+        if let Some(c) = &mut j.change {
+            c.op = op;
+        }
+    });
+}
+
+/// A dry run stopped a backend write; `what` says what it would have done.
+pub fn unsent(what: String) {
+    record(|j| j.unsent.push(what));
+}
+
+/// Forgets the recorded failure (a dry run's stop is its success).
+pub fn clear_failure() {
+    record(|j| j.cause = None);
+}
+
+/// A copy of what was recorded so far.
+pub fn snapshot() -> Journal {
+    CURRENT.try_with(|j| j.borrow().clone()).unwrap_or_default()
+}
+
+/// The task ids recorded so far (for an answer cut short).
+pub fn current_tasks() -> Vec<String> {
+    CURRENT.try_with(|j| j.borrow().tasks.clone()).unwrap_or_default()
 }
 
 /// Records a note for the caller.

@@ -15,6 +15,7 @@
 #![forbid(unsafe_code)]
 
 pub mod backend;
+pub mod build;
 pub mod cli;
 pub mod config;
 pub mod coord;

@@ -1,10 +1,12 @@
 //! The `sgbridge` binary.
 
 use clap::{Parser, Subcommand};
+use sgbridge::cli::healthcheck;
+use sgbridge::cli::signals;
 use sgbridge::cli::translate::{self, TranslateArgs};
-use sgbridge::config::Config;
-use sgbridge::server::{self, App};
-use std::io::{Read, Write};
+use sgbridge::config::{Config, LogFormat};
+use sgbridge::server::{self, live::Live, App};
+use std::io::{IsTerminal, Read, Write};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -13,19 +15,22 @@ use std::sync::Arc;
 #[derive(Parser)]
 #[command(
     name = "sgbridge",
-    version,
-    about = "Gateway between the Cloud Foundry v2 and Gcore Cloud security-group APIs"
+    version = sgbridge::build::VERSION,
+    long_version = LONG_VERSION.as_str(),
+    about = "Gateway between the Cloud Foundry and Gcore Cloud security-group APIs"
 )]
 struct Cli {
     #[command(subcommand)]
     command: Command,
 }
 
+static LONG_VERSION: std::sync::LazyLock<String> = std::sync::LazyLock::new(sgbridge::build::long_version);
+
 #[derive(Subcommand)]
 enum Command {
     /// Run the gateway (embedded backend on 127.0.0.1:8080 without --config).
     Serve {
-        /// TOML config file (see config/sgbridge.toml).
+        /// TOML config file (see config/sgbridge.toml); SIGHUP reloads it.
         #[arg(long)]
         config: Option<PathBuf>,
         /// Listen address, overriding server.listen (port 0 picks a free port).
@@ -36,6 +41,18 @@ enum Command {
     CheckConfig {
         #[arg(long)]
         config: PathBuf,
+    },
+    /// Ask a running gateway's /healthz (the container HEALTHCHECK): exit 0
+    /// when it answers 200 within --timeout seconds.
+    Healthcheck {
+        /// The gateway's config, to find its admin (else API) address.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// The address to ask, overriding the config.
+        #[arg(long)]
+        addr: Option<SocketAddr>,
+        #[arg(long, default_value_t = 3)]
+        timeout: u64,
     },
     /// Translate a JSON array of rules from one dialect to the other (stdin → stdout).
     Translate(TranslateArgs),
@@ -54,32 +71,45 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Command::Healthcheck { config, addr, timeout } => healthcheck::run(config, addr, timeout),
         Command::Serve { config, listen } => run_serve(config, listen),
     }
 }
 
-fn run_serve(path: Option<PathBuf>, listen: Option<SocketAddr>) -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
-        .with_writer(std::io::stderr)
-        .init();
+fn load(path: Option<&PathBuf>, listen: Option<SocketAddr>) -> Result<Config, String> {
     let mut cfg = match path {
-        Some(p) => match Config::load(&p) {
-            Ok(c) => c,
-            Err(e) => {
-                eprintln!("sgbridge: invalid config: {e}");
-                return ExitCode::FAILURE;
-            }
-        },
+        Some(p) => Config::load(p).map_err(|e| format!("invalid config: {e}"))?,
         None => Config::default(),
     };
     if let Some(addr) = listen {
         cfg.server.listen = addr;
-        if let Err(e) = cfg.validate() {
-            eprintln!("sgbridge: invalid config: {e}");
+        cfg.validate().map_err(|e| format!("invalid config: {e}"))?;
+    }
+    Ok(cfg)
+}
+
+/// Logs to stderr as text (colour only on a terminal) or JSON lines.
+fn init_logs(cfg: &Config) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&cfg.log.level));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match cfg.log.format {
+        LogFormat::Json => builder.json().flatten_event(true).with_current_span(false).init(),
+        LogFormat::Text => builder.with_ansi(std::io::stderr().is_terminal()).init(),
+    }
+}
+
+fn run_serve(path: Option<PathBuf>, listen: Option<SocketAddr>) -> ExitCode {
+    let cfg = match load(path.as_ref(), listen) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("sgbridge: {e}");
             return ExitCode::FAILURE;
         }
-    }
+    };
+    init_logs(&cfg);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {
@@ -88,30 +118,7 @@ fn run_serve(path: Option<PathBuf>, listen: Option<SocketAddr>) -> ExitCode {
         }
     };
     runtime.block_on(async move {
-        let addr = cfg.server.listen;
-        let app = match App::new(cfg) {
-            Ok(a) => Arc::new(a),
-            Err(e) => {
-                eprintln!("sgbridge: {e}");
-                return ExitCode::FAILURE;
-            }
-        };
-        let listener = match tokio::net::TcpListener::bind(addr).await {
-            Ok(l) => l,
-            Err(e) => {
-                eprintln!("sgbridge: cannot listen on {addr}: {e}");
-                return ExitCode::FAILURE;
-            }
-        };
-        let bound = listener
-            .local_addr()
-            .map(|a| a.to_string())
-            .unwrap_or_else(|_| addr.to_string());
-        eprintln!(
-            "sgbridge: listening on http://{bound} (backend: {})",
-            app.service.backend().name()
-        );
-        match server::serve(listener, app, shutdown_signal()).await {
+        match serve(cfg, path, listen).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("sgbridge: {e}");
@@ -121,26 +128,55 @@ fn run_serve(path: Option<PathBuf>, listen: Option<SocketAddr>) -> ExitCode {
     })
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
+async fn serve(cfg: Config, path: Option<PathBuf>, listen: Option<SocketAddr>) -> Result<(), String> {
+    let (addr, admin_addr) = (cfg.server.listen, cfg.server.admin_listen);
+    let app = App::new(cfg)?;
+    let bind = |a: SocketAddr| async move {
+        tokio::net::TcpListener::bind(a)
+            .await
+            .map_err(|e| format!("cannot listen on {a}: {e}"))
     };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
+    let listener = bind(addr).await?;
+    let admin = match admin_addr {
+        Some(a) => Some(bind(a).await?),
+        None => None,
     };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = term => {},
+    let local = |l: &tokio::net::TcpListener| l.local_addr().map(|a| a.to_string()).unwrap_or_default();
+    let scheme = if app.cfg.server.tls.is_some() { "https" } else { "http" };
+    let backend = app.service.backend().name();
+    if let Some(a) = &admin {
+        eprintln!("sgbridge: admin endpoints on http://{}", local(a));
     }
-    eprintln!("sgbridge: shutting down");
+    eprintln!(
+        "sgbridge: listening on {scheme}://{} (backend: {backend}, version {})",
+        local(&listener),
+        sgbridge::build::long_version()
+    );
+    if backend == "embedded" {
+        tracing::warn!(
+            "the embedded backend keeps every group in memory: a restart loses them all (use backend.kind = \"gcore\" or \"cf\" to keep them)"
+        );
+    }
+    let live = Arc::new(Live::new(app, path, listen));
+    tokio::spawn(reload_on_sighup(live.clone()));
+    server::serve_live(live, listener, admin, signals::first_sigterm())
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// SIGHUP: reload the config file; a bad one changes nothing.
+async fn reload_on_sighup(live: Arc<Live>) {
+    let Some(mut hup) = signals::hangups() else { return };
+    while hup.recv().await.is_some() {
+        match live.reload() {
+            Ok(kept) if kept.is_empty() => tracing::info!("config reloaded"),
+            Ok(kept) => tracing::warn!(
+                not_applied = kept.join(", ").as_str(),
+                "config reloaded; these settings need a restart and keep their old values"
+            ),
+            Err(e) => tracing::error!(error = %e, "config reload failed; still serving the previous config"),
+        }
+    }
 }
 
 fn run_translate(args: &TranslateArgs) -> ExitCode {

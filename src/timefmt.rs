@@ -20,3 +20,8 @@ pub fn write_utc(t: &DateTime<Utc>, suffix: &str) -> String {
     );
     out
 }
+
+/// Now, as RFC 3339 UTC with milliseconds (log and audit records).
+pub fn now_rfc3339() -> String {
+    Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}

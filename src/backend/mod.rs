@@ -12,6 +12,9 @@ pub mod api;
 pub mod cf;
 pub mod embedded;
 pub mod gcore;
+mod instrumented;
+
+pub use instrumented::{CallTelemetry, Instrumented};
 
 use crate::model::{Atom, Group, GroupId, GroupPatch, NewGroup, Scope, Shape, Task, TaskId, TaskQuery, Uuid};
 use crate::tasks::TaskRegistry;
@@ -127,6 +130,8 @@ pub struct Cx {
     /// Whether the caller may write CF state kept in reserved tags through
     /// the Gcore dialect.
     pub reserved_tags: bool,
+    /// Plan only: writes are described, not sent (reads still are).
+    pub dry_run: bool,
 }
 
 impl Cx {

@@ -1,3 +1,5 @@
 //! The `sgbridge` command line.
 
+pub mod healthcheck;
+pub mod signals;
 pub mod translate;

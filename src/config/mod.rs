@@ -24,6 +24,9 @@ pub struct Config {
     pub gcore: GcoreConfig,
     pub wait: WaitConfig,
     pub backend: BackendConfig,
+    pub log: LogConfig,
+    pub audit: AuditConfig,
+    pub idempotency: IdempotencyConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -45,6 +48,18 @@ pub struct ServerConfig {
     pub header_timeout_s: u64,
     /// Serve HTTPS with this certificate and key (PEM).
     pub tls: Option<TlsConfig>,
+    /// Serve `/healthz`, `/readyz` and `/metrics` on this address instead
+    /// of the API's (plain HTTP; keep it off the public network).
+    pub admin_listen: Option<SocketAddr>,
+    /// After SIGTERM: `/readyz` answers 503 at once, new connections are
+    /// still taken for this long (so load balancers notice), then refused.
+    pub shutdown_delay_s: u64,
+    /// Then in-flight requests, waits included, get this long to finish;
+    /// whatever is still open is answered in its dialect. 0: the wait
+    /// deadline plus 10 s.
+    pub shutdown_grace_s: u64,
+    /// How often the background readiness probe asks the backend.
+    pub readiness_interval_s: u64,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
@@ -65,6 +80,10 @@ impl Default for ServerConfig {
             write_timeout_s: 30,
             header_timeout_s: 30,
             tls: None,
+            admin_listen: None,
+            shutdown_delay_s: 5,
+            shutdown_grace_s: 0,
+            readiness_interval_s: 5,
         }
     }
 }
@@ -311,6 +330,70 @@ impl Default for GcoreConfig {
     }
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable; colour only on a terminal.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    pub format: LogFormat,
+    /// A tracing filter (`info`, `sgbridge=debug,info`); `RUST_LOG` wins.
+    pub level: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            format: LogFormat::Text,
+            level: "info".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum AuditTarget {
+    /// No audit records.
+    Off,
+    /// JSON lines on standard output (the logs go to standard error).
+    #[default]
+    Stdout,
+    /// JSON lines appended to `audit.path`.
+    File,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditConfig {
+    pub target: AuditTarget,
+    pub path: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IdempotencyConfig {
+    /// How long a completed request's answer is replayed for its key.
+    pub ttl_s: u64,
+    /// Most keys remembered at once (oldest forgotten first).
+    pub max_keys: u64,
+}
+
+impl Default for IdempotencyConfig {
+    fn default() -> Self {
+        IdempotencyConfig {
+            ttl_s: 86_400,
+            max_keys: 100_000,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct WaitConfig {
@@ -482,6 +565,15 @@ impl Config {
     /// Every value `serve` cannot run with, refused with the key and the range.
     pub fn validate(&self) -> Result<(), ConfigError> {
         validate::check(self)
+    }
+
+    /// How long in-flight requests get after the listener closes on
+    /// SIGTERM: `server.shutdown_grace_s`, else the wait deadline + 10 s.
+    pub fn shutdown_grace(&self) -> Duration {
+        match self.server.shutdown_grace_s {
+            0 => self.wait.deadline() + Duration::from_secs(10),
+            s => Duration::from_secs(s),
+        }
     }
 }
 

@@ -41,6 +41,16 @@ fn is_loopback(host: &str) -> bool {
     host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
+fn operations(c: &Config) -> Result<(), ConfigError> {
+    tracing_subscriber::EnvFilter::try_new(&c.log.level)
+        .map_err(|e| invalid(format!("log.level = {:?} is not a log filter: {e}", c.log.level)))?;
+    if c.audit.target == super::AuditTarget::File && c.audit.path.is_none() {
+        return Err(invalid("audit.target = \"file\" needs audit.path"));
+    }
+    range("idempotency.ttl_s", c.idempotency.ttl_s, 1..=30 * 86_400)?;
+    range("idempotency.max_keys", c.idempotency.max_keys, 1..=10_000_000)
+}
+
 pub fn check(c: &Config) -> Result<(), ConfigError> {
     limits(c)?;
     credentials(c)?;
@@ -75,6 +85,13 @@ fn limits(c: &Config) -> Result<(), ConfigError> {
             std::fs::metadata(path).map_err(|e| invalid(format!("{key}: cannot read {}: {e}", path.display())))?;
         }
     }
+    range("server.shutdown_delay_s", s.shutdown_delay_s, 0..=600)?;
+    range("server.shutdown_grace_s", s.shutdown_grace_s, 0..=86_400)?;
+    range("server.readiness_interval_s", s.readiness_interval_s, 1..=3_600)?;
+    if s.admin_listen.is_some_and(|a| a == s.listen && a.port() != 0) {
+        return Err(invalid("server.admin_listen must differ from server.listen"));
+    }
+    operations(c)?;
     let w = &c.wait;
     range("wait.poll_ms", w.poll_ms, 1..=60_000)?;
     range("wait.max_poll_ms", w.max_poll_ms, w.poll_ms.max(1)..=600_000)?;

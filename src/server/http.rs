@@ -69,6 +69,8 @@ pub struct Ctx {
     pub route: Route,
     pub principal: Principal,
     pub body: Bytes,
+    /// The caller asked for the plan only (`?dry_run=true`).
+    pub dry_run: bool,
 }
 
 impl Ctx {
@@ -94,6 +96,7 @@ impl Ctx {
             request_id: self.request_id.clone(),
             principal: self.principal.name.clone(),
             reserved_tags: self.principal.reserved_tags,
+            dry_run: self.dry_run,
         }
     }
 }

@@ -2,10 +2,11 @@
 //! by hyper with the router. A client that sends its headers too slowly gets
 //! a 408 and a close (plain TCP); a client that does not read its response
 //! for `server.write_timeout_s` is cut off, so slow readers cannot pin
-//! memory. In-flight requests finish on shutdown, up to the grace period.
+//! memory. Shutdown drains in steps (see [`serve_live`]).
 
 use super::layers::observe::ClientAddr;
-use super::{router, App};
+use super::live::Live;
+use super::{router, AdminPort, App};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::Watcher;
@@ -42,49 +43,130 @@ pub fn tls_acceptor(app: &App) -> Result<Option<tokio_rustls::TlsAcceptor>, Stri
     Ok(Some(tokio_rustls::TlsAcceptor::from(Arc::new(config))))
 }
 
-/// Serve connections from `listener` until `shutdown` resolves, then let
-/// in-flight requests finish (up to the request timeout).
+/// Serve `app` on `listener` until `shutdown` resolves, then drain (tests
+/// and embedders; the binary uses [`serve_live`]).
 pub async fn serve(listener: TcpListener, app: Arc<App>, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
+    let app = match Arc::try_unwrap(app) {
+        Ok(app) => app,
+        Err(shared) => shared.reconfigured(shared.cfg.clone()).map_err(std::io::Error::other)?,
+    };
+    serve_live(Arc::new(Live::new(app, None, None)), listener, None, shutdown).await
+}
+
+/// Serve the live gateway on the API listener (and the admin listener)
+/// until `shutdown` resolves, then drain:
+/// 1. `/readyz` answers 503 at once; connections are still accepted for
+///    `server.shutdown_delay_s`, so load balancers notice;
+/// 2. the listeners close; in-flight requests, waits included, get the
+///    grace period ([`Config::shutdown_grace`]) to finish;
+/// 3. whatever is still open is answered now, in its dialect (the deadline
+///    layer), and given a moment to be written.
+pub async fn serve_live(
+    live: Arc<Live>,
+    listener: TcpListener,
+    admin: Option<TcpListener>,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
+    let app = live.app();
     if let Ok(addr) = listener.local_addr() {
         let _ = app.bound.set(addr);
     }
     let tls = tls_acceptor(&app).map_err(std::io::Error::other)?;
+    let prober = {
+        let app = app.clone();
+        let interval = Duration::from_secs(app.cfg.server.readiness_interval_s);
+        tokio::spawn(async move { app.readiness.run(app.service.clone(), interval, &app.lifecycle).await })
+    };
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let accepting = Accepting {
+        live: live.clone(),
+        tls,
+        graceful: &graceful,
+    };
     tokio::pin!(shutdown);
-    loop {
-        tokio::select! {
-            accepted = listener.accept() => {
-                let (stream, peer) = match accepted {
-                    Ok(a) => a,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "accept failed");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                };
-                let _ = stream.set_nodelay(true);
-                tokio::spawn(connection(stream, peer, app.clone(), tls.clone(), graceful.watcher()));
-            }
-            _ = &mut shutdown => break,
+    accepting.run(&listener, admin.as_ref(), &mut shutdown).await;
+    app.lifecycle.drain();
+    tracing::info!("draining: /readyz answers 503; still accepting for server.shutdown_delay_s");
+    let delay = tokio::time::sleep(Duration::from_secs(app.cfg.server.shutdown_delay_s));
+    accepting.run(&listener, admin.as_ref(), delay).await;
+    drop((listener, admin));
+    let grace = live.app().cfg.shutdown_grace();
+    tracing::info!(
+        grace_s = grace.as_secs(),
+        "listeners closed; waiting for in-flight requests"
+    );
+    let drained = graceful.shutdown();
+    tokio::pin!(drained);
+    if tokio::time::timeout(grace, &mut drained).await.is_err() {
+        tracing::warn!("requests still open at the end of the grace period: answering them now");
+        app.lifecycle.stop_now();
+        if tokio::time::timeout(Duration::from_secs(5), drained).await.is_err() {
+            tracing::warn!("connections still open after their answers; closing");
         }
     }
-    drop(listener);
-    let grace = Duration::from_secs(app.cfg.server.request_timeout_s);
-    if tokio::time::timeout(grace, graceful.shutdown()).await.is_err() {
-        tracing::warn!("connections still open after the grace period; closing");
-    }
+    app.lifecycle.stop_now();
+    prober.abort();
+    tracing::info!("stopped");
     Ok(())
 }
 
-async fn connection(
-    stream: TcpStream,
-    peer: SocketAddr,
-    app: Arc<App>,
+/// Accepting connections on the API and admin listeners.
+struct Accepting<'a> {
+    live: Arc<Live>,
     tls: Option<tokio_rustls::TlsAcceptor>,
-    graceful: Watcher,
-) {
-    let write_timeout = Duration::from_secs(app.cfg.server.write_timeout_s);
-    let header_timeout = Duration::from_secs(app.cfg.server.header_timeout_s);
+    graceful: &'a hyper_util::server::graceful::GracefulShutdown,
+}
+
+impl Accepting<'_> {
+    /// Accepts until `until` resolves.
+    async fn run(&self, api: &TcpListener, admin: Option<&TcpListener>, until: impl Future<Output = ()>) {
+        tokio::pin!(until);
+        loop {
+            let accepted = tokio::select! {
+                a = api.accept() => a.map(|(s, p)| (s, p, false)),
+                a = accept_or_never(admin) => a.map(|(s, p)| (s, p, true)),
+                _ = &mut until => return,
+            };
+            let (stream, peer, on_admin) = match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            };
+            let _ = stream.set_nodelay(true);
+            // The admin port is plain HTTP; TLS is the API's.
+            let tls = if on_admin { None } else { self.tls.clone() };
+            let conn = Conn {
+                live: self.live.clone(),
+                peer,
+                on_admin,
+            };
+            tokio::spawn(connection(stream, conn, tls, self.graceful.watcher()));
+        }
+    }
+}
+
+async fn accept_or_never(l: Option<&TcpListener>) -> std::io::Result<(TcpStream, SocketAddr)> {
+    match l {
+        Some(l) => l.accept().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// One accepted connection.
+#[derive(Clone)]
+struct Conn {
+    live: Arc<Live>,
+    peer: SocketAddr,
+    on_admin: bool,
+}
+
+async fn connection(stream: TcpStream, conn: Conn, tls: Option<tokio_rustls::TlsAcceptor>, graceful: Watcher) {
+    let cfg = &conn.live.app().cfg.server;
+    let write_timeout = Duration::from_secs(cfg.write_timeout_s);
+    let header_timeout = Duration::from_secs(cfg.header_timeout_s);
     match tls {
         None => {
             // A second handle on the socket answers 408 to slow headers, after
@@ -94,7 +176,7 @@ async fn connection(
                 Ok((TcpStream::from_std(s)?, spare))
             });
             let Ok((stream, spare)) = spare else { return };
-            let timed_out = serve_io(stream, peer, app, write_timeout, graceful).await;
+            let timed_out = serve_io(stream, conn, write_timeout, header_timeout, graceful).await;
             if timed_out {
                 if let Ok(mut spare) = TcpStream::from_std(spare) {
                     let _ = tokio::time::timeout(Duration::from_secs(1), spare.write_all(TIMEOUT_408)).await;
@@ -104,7 +186,7 @@ async fn connection(
         }
         Some(acceptor) => match tokio::time::timeout(header_timeout, acceptor.accept(stream)).await {
             Ok(Ok(tls_stream)) => {
-                serve_io(tls_stream, peer, app, write_timeout, graceful).await;
+                serve_io(tls_stream, conn, write_timeout, header_timeout, graceful).await;
             }
             Ok(Err(e)) => tracing::debug!(error = %e, "TLS handshake failed"),
             Err(_) => tracing::debug!("TLS handshake timed out"),
@@ -113,25 +195,27 @@ async fn connection(
 }
 
 /// Serves one connection; `true` when it ended because the headers of a
-/// request did not arrive in time.
-async fn serve_io<S>(io: S, peer: SocketAddr, app: Arc<App>, write_timeout: Duration, graceful: Watcher) -> bool
+/// request did not arrive in time. Each request is served by the config
+/// current when it arrives.
+async fn serve_io<S>(io: S, conn: Conn, write_timeout: Duration, header_timeout: Duration, graceful: Watcher) -> bool
 where
     S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
 {
     let mut io = TimeoutStream::new(io);
     io.set_write_timeout(Some(write_timeout));
-    let header_timeout = Duration::from_secs(app.cfg.server.header_timeout_s);
-    let svc = router::<Incoming>(app);
     let svc = hyper::service::service_fn(move |mut req: http::Request<Incoming>| {
-        req.extensions_mut().insert(ClientAddr(peer));
-        svc.clone().oneshot(req)
+        req.extensions_mut().insert(ClientAddr(conn.peer));
+        if conn.on_admin {
+            req.extensions_mut().insert(AdminPort);
+        }
+        router::<Incoming>(conn.live.app()).oneshot(req)
     });
-    let conn = hyper::server::conn::http1::Builder::new()
+    let served = hyper::server::conn::http1::Builder::new()
         .keep_alive(true)
         .timer(hyper_util::rt::TokioTimer::new())
         .header_read_timeout(header_timeout)
         .serve_connection(TokioIo::new(Box::pin(io)), svc);
-    match graceful.watch(conn).await {
+    match graceful.watch(served).await {
         Ok(()) => false,
         Err(e) => {
             tracing::debug!(error = %e, "connection ended with an error");

@@ -39,70 +39,136 @@ fn buckets() -> impl Iterator<Item = f64> {
     .into_iter()
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CallLabels {
+    pub op: &'static str,
+    pub outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OpLabels {
+    pub op: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct BuildLabels {
+    pub version: &'static str,
+    pub commit: &'static str,
+}
+
+/// Polls of the task list during one wait: 0 (pushed) to past the most a
+/// 60 s deadline allows at the default pace.
+fn poll_buckets() -> impl Iterator<Item = f64> {
+    [0.0, 1.0, 2.0, 3.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 600.0].into_iter()
+}
+
 pub struct Metrics {
     registry: Registry,
     pub requests: Family<RequestLabels, Counter>,
     pub duration: Family<RouteLabels, Histogram>,
     pub in_flight: Gauge,
+    pub backend_calls: Family<CallLabels, Counter>,
+    pub backend_call_seconds: Family<OpLabels, Histogram>,
     pub task_waits: Family<OutcomeLabels, Counter>,
     pub task_wait_seconds: Histogram,
-    pub waiting: Gauge,
+    pub task_waits_in_flight: Gauge,
+    pub polls_per_wait: Histogram,
     pub conflict_retries: Counter,
 }
 
 impl Default for Metrics {
     fn default() -> Self {
         let mut registry = Registry::with_prefix("sgbridge");
-        let requests = Family::<RequestLabels, Counter>::default();
-        let duration = Family::<RouteLabels, Histogram>::new_with_constructor(|| Histogram::new(buckets()));
-        let in_flight = Gauge::default();
-        let task_waits = Family::<OutcomeLabels, Counter>::default();
-        let task_wait_seconds = Histogram::new(buckets());
-        let waiting = Gauge::default();
-        let conflict_retries = Counter::default();
-        registry.register("http_requests", "HTTP requests answered", requests.clone());
+        let m = Metrics {
+            requests: Family::default(),
+            duration: Family::new_with_constructor(|| Histogram::new(buckets())),
+            in_flight: Gauge::default(),
+            backend_calls: Family::default(),
+            backend_call_seconds: Family::new_with_constructor(|| Histogram::new(buckets())),
+            task_waits: Family::default(),
+            task_wait_seconds: Histogram::new(buckets()),
+            task_waits_in_flight: Gauge::default(),
+            polls_per_wait: Histogram::new(poll_buckets()),
+            conflict_retries: Counter::default(),
+            registry: Registry::default(),
+        };
+        registry.register("http_requests", "HTTP requests answered", m.requests.clone());
         registry.register(
             "http_request_duration_seconds",
             "Time to answer a request, waiting included",
-            duration.clone(),
+            m.duration.clone(),
         );
         registry.register(
             "http_requests_in_flight",
             "Requests being answered now",
-            in_flight.clone(),
+            m.in_flight.clone(),
         );
-        registry.register("task_waits", "Waits on backend tasks, by outcome", task_waits.clone());
+        registry.register(
+            "backend_calls",
+            "Calls to the backend, by operation and outcome",
+            m.backend_calls.clone(),
+        );
+        registry.register(
+            "backend_call_duration_seconds",
+            "Time the backend took to answer, by operation",
+            m.backend_call_seconds.clone(),
+        );
+        registry.register("task_waits", "Waits on backend tasks, by outcome", m.task_waits.clone());
         registry.register(
             "task_wait_duration_seconds",
             "How long writes waited on backend tasks",
-            task_wait_seconds.clone(),
+            m.task_wait_seconds.clone(),
+        );
+        registry.register(
+            "task_waits_in_flight",
+            "Writes waiting on backend tasks now",
+            m.task_waits_in_flight.clone(),
+        );
+        registry.register(
+            "task_polls_per_wait",
+            "Task-list polls made while one write waited (0: completion was pushed)",
+            m.polls_per_wait.clone(),
         );
         registry.register(
             "conflict_retries",
             "Writes tried again after the backend answered 409 (locked)",
-            conflict_retries.clone(),
+            m.conflict_retries.clone(),
         );
-        Metrics {
-            registry,
-            requests,
-            duration,
-            in_flight,
-            task_waits,
-            task_wait_seconds,
-            waiting,
-            conflict_retries,
-        }
+        let build = Family::<BuildLabels, Gauge>::default();
+        build
+            .get_or_create(&BuildLabels {
+                version: crate::build::VERSION,
+                commit: crate::build::COMMIT,
+            })
+            .set(1);
+        registry.register("build_info", "The running build (always 1)", build);
+        Metrics { registry, ..m }
     }
 }
 
 impl crate::service::Telemetry for Metrics {
-    fn wait_ended(&self, outcome: &'static str, took: Duration) {
+    fn wait_started(&self) {
+        self.task_waits_in_flight.inc();
+    }
+
+    fn wait_ended(&self, outcome: &'static str, took: Duration, polls: u64) {
+        self.task_waits_in_flight.dec();
         self.task_waits.get_or_create(&OutcomeLabels { outcome }).inc();
         self.task_wait_seconds.observe(took.as_secs_f64());
+        self.polls_per_wait.observe(polls as f64);
     }
 
     fn conflict_retry(&self) {
         self.conflict_retries.inc();
+    }
+}
+
+impl crate::backend::CallTelemetry for Metrics {
+    fn backend_call(&self, op: &'static str, outcome: &'static str, took: Duration) {
+        self.backend_calls.get_or_create(&CallLabels { op, outcome }).inc();
+        self.backend_call_seconds
+            .get_or_create(&OpLabels { op })
+            .observe(took.as_secs_f64());
     }
 }
 

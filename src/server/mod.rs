@@ -3,21 +3,26 @@
 //! request to its front end (CF v2, CF v3, Gcore, ops). It is generic over
 //! the request body, so tests drive it in process on a paused clock.
 
+pub mod audit;
 pub mod auth;
 pub mod cf;
+pub mod dry_run;
 pub mod gcore;
 pub mod http;
+pub mod idempotency;
 pub mod layers;
+pub mod lifecycle;
 pub mod listen;
+pub mod live;
 pub mod metrics;
 pub mod rescue;
 pub mod route;
 
-pub use listen::serve;
+pub use listen::{serve, serve_live};
 
 use crate::backend::embedded::Embedded;
 use crate::backend::gcore::GcoreHttp;
-use crate::backend::{Backend, Cx};
+use crate::backend::Backend;
 use crate::config::{BackendKind, Config, Port25};
 use crate::coord::Memory;
 use crate::error::{Error, Kind};
@@ -35,16 +40,22 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 use tower::{ServiceBuilder, ServiceExt};
 
-/// Everything a request handler needs.
+/// Everything a request handler needs: one config's view of the gateway.
+/// A reload makes a new `App` over the same service, metrics and lifecycle
+/// ([`live::Live`]); requests in flight keep the one they started with.
 pub struct App {
     pub cfg: Config,
     pub service: Service,
     pub metrics: Arc<metrics::Metrics>,
     pub auth: Arc<auth::Authenticator>,
+    pub lifecycle: Arc<lifecycle::Lifecycle>,
+    pub readiness: Arc<lifecycle::Readiness>,
+    pub audit: Arc<audit::Audit>,
+    pub idempotency: Arc<idempotency::Store>,
     /// When this gateway started (the timestamps of directory resources).
     pub started: chrono::DateTime<chrono::Utc>,
     /// The address actually bound (port 0 picks one).
-    bound: OnceLock<SocketAddr>,
+    bound: Arc<OnceLock<SocketAddr>>,
 }
 
 fn settings(cfg: &Config, cf_scope: Scope) -> Settings {
@@ -118,14 +129,38 @@ impl App {
     /// The gateway over a given backend (tests use a scripted one).
     pub fn with_backend(cfg: Config, backend: Arc<dyn Backend>, cf_scope: Scope) -> Result<App, String> {
         let metrics: Arc<metrics::Metrics> = Arc::default();
+        let backend = Arc::new(crate::backend::Instrumented::new(backend, metrics.clone()));
         let service = Service::new(backend, Arc::new(Memory::default()), settings(&cfg, cf_scope))
             .with_telemetry(metrics.clone());
         Ok(App {
             auth: Arc::new(auth::Authenticator::new(&cfg.auth).map_err(|e| e.to_string())?),
+            audit: Arc::new(audit::Audit::new(&cfg.audit).map_err(|e| e.to_string())?),
+            idempotency: Arc::new(idempotency::Store::new(&cfg.idempotency)),
             service,
             metrics,
+            lifecycle: Arc::default(),
+            readiness: Arc::default(),
             started: chrono::Utc::now(),
-            bound: OnceLock::new(),
+            bound: Arc::default(),
+            cfg,
+        })
+    }
+
+    /// This gateway under a new config: the same service (backend, locks,
+    /// tasks), metrics, lifecycle and audit stream; new credentials, CF
+    /// directory, mapping policy and limits.
+    pub fn reconfigured(&self, cfg: Config) -> Result<App, String> {
+        let service = self.service.with_settings(settings(&cfg, self.service.cf_scope()));
+        Ok(App {
+            auth: Arc::new(auth::Authenticator::new(&cfg.auth).map_err(|e| e.to_string())?),
+            service,
+            metrics: self.metrics.clone(),
+            lifecycle: self.lifecycle.clone(),
+            readiness: self.readiness.clone(),
+            audit: self.audit.clone(),
+            idempotency: self.idempotency.clone(),
+            started: self.started,
+            bound: self.bound.clone(),
             cfg,
         })
     }
@@ -153,16 +188,23 @@ where
     let server = &app.cfg.server;
     let request_limit = Duration::from_secs(server.request_timeout_s);
     let (max_body, body_limit) = (server.max_body_bytes, Duration::from_secs(server.body_timeout_s));
-    let (metrics, auth) = (app.metrics.clone(), app.auth.clone());
+    let (observed, planned) = (app.clone(), app.clone());
+    let (auth, lifecycle, keys) = (app.auth.clone(), app.lifecycle.clone(), app.idempotency.clone());
     ServiceBuilder::new()
         .layer(from_fn(layers::classify))
-        .layer(from_fn(move |req, next| layers::observe(metrics.clone(), req, next)))
+        .layer(from_fn(move |req, next| layers::observe(observed.clone(), req, next)))
+        .layer(from_fn(move |req, next| dry_run::dry_run(planned.clone(), req, next)))
         .layer(from_fn(layers::rescue_panics))
-        .layer(from_fn(move |req, next| layers::deadline(request_limit, req, next)))
+        .layer(from_fn(move |req, next| {
+            layers::deadline(request_limit, lifecycle.clone(), req, next)
+        }))
         .layer(from_fn(move |req, next| {
             layers::read_body(max_body, body_limit, req, next)
         }))
         .layer(from_fn(move |req, next| layers::authenticate(auth.clone(), req, next)))
+        .layer(from_fn(move |req, next| {
+            idempotency::idempotency(keys.clone(), req, next)
+        }))
         .service(Dispatch { app })
 }
 
@@ -199,12 +241,26 @@ impl tower::Service<Request<Bytes>> for Dispatch {
     }
 }
 
+/// Marks requests that came in on `server.admin_listen`.
+#[derive(Debug, Clone, Copy)]
+pub struct AdminPort;
+
 async fn dispatch(app: &App, req: Request<Bytes>) -> Resp {
     let (mut parts, body) = req.into_parts();
     let route = parts
         .extensions
         .remove::<Route>()
         .unwrap_or_else(|| route::classify(parts.uri.path()));
+    // With an admin listener, the ops endpoints live there and only there.
+    let on_admin = parts.extensions.remove::<AdminPort>().is_some();
+    if app.cfg.server.admin_listen.is_some() && (route.dialect() == Dialect::Ops) != on_admin {
+        let id = parts
+            .extensions
+            .get::<RequestId>()
+            .map_or_else(String::new, |r| r.0.to_string());
+        let dialect = if on_admin { Dialect::Ops } else { route.dialect() };
+        return rescue::render(dialect, &Error::new(Kind::NoRoute, "Not Found"), &id);
+    }
     let ctx = Ctx {
         query: http::parse_query(parts.uri.query()),
         path: parts.uri.path().to_string(),
@@ -213,6 +269,7 @@ async fn dispatch(app: &App, req: Request<Bytes>) -> Resp {
             .remove::<RequestId>()
             .map_or_else(String::new, |r| r.0.to_string()),
         principal: parts.extensions.remove::<Principal>().unwrap_or_default(),
+        dry_run: parts.extensions.remove::<dry_run::DryRun>().is_some(),
         method: parts.method,
         headers: parts.headers,
         route,
@@ -226,6 +283,33 @@ async fn dispatch(app: &App, req: Request<Bytes>) -> Resp {
     }
 }
 
+/// `/readyz`: 503 while draining; else the background probe's last answer
+/// (or, when none is fresh — no prober runs in process tests — one probe now).
+async fn readyz(app: &App) -> Resp {
+    let backend = app.service.backend().name();
+    if app.lifecycle.is_draining() {
+        return http::json(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &serde_json::json!({"status": "draining", "backend": backend}),
+        );
+    }
+    let fresh = Duration::from_secs(app.cfg.server.readiness_interval_s * 2 + 1);
+    let state = match app.readiness.cached(fresh) {
+        Some(s) => s,
+        None => app.readiness.probe(&app.service).await,
+    };
+    match state {
+        Ok(()) => http::json(
+            StatusCode::OK,
+            &serde_json::json!({"status": "ready", "backend": backend}),
+        ),
+        Err(error) => http::json(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &serde_json::json!({"status": "unavailable", "backend": backend, "error": error}),
+        ),
+    }
+}
+
 async fn ops(app: &App, ctx: &Ctx) -> Resp {
     if !Route::ops_method(&ctx.method) {
         let e = Error::new(Kind::MethodNotAllowed, "only GET and HEAD are served here");
@@ -233,16 +317,7 @@ async fn ops(app: &App, ctx: &Ctx) -> Resp {
     }
     match ctx.route.id {
         RouteId::Healthz => http::raw(StatusCode::OK, "text/plain", Bytes::from_static(b"ok\n")),
-        RouteId::Readyz => match app.service.ready(&Cx::new(ctx.request_id.clone())).await {
-            Ok(()) => http::json(
-                StatusCode::OK,
-                &serde_json::json!({"status": "ready", "backend": app.service.backend().name()}),
-            ),
-            Err(e) => http::json(
-                StatusCode::SERVICE_UNAVAILABLE,
-                &serde_json::json!({"status": "unavailable", "backend": app.service.backend().name(), "error": e.message()}),
-            ),
-        },
+        RouteId::Readyz => readyz(app).await,
         _ => http::raw(
             StatusCode::OK,
             "application/openmetrics-text; version=1.0.0; charset=utf-8",

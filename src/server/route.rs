@@ -73,6 +73,10 @@ routes! {
     V3GroupSpaces => CfV3, "/v3/security_groups/:guid/relationships/:relation";
     V3GroupSpace => CfV3, "/v3/security_groups/:guid/relationships/:relation/:space_guid";
     V3SpaceGroups => CfV3, "/v3/spaces/:guid/:lifecycle_security_groups";
+    V3Orgs => CfV3, "/v3/organizations";
+    V3Org => CfV3, "/v3/organizations/:guid";
+    V3Spaces => CfV3, "/v3/spaces";
+    V3Space => CfV3, "/v3/spaces/:guid";
     V3Job => CfV3, "/v3/jobs/:guid";
     V3Other => CfV3, "/v3/(unknown)";
     GcoreCreate => Gcore, "/cloud/v2/security_groups/:project_id/:region_id";
@@ -162,6 +166,10 @@ pub fn classify(path: &str) -> Route {
         ["v3", "spaces", s, k @ ("running_security_groups" | "staging_security_groups")] => {
             r(R::V3SpaceGroups, &[s, k])
         }
+        ["v3", "organizations"] => r(R::V3Orgs, &[]),
+        ["v3", "organizations", o] => r(R::V3Org, &[o]),
+        ["v3", "spaces"] => r(R::V3Spaces, &[]),
+        ["v3", "spaces", s] => r(R::V3Space, &[s]),
         ["v3", "jobs", j] => r(R::V3Job, &[j]),
         ["v3", ..] => r(R::V3Other, &[]),
         ["cloud", "v2", "security_groups", p, rg] => r(R::GcoreCreate, &[p, rg]),

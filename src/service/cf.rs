@@ -32,8 +32,11 @@ impl Service {
             .mapping
             .plan_cf_create(self.backend.shape(), &req, &marker)
             .map_err(Error::plan)?;
+        warnings.iter().for_each(|w| crate::journal::warn(w.clone()));
+        self.note_planned("create", scope, None, super::audit::planned_new(&new));
         let id = self.commit_create(cx, scope, new, &req.name, &marker, deadline).await?;
         let group = self.get(cx, scope, &id).await?;
+        crate::journal::settled(&group);
         Ok(CfWritten { group, warnings })
     }
 
@@ -62,12 +65,14 @@ impl Service {
                 .mapping
                 .plan_cf_update(&current, &change)
                 .map_err(Error::plan)?;
+            warnings.iter().for_each(|w| crate::journal::warn(w.clone()));
             if patch.is_empty() {
                 return Ok(CfWritten {
                     group: current,
                     warnings,
                 });
             }
+            self.note_planned("update", scope, Some(&current), super::audit::patched(&current, &patch));
             match self.backend.update(cx, scope, id, patch.clone()).await {
                 Ok(Write::Done(_)) => {}
                 Ok(Write::Pending(tasks)) => {
@@ -82,6 +87,7 @@ impl Service {
                 Err(e) => return Err(Error::backend(e, Some(id.as_str()))),
             }
             let group = self.get(cx, scope, id).await?;
+            crate::journal::settled(&group);
             return Ok(CfWritten { group, warnings });
         }
     }
@@ -90,6 +96,7 @@ impl Service {
     pub async fn cf_delete(&self, cx: &Cx, id: &GroupId) -> Result<()> {
         let scope = self.cf_scope();
         let _group = self.coord.lock(LockKey::Group(scope, id.clone())).await?;
+        self.note_delete(cx, scope, id).await;
         self.delete_locked(cx, scope, id, self.deadline()).await
     }
 

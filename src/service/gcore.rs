@@ -91,7 +91,10 @@ impl Service {
             .mapping
             .plan_gcore_create(self.backend.shape(), &req)
             .map_err(Error::plan)?;
-        if self.backend.shape() == Shape::Compact && waiting == Waiting::No {
+        // A dry run goes the synchronous way, so the planned write is met
+        // (and stopped) within the request.
+        if self.backend.shape() == Shape::Compact && waiting == Waiting::No && !cx.dry_run {
+            self.note_planned("create", scope, None, super::audit::planned_new(&new));
             let this = self.clone();
             let cx2 = cx.clone();
             let id = self.synthesize(cx, scope, TaskKind::CreateGroup, None, move || async move {
@@ -106,13 +109,14 @@ impl Service {
             return Ok(GcoreWritten::Tasks(vec![id]));
         }
         let deadline = self.wait_deadline(waiting).unwrap_or_else(|| self.deadline());
+        self.note_planned("create", scope, None, super::audit::planned_new(&new));
         let write = self
             .backend
             .create(cx, scope, new)
             .await
             .map_err(|e| Error::backend(e, None))?;
         let tasks = match write {
-            Write::Done(Some(id)) => return Ok(GcoreWritten::Group(self.get(cx, scope, &id).await?)),
+            Write::Done(Some(id)) => return Ok(GcoreWritten::Group(self.settled(cx, scope, &id).await?)),
             Write::Done(None) => return Err(Error::internal("the backend's create named no group")),
             Write::Pending(tasks) if waiting == Waiting::No => return Ok(GcoreWritten::Tasks(tasks)),
             Write::Pending(tasks) => tasks,
@@ -125,7 +129,7 @@ impl Service {
             .next()
             .cloned()
             .ok_or_else(|| Error::new(Kind::Upstream, "the create task named no security group"))?;
-        Ok(GcoreWritten::Group(self.get(cx, scope, &id).await?))
+        Ok(GcoreWritten::Group(self.settled(cx, scope, &id).await?))
     }
 
     pub async fn gcore_patch(
@@ -200,6 +204,12 @@ impl Service {
                 )
                 .await;
         }
+        self.note_planned(
+            "add_rule",
+            scope,
+            Some(&current),
+            super::audit::with_rule(&current, &atom),
+        );
         let write = self
             .backend
             .add_rule(cx, scope, id, atom)
@@ -242,6 +252,12 @@ impl Service {
                 )
                 .await;
         }
+        self.note_planned(
+            "delete_rule",
+            scope,
+            Some(&current),
+            super::audit::without_rule(&current, rule_id),
+        );
         let write = self.backend.delete_rule(cx, scope, id, rule_id).await.map_err(|e| {
             if e.is_not_found() && e.message.contains("rule") {
                 Error::not_found(Missing::Rule(rule_id.to_string()))
@@ -256,6 +272,7 @@ impl Service {
     /// `DELETE /cloud/v1/securitygroups/…`: synchronous, as in Gcore.
     pub async fn gcore_delete(&self, cx: &Cx, scope: Scope, id: &GroupId) -> Result<()> {
         let _held = self.gcore_lock(scope, id, Waiting::No).await?;
+        self.note_delete(cx, scope, id).await;
         self.backend.delete(cx, scope, id).await.map_err(|e| {
             if e.is_not_found() {
                 Error::not_found(Missing::Group(id.to_string()))
@@ -308,7 +325,13 @@ impl Service {
                 Waiting::UpTo(_) => Ok(GcoreWritten::Group(current)),
             };
         }
-        if current.shape() == Shape::Compact && waiting == Waiting::No {
+        let op = match kind {
+            TaskKind::CreateRule => "add_rule",
+            TaskKind::DeleteRule => "delete_rule",
+            _ => "update",
+        };
+        self.note_planned(op, scope, Some(&current), super::audit::patched(&current, &patch));
+        if current.shape() == Shape::Compact && waiting == Waiting::No && !cx.dry_run {
             let this = self.clone();
             let cx2 = cx.clone();
             let id = current.id().clone();
@@ -347,7 +370,7 @@ impl Service {
             Some(deadline) => {
                 self.settle_write(cx, scope, &before, &patch, &tasks, deadline).await?;
                 drop(held);
-                Ok(GcoreWritten::Group(self.get(cx, scope, before.id()).await?))
+                Ok(GcoreWritten::Group(self.settled(cx, scope, before.id()).await?))
             }
             None => {
                 if !tasks.is_empty() {
@@ -392,7 +415,10 @@ impl Service {
             .gcore_create(&trusted, scope, req, Waiting::UpTo(self.settings.deadline))
             .await?
         {
-            GcoreWritten::Group(g) => Ok(g),
+            GcoreWritten::Group(g) => {
+                crate::journal::set_op("copy");
+                Ok(g)
+            }
             GcoreWritten::Tasks(_) => Err(Error::internal("a waited-for copy answered tasks")),
         }
     }
@@ -413,7 +439,10 @@ impl Service {
             .gcore_patch(cx, scope, id, req, Waiting::UpTo(self.settings.deadline))
             .await?
         {
-            GcoreWritten::Group(g) => Ok(g),
+            GcoreWritten::Group(g) => {
+                crate::journal::set_op("revert");
+                Ok(g)
+            }
             GcoreWritten::Tasks(_) => Err(Error::internal("a waited-for revert answered tasks")),
         }
     }
@@ -447,7 +476,10 @@ impl Service {
             .gcore_patch(cx, scope, &id, req, Waiting::UpTo(self.settings.deadline))
             .await?
         {
-            GcoreWritten::Group(g) => g,
+            GcoreWritten::Group(g) => {
+                crate::journal::set_op("replace_rule");
+                g
+            }
             GcoreWritten::Tasks(_) => return Err(Error::internal("a waited-for replace answered tasks")),
         };
         let wanted = Atom { log: false, ..atom };

@@ -9,6 +9,7 @@
 //! is reconciled before anything of that name is created again. Front ends
 //! parse, call one method here, and render.
 
+mod audit;
 mod cf;
 mod gcore;
 mod reconcile;
@@ -61,8 +62,11 @@ impl Default for Settings {
 
 /// What the service reports as it works (metrics, implemented by the server).
 pub trait Telemetry: Send + Sync {
-    /// A wait on tasks ended: `finished`, `error` or `deadline`.
-    fn wait_ended(&self, outcome: &'static str, took: Duration);
+    /// A write starts waiting on tasks.
+    fn wait_started(&self);
+    /// A wait on tasks ended: `finished`, `error` or `deadline`, after
+    /// `polls` rounds of the task poller.
+    fn wait_ended(&self, outcome: &'static str, took: Duration, polls: u64);
     /// A write refused with 409 is tried again.
     fn conflict_retry(&self);
 }
@@ -71,7 +75,8 @@ pub trait Telemetry: Send + Sync {
 pub struct NoTelemetry;
 
 impl Telemetry for NoTelemetry {
-    fn wait_ended(&self, _: &'static str, _: Duration) {}
+    fn wait_started(&self) {}
+    fn wait_ended(&self, _: &'static str, _: Duration, _: u64) {}
     fn conflict_retry(&self) {}
 }
 
@@ -98,6 +103,15 @@ impl Service {
         }
     }
 
+    /// The same service (backend, coordination, tasks) under new settings
+    /// (a config reload); the poller keeps the pace it started with.
+    pub fn with_settings(&self, settings: Settings) -> Self {
+        Service {
+            settings,
+            ..self.clone()
+        }
+    }
+
     pub fn with_telemetry(mut self, telemetry: Arc<dyn Telemetry>) -> Self {
         self.telemetry = telemetry;
         self
@@ -114,15 +128,39 @@ impl Service {
             return Ok(Vec::new());
         }
         crate::journal::tasks(ids);
+        let tasks = ids.iter().map(TaskId::as_str).collect::<Vec<_>>().join(",");
+        tracing::info!(target: "sgbridge::wait", %scope, tasks = tasks.as_str(), "waiting on tasks");
+        self.telemetry.wait_started();
         let started = Instant::now();
+        let rounds = || self.tracker.stats.rounds.load(std::sync::atomic::Ordering::Relaxed);
+        let polls_before = rounds();
         let r = self.tracker.wait(scope, ids, deadline).await;
         let outcome = match &r {
             Ok(_) => "finished",
             Err(crate::tasks::WaitError::Failed { .. }) => "error",
             Err(crate::tasks::WaitError::Deadline { .. }) => "deadline",
         };
-        self.telemetry.wait_ended(outcome, started.elapsed());
+        let took = started.elapsed();
+        let polls = rounds().saturating_sub(polls_before);
+        self.telemetry.wait_ended(outcome, took, polls);
+        tracing::info!(
+            target: "sgbridge::wait",
+            %scope,
+            tasks = tasks.as_str(),
+            outcome,
+            polls,
+            duration_ms = took.as_secs_f64() * 1000.0,
+            "wait ended"
+        );
         r
+    }
+
+    /// Reads a group a write just changed and records it as the change's
+    /// outcome.
+    async fn settled(&self, cx: &Cx, scope: Scope, id: &GroupId) -> Result<Group> {
+        let group = self.get(cx, scope, id).await?;
+        crate::journal::settled(&group);
+        Ok(group)
     }
 
     pub fn backend(&self) -> &dyn Backend {

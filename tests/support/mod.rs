@@ -48,6 +48,10 @@ pub fn quick_config() -> Config {
     c.wait.poll_ms = 20;
     c.wait.max_poll_ms = 100;
     c.wait.deadline_s = 10;
+    // A stopped test gateway closes at once, and writes no audit lines
+    // into the test output (tests that read them choose a file).
+    c.server.shutdown_delay_s = 0;
+    c.audit.target = sgbridge::config::AuditTarget::Off;
     c
 }
 

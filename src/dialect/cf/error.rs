@@ -54,6 +54,11 @@ pub enum CfError {
     BackendTimeout(String),
     #[error("An unknown error occurred.")]
     Unknown,
+    /// The gateway's own 409 and 422 (Idempotency-Key).
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    Unprocessable(String),
 }
 
 /// The exact three-key CC error body.
@@ -93,6 +98,8 @@ impl CfError {
             CfError::BackendUnavailable(_) => (503, 10015, "CF-ServiceUnavailable"),
             CfError::BackendTimeout(_) => (504, 10001, "CF-GatewayTimeout"),
             CfError::Unknown => (500, 10001, "UnknownError"),
+            CfError::Conflict(_) => (409, 10001, "CF-Conflict"),
+            CfError::Unprocessable(_) => (422, 10008, "CF-UnprocessableEntity"),
         }
     }
 

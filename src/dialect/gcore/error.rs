@@ -37,6 +37,8 @@ pub enum GcoreError {
     Timeout(String),
     #[error("Internal server error")]
     Internal,
+    #[error("{0}")]
+    Unprocessable(String),
     /// A failure after which the change may still be applied: sending the
     /// same write again could apply it twice.
     #[error("{0} (the change may still be applied)")]
@@ -103,6 +105,7 @@ impl GcoreError {
             GcoreError::Unavailable(_) => 503,
             GcoreError::Timeout(_) => 504,
             GcoreError::Internal => 500,
+            GcoreError::Unprocessable(_) => 422,
         }
     }
 
@@ -126,6 +129,7 @@ impl GcoreError {
             GcoreError::Unavailable(_) => "ServiceUnavailableError",
             GcoreError::Timeout(_) => "GatewayTimeoutError",
             GcoreError::Internal => "InternalServerError",
+            GcoreError::Unprocessable(_) => "UnprocessableEntityError",
         };
         let invalid_fields = match self {
             GcoreError::Validation { invalid_fields, .. } if !invalid_fields.is_empty() => Some(invalid_fields.clone()),

@@ -22,7 +22,10 @@ use std::time::Duration;
 pub async fn handle(app: &App, ctx: &Ctx) -> Resp {
     match route(app, ctx).await {
         Ok(r) => r,
-        Err(e) => response(&e, &ctx.request_id),
+        Err(e) => {
+            crate::journal::refused(e.status(), &e.to_string());
+            response(&e, &ctx.request_id)
+        }
     }
 }
 

@@ -51,6 +51,8 @@ pub fn to_gcore(e: &Error) -> GcoreError {
         Kind::Unauthenticated | Kind::BadCredentials => GcoreError::Unauthorized(msg),
         Kind::TooLarge => GcoreError::PayloadTooLarge,
         Kind::BodyTimeout => GcoreError::RequestTimeout,
+        Kind::KeyInFlight => GcoreError::Conflict(msg),
+        Kind::KeyReused => GcoreError::Unprocessable(msg),
     };
     match e.applied() {
         Applied::Nothing => error,

@@ -1,21 +1,42 @@
 //! An upper bound on a whole request, waiting included: past it the caller
-//! gets the dialect's 504.
+//! gets the dialect's 504. At the end of the shutdown grace period every
+//! request still open is answered the same way — in its dialect, naming the
+//! tasks it waited on — never with a cut connection.
 
 use super::{answer_as, next};
-use crate::error::{Error, Kind};
+use crate::error::{Applied, Error, Kind};
 use crate::server::http::Resp;
+use crate::server::lifecycle::Lifecycle;
 use crate::server::rescue;
 use http::Request;
 use std::convert::Infallible;
+use std::sync::Arc;
 use std::time::Duration;
 
-pub async fn deadline<S, B>(limit: Duration, req: Request<B>, inner: S) -> Resp
+pub async fn deadline<S, B>(limit: Duration, lifecycle: Arc<Lifecycle>, req: Request<B>, inner: S) -> Resp
 where
     S: tower::Service<Request<B>, Response = Resp, Error = Infallible>,
 {
     let (dialect, id) = answer_as(&req);
-    match tokio::time::timeout(limit, next(inner, req)).await {
-        Ok(r) => r,
-        Err(_) => rescue::render(dialect, &Error::new(Kind::RequestTimeout, "The request timed out"), &id),
+    tokio::select! {
+        r = tokio::time::timeout(limit, next(inner, req)) => match r {
+            Ok(r) => r,
+            Err(_) => rescue::render(dialect, &Error::new(Kind::RequestTimeout, "The request timed out"), &id),
+        },
+        _ = lifecycle.stopped() => rescue::render(dialect, &stopping(), &id),
     }
+}
+
+/// The answer for a request cut short by the end of the grace period.
+fn stopping() -> Error {
+    let tasks = crate::journal::current_tasks();
+    let text = if tasks.is_empty() {
+        "The gateway is shutting down before this request finished".to_string()
+    } else {
+        format!(
+            "The gateway is shutting down; the change is still running on backend tasks {}",
+            tasks.join(", ")
+        )
+    };
+    Error::new(Kind::Unavailable, text).with_applied(Applied::Unknown)
 }

@@ -89,7 +89,7 @@ where
 }
 
 /// The dialect and request id a layer answers a failure with.
-fn answer_as<B>(req: &http::Request<B>) -> (Dialect, String) {
+pub fn answer_as<B>(req: &http::Request<B>) -> (Dialect, String) {
     let dialect = req.extensions().get::<Route>().map_or(Dialect::Cf, Route::dialect);
     let id = req
         .extensions()

@@ -1,11 +1,13 @@
-//! One access line and the request metrics per request. Labels come from
+//! One access line, the request metrics and (for writes) one audit record
+//! per request, from what the request's journal collected. Labels come from
 //! closed sets (the route template, a fixed list of methods), so no request
 //! can add a label value.
 
 use super::next;
+use crate::server::audit;
 use crate::server::http::{Principal, RequestId, Resp};
-use crate::server::metrics::Metrics;
-use crate::server::route::{Route, RouteId};
+use crate::server::route::{Dialect, Route, RouteId};
+use crate::server::App;
 use http::{Method, Request};
 use http_body::Body as _;
 use std::sync::Arc;
@@ -29,44 +31,86 @@ pub fn method_label(m: &Method) -> &'static str {
     }
 }
 
-pub async fn observe<S, B>(metrics: Arc<Metrics>, req: Request<B>, inner: S) -> Resp
+pub async fn observe<S, B>(app: Arc<App>, req: Request<B>, inner: S) -> Resp
 where
     S: tower::Service<Request<B>, Response = Resp, Error = std::convert::Infallible>,
 {
     let started = Instant::now();
     let method = method_label(req.method());
-    let route = req.extensions().get::<Route>().map_or(RouteId::CfOther, |r| r.id);
+    let route = req.extensions().get::<Route>().cloned();
+    let route_id = route.as_ref().map_or(RouteId::CfOther, |r| r.id);
     let request_id = req.extensions().get::<RequestId>().map(|r| r.0.clone());
     let client = req.extensions().get::<ClientAddr>().map(|c| c.0);
+    let dry_run = crate::server::dry_run::requested(&req);
+    let metrics = &app.metrics;
     metrics.in_flight.inc();
     let (resp, journal) = crate::journal::collect(next(inner, req)).await;
     metrics.in_flight.dec();
     let elapsed = started.elapsed();
     let status = resp.status().as_u16();
-    metrics.observe(route, method, status, elapsed);
+    metrics.observe(route_id, method, status, elapsed);
     let bytes = resp.body().size_hint().exact().unwrap_or(0);
     let principal = resp
         .extensions()
         .get::<Principal>()
         .map(|p| p.name.as_str())
         .unwrap_or("");
+    let request_id = request_id.as_deref().unwrap_or("");
+    let client = client.map(|c| c.to_string()).unwrap_or_default();
     let cause = journal.cause.as_deref().unwrap_or("");
     let tasks = journal.tasks.join(",");
     tracing::info!(
         target: "sgbridge::access",
-        request_id = request_id.as_deref().unwrap_or(""),
-        client = %client.map(|c| c.to_string()).unwrap_or_default(),
+        request_id,
+        client = client.as_str(),
         principal,
-        dialect = route.dialect().label(),
+        dialect = route_id.dialect().label(),
         method,
-        route = route.template(),
+        route = route_id.template(),
         status,
         bytes,
         duration_ms = elapsed.as_secs_f64() * 1000.0,
+        backend_calls = journal.backend_calls,
         tasks = tasks.as_str(),
         warnings = journal.warnings.len(),
         cause,
         "request"
     );
+    if is_write(method) && route_id.dialect() != Dialect::Ops && app.audit.enabled() {
+        let path_id = route.as_ref().and_then(|r| {
+            (0..4)
+                .map(|i| r.param(i))
+                .find(|p| crate::model::Uuid::parse(p).is_some())
+                .map(str::to_string)
+        });
+        let views = audit::Views {
+            mapping: &app.service.settings().mapping,
+            flags: crate::server::cf::v2::flags(&app),
+        };
+        app.audit.write(&audit::Record {
+            timestamp: crate::timefmt::now_rfc3339(),
+            request_id,
+            principal,
+            client,
+            dialect: route_id.dialect().label(),
+            method,
+            route: route_id.template(),
+            operation: journal
+                .change
+                .as_ref()
+                .map_or_else(|| format!("{method} {}", route_id.template()), |c| c.op.to_string()),
+            scope: journal.change.as_ref().map(|c| c.scope.to_string()),
+            group: audit::group_ref(&journal, path_id.as_deref()),
+            changes: journal.change.as_ref().map(|c| views.changes(route_id.dialect(), c)),
+            outcome: audit::outcome(status, &journal, dry_run),
+            status,
+            error: journal.cause.as_deref(),
+            tasks: &journal.tasks,
+        });
+    }
     resp
+}
+
+fn is_write(method: &str) -> bool {
+    matches!(method, "POST" | "PUT" | "PATCH" | "DELETE")
 }

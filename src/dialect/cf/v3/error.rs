@@ -37,6 +37,9 @@ pub enum V3Error {
     BackendTimeout(String),
     #[error("An unknown error occurred.")]
     Unknown,
+    /// The gateway's own 409 (Idempotency-Key in use).
+    #[error("{0}")]
+    Conflict(String),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
@@ -81,6 +84,7 @@ impl V3Error {
             V3Error::BackendUnavailable(_) => (503, 10015, "CF-ServiceUnavailable"),
             V3Error::BackendTimeout(_) => (504, 10001, "CF-GatewayTimeout"),
             V3Error::Unknown => (500, 10001, "UnknownError"),
+            V3Error::Conflict(_) => (409, 10001, "CF-Conflict"),
         }
     }
 

@@ -19,7 +19,10 @@ use http::Method;
 pub async fn handle(app: &App, ctx: &Ctx) -> Resp {
     match route(app, ctx).await {
         Ok(r) => r,
-        Err(e) => response(&e),
+        Err(e) => {
+            crate::journal::refused(e.status(), &e.to_string());
+            response(&e)
+        }
     }
 }
 

@@ -227,6 +227,7 @@ mod tests {
             route: crate::server::route::classify("/v2/security_groups"),
             principal: Default::default(),
             body: Default::default(),
+            dry_run: false,
         }
     }
 

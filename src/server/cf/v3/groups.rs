@@ -47,12 +47,13 @@ fn select(app: &App, groups: Vec<Group>, q: &ListQuery, also: impl Fn(&CfAttrs) 
         })
         .collect();
     if let Some((field, desc)) = q.order {
-        let key = |g: &Group| match field {
-            OrderField::CreatedAt => g.meta.created_at,
-            OrderField::UpdatedAt => g.meta.updated_at,
+        let by = |a: &Group, b: &Group| match field {
+            OrderField::CreatedAt => a.meta.created_at.cmp(&b.meta.created_at),
+            OrderField::UpdatedAt => a.meta.updated_at.cmp(&b.meta.updated_at),
+            OrderField::Name => a.name().cmp(b.name()),
         };
-        // Stable: groups with equal timestamps keep their creation order.
-        out.sort_by_key(key);
+        // Stable: groups with equal keys keep their creation order.
+        out.sort_by(by);
         if desc {
             out.reverse();
         }
@@ -79,7 +80,7 @@ fn page(app: &App, q: &ListQuery, path: &str, groups: Vec<Group>, only: Option<&
 }
 
 pub async fn list(app: &App, ctx: &Ctx) -> Result<Resp, V3Error> {
-    let q = query::parse(&ctx.query, &query::GROUP_PARAMS)?;
+    let q = query::parse(&ctx.query, &query::GROUPS)?;
     let exact = q.names.as_ref().filter(|n| n.len() == 1).map(|n| n[0].as_str());
     let groups = app.service.list(&ctx.cx(), app.service.cf_scope(), exact).await?;
     let selected = select(app, groups, &q, |_| true);
@@ -87,7 +88,7 @@ pub async fn list(app: &App, ctx: &Ctx) -> Result<Resp, V3Error> {
 }
 
 pub async fn of_space(app: &App, ctx: &Ctx, space: &str, lifecycle: Lifecycle) -> Result<Resp, V3Error> {
-    let q = query::parse(&ctx.query, &query::SPACE_PARAMS)?;
+    let q = query::parse(&ctx.query, &query::SPACE_GROUPS)?;
     let space_id = bindable(app, space).ok_or(V3Error::ResourceNotFound("Space"))?;
     let groups = app.service.list(&ctx.cx(), app.service.cf_scope(), None).await?;
     let selected = select(app, groups, &q, |a| {

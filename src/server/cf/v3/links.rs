@@ -133,13 +133,16 @@ pub fn job(app: &App, guid: &str) -> Result<Resp, V3Error> {
     Ok(json(StatusCode::OK, &body))
 }
 
-/// `GET /v3`: the v3 root's links (the part a security-group client needs).
+/// `GET /v3`: the v3 root's links (the part a security-group client needs;
+/// the cf CLI v7 builds its URLs from `organizations`, `security_groups` and
+/// `spaces`).
 pub fn root(app: &App) -> Resp {
     let base = app.external_url();
     json(
         StatusCode::OK,
         &serde_json::json!({"links": {
             "self": {"href": format!("{base}/v3")},
+            "organizations": {"href": format!("{base}/v3/organizations")},
             "security_groups": {"href": format!("{base}/v3/security_groups")},
             "spaces": {"href": format!("{base}/v3/spaces")},
         }}),

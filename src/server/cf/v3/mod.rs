@@ -1,8 +1,10 @@
 //! The Cloud Foundry v3 front end: `/v3/security_groups` and its family
 //! (relationships, space views, jobs) with CC's v3 bodies, codes and
 //! errors, over the same service layer as v2 — a group written through one
-//! reads the same through the other.
+//! reads the same through the other; and the organizations and spaces of
+//! the configured directory, which the cf CLI v7/v8 looks up around them.
 
+mod directory;
 mod groups;
 mod links;
 pub mod rescue;
@@ -20,7 +22,10 @@ use http::Method;
 pub async fn handle(app: &App, ctx: &Ctx) -> Resp {
     match route(app, ctx).await {
         Ok(r) => r,
-        Err(e) => rescue::response(&e),
+        Err(e) => {
+            crate::journal::refused(e.status(), &e.to_string());
+            rescue::response(&e)
+        }
     }
 }
 
@@ -62,6 +67,10 @@ async fn route(app: &App, ctx: &Ctx) -> Result<Resp, V3Error> {
         (R::V3GroupSpace, &Method::DELETE) => links::unbind(app, ctx, p(0), p(2), lifecycle(p(1))).await,
         (R::V3SpaceGroups, &Method::GET) => groups::of_space(app, ctx, p(0), lifecycle(p(1))).await,
         (R::V3Job, &Method::GET) => links::job(app, p(0)),
+        (R::V3Orgs, &Method::GET) => directory::orgs(app, ctx),
+        (R::V3Org, &Method::GET) => directory::org(app, p(0)),
+        (R::V3Spaces, &Method::GET) => directory::spaces(app, ctx),
+        (R::V3Space, &Method::GET) => directory::space(app, ctx, p(0)),
         _ => Err(V3Error::NotFound),
     }
 }

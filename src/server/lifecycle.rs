@@ -1,0 +1,106 @@
+//! What outlives a config reload: the process's place in its lifecycle
+//! (serving, draining after SIGTERM, stopping at the end of the grace
+//! period) and the readiness the background probe last saw.
+
+use crate::backend::Cx;
+use crate::service::Service;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+use std::time::Duration;
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+/// Draining and stopping, shared by every request of the process.
+#[derive(Debug)]
+pub struct Lifecycle {
+    draining: AtomicBool,
+    stop: watch::Sender<bool>,
+}
+
+impl Default for Lifecycle {
+    fn default() -> Self {
+        Lifecycle {
+            draining: AtomicBool::new(false),
+            stop: watch::channel(false).0,
+        }
+    }
+}
+
+impl Lifecycle {
+    /// SIGTERM arrived: `/readyz` answers 503 from now on.
+    pub fn drain(&self) {
+        self.draining.store(true, Ordering::SeqCst);
+    }
+
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::SeqCst)
+    }
+
+    /// The grace period is over: every request still open is answered now.
+    pub fn stop_now(&self) {
+        self.stop.send_replace(true);
+    }
+
+    /// Resolves once [`stop_now`](Self::stop_now) was called.
+    pub async fn stopped(&self) {
+        let mut rx = self.stop.subscribe();
+        let _ = rx.wait_for(|stop| *stop).await;
+    }
+}
+
+/// The readiness the background probe last saw.
+#[derive(Debug, Default)]
+pub struct Readiness {
+    last: Mutex<Option<Probe>>,
+}
+
+#[derive(Debug, Clone)]
+struct Probe {
+    at: Instant,
+    error: Option<String>,
+}
+
+/// The longest error text `/readyz` shows (it is sanitised where made).
+const MAX_ERROR: usize = 200;
+
+impl Readiness {
+    /// Asks the backend once and remembers the answer.
+    pub async fn probe(&self, service: &Service) -> Result<(), String> {
+        let outcome = service.ready(&Cx::new("readiness-probe")).await.map_err(|e| {
+            let mut text = e.message().to_string();
+            if text.len() > MAX_ERROR {
+                let mut cut = MAX_ERROR;
+                while !text.is_char_boundary(cut) {
+                    cut -= 1;
+                }
+                text.truncate(cut);
+                text.push('…');
+            }
+            text
+        });
+        if let Ok(mut last) = self.last.lock() {
+            *last = Some(Probe {
+                at: Instant::now(),
+                error: outcome.clone().err(),
+            });
+        }
+        outcome
+    }
+
+    /// The last probe's answer if it is younger than `fresh`.
+    pub fn cached(&self, fresh: Duration) -> Option<Result<(), String>> {
+        let last = self.last.lock().ok()?.clone()?;
+        (last.at.elapsed() <= fresh).then(|| last.error.map_or(Ok(()), Err))
+    }
+
+    /// Probes every `interval` until the process stops.
+    pub async fn run(&self, service: Service, interval: Duration, lifecycle: &Lifecycle) {
+        loop {
+            let _ = self.probe(&service).await;
+            tokio::select! {
+                _ = tokio::time::sleep(interval) => {}
+                _ = lifecycle.stopped() => return,
+            }
+        }
+    }
+}

@@ -1,0 +1,378 @@
+//! Operating features in process (issue 11): the audit stream, dry runs,
+//! Idempotency-Key, the metrics an operator acts on, the admin listener,
+//! readiness from the background probe, and config reloads.
+
+mod support;
+
+use http::{Method, StatusCode};
+use serde_json::{json, Value};
+use sgbridge::config::{AuditTarget, Config};
+use sgbridge::server::live::Live;
+use sgbridge::server::{serve_live, App};
+use std::sync::Arc;
+use support::*;
+
+const WEB: &str = r#"{"name":"web","rules":[{"protocol":"tcp","destination":"10.0.0.1-10.0.0.6","ports":"443"}]}"#;
+
+fn audited(dir: &std::path::Path) -> Config {
+    let mut c = quick_config();
+    c.audit.target = AuditTarget::File;
+    c.audit.path = Some(dir.join("audit.jsonl"));
+    c
+}
+
+fn audit_lines(dir: &std::path::Path) -> Vec<Value> {
+    std::fs::read_to_string(dir.join("audit.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("each audit line is JSON"))
+        .collect()
+}
+
+fn scratch() -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("sgbridge-ops-{}", uuid_like()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn uuid_like() -> String {
+    format!("{:x}{:x}", std::process::id(), fastrand_u64())
+}
+
+fn fastrand_u64() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u8(0);
+    h.finish()
+}
+
+#[tokio::test]
+async fn every_write_leaves_one_audit_record_with_who_what_and_outcome() {
+    let dir = scratch();
+    let gw = InProc::from_config(audited(&dir));
+    let created = gw.cf(Method::POST, "/v2/security_groups", WEB).await;
+    assert_eq!(created.status, StatusCode::CREATED);
+    let guid = created.json()["metadata"]["guid"].as_str().unwrap().to_string();
+    let change = r#"{"rules":[{"protocol":"udp","destination":"10.0.0.2","ports":"53"}]}"#;
+    let updated = gw.cf(Method::PUT, &format!("/v2/security_groups/{guid}"), change).await;
+    assert_eq!(updated.status, StatusCode::CREATED);
+    let failed = gw
+        .cf(
+            Method::PUT,
+            &format!("/v2/security_groups/{guid}"),
+            r#"{"rules":[{"protocol":"tcp"}]}"#,
+        )
+        .await;
+    assert_eq!(failed.status, StatusCode::BAD_REQUEST);
+    let gcore = gw
+        .gcore(
+            Method::PATCH,
+            &format!("/cloud/v2/security_groups/1/1/{guid}"),
+            r#"{"tags":{"team":"net"}}"#,
+        )
+        .await;
+    assert_eq!(gcore.status, StatusCode::OK);
+
+    let lines = audit_lines(&dir);
+    assert_eq!(lines.len(), 4, "{lines:#?}");
+    for l in &lines {
+        for key in [
+            "timestamp",
+            "request_id",
+            "principal",
+            "client",
+            "dialect",
+            "route",
+            "operation",
+            "outcome",
+            "status",
+            "tasks",
+        ] {
+            assert!(l.get(key).is_some(), "{key} missing in {l}");
+        }
+        assert!(!l["principal"].as_str().unwrap().is_empty(), "{l}");
+    }
+    let (create, update, bad, tags) = (&lines[0], &lines[1], &lines[2], &lines[3]);
+    assert_eq!(create["operation"], "create");
+    assert_eq!(create["outcome"], "applied");
+    assert_eq!(create["group"], json!({"id": guid, "name": "web"}));
+    assert_eq!(create["scope"], "1/1");
+    assert_eq!(
+        create["changes"]["rules_added"],
+        json!([{"protocol": "tcp", "destination": "10.0.0.1-10.0.0.6", "ports": "443"}])
+    );
+    // The backend stores the range as its minimal cover: four Gcore rules.
+    assert_eq!(create["changes"]["backend_rules_added"].as_array().unwrap().len(), 4);
+    assert_eq!(create["tasks"].as_array().unwrap().len(), 1);
+
+    assert_eq!(update["operation"], "update");
+    assert_eq!(
+        update["changes"]["rules_removed"],
+        json!([{"protocol": "tcp", "destination": "10.0.0.1-10.0.0.6", "ports": "443"}])
+    );
+    assert_eq!(
+        update["changes"]["rules_added"],
+        json!([{"protocol": "udp", "destination": "10.0.0.2", "ports": "53"}])
+    );
+    assert_eq!(update["changes"]["backend_rules_removed"].as_array().unwrap().len(), 4);
+
+    assert_eq!(bad["outcome"], "rejected");
+    assert_eq!(bad["status"], 400);
+    assert_eq!(bad["group"]["id"], guid.as_str());
+    assert!(bad["error"].as_str().unwrap().starts_with("caller: "), "{bad}");
+    assert!(bad.get("changes").is_none());
+
+    // A Gcore caller's change is shown in Gcore's words; it is still running.
+    assert_eq!(tags["dialect"], "gcore");
+    assert_eq!(tags["outcome"], "accepted");
+    assert_eq!(tags["principal"], "dev");
+}
+
+#[tokio::test]
+async fn a_dry_run_answers_the_plan_and_changes_nothing() {
+    let gw = InProc::from_config(quick_config());
+    let smtp = r#"{"name":"mail","rules":[{"protocol":"tcp","destination":"10.0.0.0/8","ports":"20-30"}]}"#;
+    let plan = gw.cf(Method::POST, "/v2/security_groups?dry_run=true", smtp).await;
+    assert_eq!(plan.status, StatusCode::OK, "{}", String::from_utf8_lossy(&plan.body));
+    let p = plan.json();
+    assert_eq!(p["dry_run"], true);
+    assert_eq!(p["operation"], "create");
+    assert_eq!(p["backend"], "embedded");
+    assert_eq!(p["backend_requests"].as_array().unwrap().len(), 1);
+    assert!(p["backend_requests"][0]
+        .as_str()
+        .unwrap()
+        .starts_with("create group \"mail\""));
+    // Port 25 is carved out of 20-30: two backend rules, and a warning.
+    assert_eq!(p["backend_rules_after"], 2);
+    assert!(p["warnings"][0].as_str().unwrap().contains("port 25"), "{p}");
+    let list = gw.cf(Method::GET, "/v2/security_groups?q=name:mail", "").await.json();
+    assert_eq!(list["total_results"], 0, "nothing was created");
+
+    // A Gcore PATCH dry run, with the header form.
+    let created = gw
+        .send(
+            Method::POST,
+            "/cloud/v2/security_groups/1/1",
+            &[("authorization", GCORE_AUTH), ("prefer", "wait=10")],
+            r#"{"name":"g","rules":[],"tags":{"a":"1"}}"#,
+        )
+        .await
+        .json();
+    let id = created["id"].as_str().unwrap();
+    let patch = r#"{"tags":{"a":null,"b":"2"},"rules":[{"direction":"egress","protocol":"udp","port_range_min":53,"port_range_max":53}]}"#;
+    let plan = gw
+        .send(
+            Method::PATCH,
+            &format!("/cloud/v2/security_groups/1/1/{id}"),
+            &[("authorization", GCORE_AUTH), ("sgbridge-dry-run", "true")],
+            patch,
+        )
+        .await;
+    assert_eq!(plan.status, StatusCode::OK);
+    let p = plan.json();
+    assert_eq!(p["operation"], "update");
+    let request = p["backend_requests"][0].as_str().unwrap();
+    assert!(
+        request.contains("rules → 1 rules") && request.contains("tags"),
+        "{request}"
+    );
+    assert_eq!(p["rules_added"][0]["protocol"], "udp");
+    let now = gw
+        .gcore(Method::GET, &format!("/cloud/v1/securitygroups/1/1/{id}"), "")
+        .await
+        .json();
+    assert_eq!(now["security_group_rules"], json!([]));
+    assert_eq!(now["tags_v2"][0]["key"], "a");
+
+    // A dry run of an invalid body is the same 400.
+    let bad = gw
+        .cf(Method::POST, "/v2/security_groups?dry_run=true", r#"{"name":""}"#)
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idempotency_key_answers_once() {
+    let mut cfg = quick_config();
+    cfg.backend.embedded.task_delay_ms = 300;
+    let gw = Arc::new(InProc::from_config(cfg));
+    let with_key = |key: &'static str| [("authorization", CF_AUTH), ("idempotency-key", key)];
+    let first = gw
+        .send(Method::POST, "/v2/security_groups", &with_key("k-1"), WEB)
+        .await;
+    assert_eq!(first.status, StatusCode::CREATED);
+    let replay = gw
+        .send(Method::POST, "/v2/security_groups", &with_key("k-1"), WEB)
+        .await;
+    assert_eq!(replay.status, StatusCode::CREATED);
+    assert_eq!(replay.body, first.body, "the stored answer, not a second create");
+    assert_eq!(replay.header("idempotent-replayed"), Some("true"));
+    let groups = gw.cf(Method::GET, "/v2/security_groups?q=name:web", "").await.json();
+    assert_eq!(groups["total_results"], 1);
+
+    let other = gw
+        .send(
+            Method::POST,
+            "/v2/security_groups",
+            &with_key("k-1"),
+            r#"{"name":"other"}"#,
+        )
+        .await;
+    assert_eq!(other.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(other.json()["error_code"], "CF-UnprocessableEntity");
+
+    // The same key while the first is still waiting on its task: 409.
+    let body = r#"{"name":"slow"}"#;
+    let gw2 = gw.clone();
+    let running = tokio::spawn(async move {
+        gw2.send(
+            Method::POST,
+            "/v2/security_groups",
+            &[("authorization", CF_AUTH), ("idempotency-key", "k-2")],
+            body,
+        )
+        .await
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let busy = gw
+        .send(Method::POST, "/v2/security_groups", &with_key("k-2"), body)
+        .await;
+    assert_eq!(busy.status, StatusCode::CONFLICT);
+    assert_eq!(busy.json()["error_code"], "CF-Conflict");
+    assert_eq!(running.await.unwrap().status, StatusCode::CREATED);
+
+    // Keys belong to their caller: a Gcore key with the same name is new.
+    let g = gw
+        .send(
+            Method::POST,
+            "/cloud/v2/security_groups/1/1",
+            &[("authorization", GCORE_AUTH), ("idempotency-key", "\"k-1\"")],
+            r#"{"name":"gc","rules":[]}"#,
+        )
+        .await;
+    assert_eq!(g.status, StatusCode::OK);
+    let reused = gw
+        .send(
+            Method::POST,
+            "/cloud/v2/security_groups/1/1",
+            &[("authorization", GCORE_AUTH), ("idempotency-key", "\"k-1\"")],
+            r#"{"name":"gc2","rules":[]}"#,
+        )
+        .await;
+    assert_eq!(reused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(reused.json()["exception_class"], "UnprocessableEntityError");
+}
+
+#[tokio::test]
+async fn metrics_show_backend_calls_polls_waits_and_the_build() {
+    let gw = InProc::from_config(quick_config());
+    assert_eq!(
+        gw.cf(Method::POST, "/v2/security_groups", WEB).await.status,
+        StatusCode::CREATED
+    );
+    let text = String::from_utf8_lossy(&gw.send(Method::GET, "/metrics", &[], "").await.body).to_string();
+    for needle in [
+        "sgbridge_backend_calls_total{op=\"create\",outcome=\"ok\"} 1",
+        "sgbridge_backend_call_duration_seconds_bucket{le=\"180.0\",op=\"create\"} 1",
+        "sgbridge_task_waits_in_flight 0",
+        "sgbridge_task_polls_per_wait_count 1",
+        "sgbridge_task_wait_duration_seconds_bucket{le=\"180.0\"} 1",
+        "sgbridge_build_info{version=\"",
+        "sgbridge_http_requests_total{dialect=\"cf\",route=\"/v2/security_groups\",method=\"POST\",status=\"201\"} 1",
+    ] {
+        assert!(text.contains(needle), "{needle} not in:\n{text}");
+    }
+    assert!(!text.contains("commit=\"\""), "the build names its commit");
+}
+
+async fn start_live(cfg: Config) -> (Arc<Live>, String, String) {
+    let api = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let admin = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let urls = (
+        format!("http://{}", api.local_addr().unwrap()),
+        format!("http://{}", admin.local_addr().unwrap()),
+    );
+    let live = Arc::new(Live::new(App::new(cfg).unwrap(), None, None));
+    tokio::spawn(serve_live(live.clone(), api, Some(admin), std::future::pending()));
+    (live, urls.0, urls.1)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ops_endpoints_move_to_the_admin_listener() {
+    let mut cfg = quick_config();
+    cfg.server.admin_listen = Some("127.0.0.1:0".parse().unwrap());
+    let (_live, api, admin) = start_live(cfg).await;
+    let http = Http::default();
+    let get = |base: &str, path: &str| format!("{base}{path}");
+    assert_eq!(
+        http.send(Method::GET, &get(&admin, "/healthz"), &[], "").await.status,
+        StatusCode::OK
+    );
+    let ready = http.send(Method::GET, &get(&admin, "/readyz"), &[], "").await;
+    assert_eq!(ready.json()["status"], "ready");
+    assert_eq!(
+        http.send(Method::GET, &get(&api, "/metrics"), &[], "").await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        http.send(Method::POST, &get(&admin, "/metrics"), &[], "").await.status,
+        StatusCode::METHOD_NOT_ALLOWED
+    );
+    assert_eq!(
+        http.cf(Method::GET, &get(&admin, "/v2/security_groups"), "")
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        http.cf(Method::GET, &get(&api, "/v2/security_groups"), "").await.status,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_comes_from_the_background_probe() {
+    let mut cfg = quick_config();
+    cfg.server.readiness_interval_s = 3600;
+    let (_live, api, _) = start_live(cfg).await;
+    let http = Http::default();
+    for _ in 0..20 {
+        assert_eq!(
+            http.send(Method::GET, &format!("{api}/readyz"), &[], "").await.status,
+            StatusCode::OK
+        );
+    }
+    let text =
+        String::from_utf8_lossy(&http.send(Method::GET, &format!("{api}/metrics"), &[], "").await.body).to_string();
+    assert!(
+        text.contains("sgbridge_backend_calls_total{op=\"ready\",outcome=\"ok\"} 1\n"),
+        "twenty probes, one backend call:\n{text}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_takes_new_credentials_and_keeps_what_needs_a_restart() {
+    let mut cfg = quick_config();
+    cfg.auth.cf_bearer_tokens = vec!["token-a".into()];
+    let (live, api, _) = start_live(cfg.clone()).await;
+    let http = Http::default();
+    let list = |tok: &'static str| {
+        let http = &http;
+        let url = format!("{api}/v2/security_groups");
+        async move {
+            http.send(Method::GET, &url, &[("authorization", &format!("bearer {tok}"))], "")
+                .await
+                .status
+        }
+    };
+    assert_eq!(list("token-a").await, StatusCode::OK);
+    let mut next = cfg.clone();
+    next.auth.cf_bearer_tokens = vec!["token-b".into()];
+    next.backend.embedded.task_delay_ms = 1;
+    let kept = live.apply(next).unwrap();
+    assert_eq!(kept, ["backend"]);
+    assert_eq!(list("token-b").await, StatusCode::OK);
+    assert_eq!(list("token-a").await, StatusCode::UNAUTHORIZED);
+    assert_eq!(live.app().cfg.backend.embedded.task_delay_ms, 50, "the backend is kept");
+}
