@@ -376,3 +376,76 @@ async fn a_reload_takes_new_credentials_and_keeps_what_needs_a_restart() {
     assert_eq!(list("token-a").await, StatusCode::UNAUTHORIZED);
     assert_eq!(live.app().cfg.backend.embedded.task_delay_ms, 50, "the backend is kept");
 }
+
+#[tokio::test]
+async fn reads_carry_an_etag_and_answer_304_until_the_group_changes() {
+    let gw = InProc::from_config(quick_config());
+    let guid = gw.cf(Method::POST, "/v2/security_groups", WEB).await.json()["metadata"]["guid"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    for (path, auth) in [
+        (format!("/v3/security_groups/{guid}"), CF_AUTH),
+        (format!("/cloud/v1/securitygroups/1/1/{guid}"), GCORE_AUTH),
+    ] {
+        let first = gw.send(Method::GET, &path, &[("authorization", auth)], "").await;
+        assert_eq!(first.status, StatusCode::OK);
+        let etag = first.header("etag").expect("an etag").to_string();
+        let again = gw.send(Method::GET, &path, &[("authorization", auth)], "").await;
+        assert_eq!(again.body, first.body, "the same bytes from the render cache");
+        let cached = gw
+            .send(
+                Method::GET,
+                &path,
+                &[("authorization", auth), ("if-none-match", &etag)],
+                "",
+            )
+            .await;
+        assert_eq!(cached.status, StatusCode::NOT_MODIFIED, "{path}");
+        assert!(cached.body.is_empty());
+        let _ = gw
+            .cf(
+                Method::PUT,
+                &format!("/v2/security_groups/{guid}"),
+                &format!(r#"{{"name":"web-{}"}}"#, path.len()),
+            )
+            .await;
+        let changed = gw
+            .send(
+                Method::GET,
+                &path,
+                &[("authorization", auth), ("if-none-match", &etag)],
+                "",
+            )
+            .await;
+        assert_eq!(changed.status, StatusCode::OK, "a changed group is rendered again");
+        assert_ne!(changed.header("etag"), Some(etag.as_str()));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_bodies_are_parsed_off_the_workers_with_the_same_answers() {
+    let gw = InProc::from_config(quick_config());
+    // ~130 KB: parsed on the blocking pool; 2,000 rules are over the cap.
+    let rules: Vec<String> = (0..2000)
+        .map(|i| {
+            format!(
+                r#"{{"protocol":"tcp","destination":"10.{}.{}.0/24","ports":"443"}}"#,
+                i / 256,
+                i % 256
+            )
+        })
+        .collect();
+    let body = format!(r#"{{"name":"big","rules":[{}]}}"#, rules.join(","));
+    assert!(body.len() > 64 * 1024);
+    let r = gw.cf(Method::POST, "/v2/security_groups", &body).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(
+        r.json()["description"].as_str().unwrap().contains("250"),
+        "{}",
+        r.json()
+    );
+    let bad = format!(r#"{{"name":"big","rules":[{},{{"protocol":"tcp"}}]}}"#, rules.join(","));
+    let r = gw.cf(Method::POST, "/v2/security_groups", &bad).await;
+    assert_eq!(r.json()["error_code"], "CF-SecurityGroupInvalid");
+}

@@ -112,6 +112,9 @@ pub fn json<T: Serialize>(status: StatusCode, value: &T) -> Resp {
     }
 }
 
+/// CC's content type.
+pub const CF_JSON: &str = "application/json;charset=utf-8";
+
 /// CC answers `application/json;charset=utf-8`.
 pub fn cf_json<T: Serialize>(status: StatusCode, value: &T) -> Resp {
     let mut r = json(status, value);

@@ -15,6 +15,8 @@ pub mod lifecycle;
 pub mod listen;
 pub mod live;
 pub mod metrics;
+pub mod offload;
+pub mod renders;
 pub mod rescue;
 pub mod route;
 
@@ -52,11 +54,16 @@ pub struct App {
     pub readiness: Arc<lifecycle::Readiness>,
     pub audit: Arc<audit::Audit>,
     pub idempotency: Arc<idempotency::Store>,
+    /// Rendered group bodies (per config: flags change what is rendered).
+    pub renders: renders::Renders,
     /// When this gateway started (the timestamps of directory resources).
     pub started: chrono::DateTime<chrono::Utc>,
     /// The address actually bound (port 0 picks one).
     bound: Arc<OnceLock<SocketAddr>>,
 }
+
+/// The most rendered JSON kept (64 MiB: about 20,000 groups of 100 rules).
+const RENDER_CACHE_BYTES: u64 = 64 << 20;
 
 fn settings(cfg: &Config, cf_scope: Scope) -> Settings {
     let smtp = match cfg.gcore.port25 {
@@ -136,6 +143,7 @@ impl App {
             auth: Arc::new(auth::Authenticator::new(&cfg.auth).map_err(|e| e.to_string())?),
             audit: Arc::new(audit::Audit::new(&cfg.audit).map_err(|e| e.to_string())?),
             idempotency: Arc::new(idempotency::Store::new(&cfg.idempotency)),
+            renders: renders::Renders::new(RENDER_CACHE_BYTES),
             service,
             metrics,
             lifecycle: Arc::default(),
@@ -159,6 +167,7 @@ impl App {
             readiness: self.readiness.clone(),
             audit: self.audit.clone(),
             idempotency: self.idempotency.clone(),
+            renders: renders::Renders::new(RENDER_CACHE_BYTES),
             started: self.started,
             bound: self.bound.clone(),
             cfg,

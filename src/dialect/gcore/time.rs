@@ -6,8 +6,14 @@ use crate::timefmt::write_utc;
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-/// Parse any timestamp form Gcore sends.
+/// Parse any timestamp form Gcore sends. The fixed layout is read by hand
+/// (a group carries two timestamps per rule, and chrono's `parse_from_str`
+/// re-reads its format string on every call); anything else falls back to
+/// chrono's parsers.
 pub fn parse(text: &str) -> Option<DateTime<Utc>> {
+    if let Some(t) = parse_fixed(text) {
+        return Some(t);
+    }
     if let Ok(t) = DateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f%z") {
         return Some(t.with_timezone(&Utc));
     }
@@ -17,6 +23,28 @@ pub fn parse(text: &str) -> Option<DateTime<Utc>> {
     NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f")
         .ok()
         .map(|n| n.and_utc())
+}
+
+/// `YYYY-MM-DDTHH:MM:SS` followed by nothing, `Z` or `+0000`: the forms
+/// Gcore writes (UTC).
+fn parse_fixed(text: &str) -> Option<DateTime<Utc>> {
+    let b = text.as_bytes();
+    let (head, tail) = (b.get(..19)?, b.get(19..)?);
+    if !matches!(tail, b"" | b"Z" | b"+0000" | b"+00:00") {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| -> Option<u32> {
+        head.get(r)?.iter().try_fold(0u32, |acc, c| {
+            c.is_ascii_digit().then(|| acc * 10 + u32::from(c - b'0'))
+        })
+    };
+    let seps = [(4, b'-'), (7, b'-'), (10, b'T'), (13, b':'), (16, b':')];
+    if seps.iter().any(|&(i, c)| head[i] != c) {
+        return None;
+    }
+    let date = chrono::NaiveDate::from_ymd_opt(i32::try_from(num(0..4)?).ok()?, num(5..7)?, num(8..10)?)?;
+    let time = chrono::NaiveTime::from_hms_opt(num(11..13)?, num(14..16)?, num(17..19)?)?;
+    Some(date.and_time(time).and_utc())
 }
 
 macro_rules! gcore_time {
@@ -57,6 +85,9 @@ mod tests {
         let d = parse("2026-02-25T12:11:50.000+02:00").unwrap();
         assert!(a == b && b == c && c == d);
         assert!(parse("yesterday").is_none());
+        assert!(parse("2026-02-30T10:11:50+0000").is_none());
+        assert!(parse("2026-02-25T10:11:5x").is_none());
+        assert_eq!(parse_fixed("2026-02-25T10:11:50+0000"), Some(a));
     }
 
     #[test]

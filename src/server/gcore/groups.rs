@@ -8,10 +8,11 @@ use crate::dialect::gcore::rule::ApiVersion;
 use crate::dialect::gcore::wire::{group_out, rule_out, ListOut, Location, TaskIds};
 use crate::model::{Group, GroupId, Scope, Uuid};
 use crate::server::http::{empty, json, warnings_header, with_header, Ctx, Resp};
-use crate::server::App;
+use crate::server::renders::{conditional, Rendered, View};
+use crate::server::{offload, App};
 use crate::service::{GcoreWritten, Waiting};
-use bytes::Bytes;
 use http::StatusCode;
+use std::sync::Arc;
 
 fn location(scope: Scope) -> Location {
     Location {
@@ -20,34 +21,21 @@ fn location(scope: Scope) -> Location {
     }
 }
 
-/// A group's Gcore body.
-fn render(app: &App, group: &Group, scope: Scope) -> crate::dialect::gcore::wire::GroupOut {
-    let view = app.service.gcore_view(group);
-    group_out(&group.meta, &view, location(scope))
+/// A group's Gcore body, rendered once per state of the group.
+fn render(app: &App, group: &Group, scope: Scope) -> Arc<Rendered> {
+    app.renders.get(View::Gcore, scope, group, || {
+        let view = app.service.gcore_view(group);
+        (group_out(&group.meta, &view, location(scope)), Vec::new())
+    })
 }
 
 /// A group body with an `ETag` of its bytes; `If-None-Match` on it is a 304.
 fn group_response(app: &App, ctx: &Ctx, group: &Group, scope: Scope) -> Resp {
-    let bytes = serde_json::to_vec(&render(app, group, scope)).unwrap_or_default();
-    let etag = etag_of(&bytes);
-    if ctx
-        .header("if-none-match")
-        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"))
-    {
-        return with_header(empty(StatusCode::NOT_MODIFIED), "etag", &etag);
-    }
-    let resp = crate::server::http::raw(StatusCode::OK, "application/json", Bytes::from(bytes));
-    with_header(resp, "etag", &etag)
-}
-
-/// A strong validator of a body's exact bytes (FNV-1a, 64 bits).
-pub fn etag_of(bytes: &[u8]) -> String {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in bytes {
-        h ^= u64::from(*b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    format!("\"{h:016x}\"")
+    conditional(
+        &render(app, group, scope),
+        ctx.header("if-none-match"),
+        "application/json",
+    )
 }
 
 /// Answers a write: the task ids, or (the caller waited) the final group.
@@ -75,13 +63,15 @@ fn written(app: &App, ctx: &Ctx, scope: Scope, w: GcoreWritten) -> Resp {
 }
 
 pub async fn create(app: &App, ctx: &Ctx, scope: Scope) -> Result<Resp, GcoreError> {
-    let req = body::parse_create(&ctx.body, flags(app))?;
+    let (bytes, flags) = (ctx.body.clone(), flags(app));
+    let req = offload::parse(bytes.len(), move || body::parse_create(&bytes, flags)).await?;
     let w = app.service.gcore_create(&ctx.cx(), scope, req, waiting(ctx)).await?;
     Ok(written(app, ctx, scope, w))
 }
 
 pub async fn patch(app: &App, ctx: &Ctx, scope: Scope, id: &GroupId) -> Result<Resp, GcoreError> {
-    let req = body::parse_patch(&ctx.body, flags(app))?;
+    let (bytes, flags) = (ctx.body.clone(), flags(app));
+    let req = offload::parse(bytes.len(), move || body::parse_patch(&bytes, flags)).await?;
     let w = app.service.gcore_patch(&ctx.cx(), scope, id, req, waiting(ctx)).await?;
     Ok(written(app, ctx, scope, w))
 }

@@ -7,20 +7,32 @@ use crate::mapping::{CfChange, CfCreate, CfGroup};
 use crate::model::{CfAttrs, Group, Uuid};
 use crate::server::cf::job::{new_job, JobApi};
 use crate::server::cf::warn;
-use crate::server::http::{cf_json, empty, with_header, Ctx, Resp};
-use crate::server::App;
+use crate::server::http::{cf_json, empty, raw, with_header, Ctx, Resp, CF_JSON};
+use crate::server::renders::{Rendered, View};
+use crate::server::{offload, App};
 use http::StatusCode;
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 pub async fn list(app: &App, ctx: &Ctx) -> Result<Resp, CfError> {
-    page_of_groups(
-        app,
-        ctx,
-        "/v2/security_groups",
-        |_| true,
-        |view, rules| render::group_resource(&view.meta, &view.attrs, rules),
-    )
-    .await
+    page_of_groups(app, ctx, "/v2/security_groups", |_| true, Shown::Resource).await
+}
+
+/// How a page shows each group.
+pub enum Shown {
+    /// As `GET /v2/security_groups/:guid` does (rendered once per state).
+    Resource,
+    /// As the running/staging defaults lists do.
+    Default(&'static str),
+}
+
+/// A group as a CF v2 resource: from the render cache.
+fn rendered_resource(app: &App, group: &Group) -> Arc<Rendered> {
+    app.renders.get(View::CfV2, app.service.cf_scope(), group, || {
+        let mut view = app.service.cf_view(group);
+        let rules = cf_rules(app, &mut view);
+        (render::group_resource(&view.meta, &view.attrs, rules), view.warnings)
+    })
 }
 
 /// The rules of a CF view as CF wire rules; what cannot be rendered is a warning.
@@ -50,12 +62,12 @@ pub fn cf_rules(app: &App, view: &mut CfGroup) -> Vec<CfRule> {
 /// One page of the groups `keep` selects (by their CF attributes), narrowed
 /// by `q=name` filters and rendered by `render`; only the groups on the page
 /// are folded, and only their warnings reach `X-Cf-Warnings`.
-pub async fn page_of_groups<T: serde::Serialize>(
+pub async fn page_of_groups(
     app: &App,
     ctx: &Ctx,
     base: &str,
     keep: impl Fn(&CfAttrs) -> bool,
-    render: impl Fn(&CfGroup, Vec<CfRule>) -> T,
+    shown: Shown,
 ) -> Result<Resp, CfError> {
     let filters = query::filters(ctx, &["name"])?;
     let paging = query::paging(ctx, &[])?;
@@ -69,10 +81,17 @@ pub async fn page_of_groups<T: serde::Serialize>(
         .collect();
     let mut warnings = Vec::new();
     let page = query::page_map(ctx, base, &paging, selected, |g| {
-        let mut view = service.cf_view(&g);
-        let rules = cf_rules(app, &mut view);
-        warnings.append(&mut view.warnings);
-        render(&view, rules)
+        let r = match shown {
+            Shown::Resource => rendered_resource(app, &g),
+            Shown::Default(lifecycle) => {
+                let mut view = service.cf_view(&g);
+                let rules = cf_rules(app, &mut view);
+                let value = render::defaults_resource(&view.meta, &view.attrs, rules, lifecycle);
+                Rendered::new(&value, view.warnings)
+            }
+        };
+        warnings.extend(r.warnings.iter().cloned());
+        r
     });
     Ok(warn(cf_json(StatusCode::OK, &page), &warnings))
 }
@@ -98,13 +117,9 @@ pub fn not_found_as(e: crate::error::Error, guid: &str) -> CfError {
 
 /// A group as a CF resource, with warnings for what CF cannot show.
 pub fn resource(app: &App, status: StatusCode, group: &Group, mut warnings: Vec<String>) -> Resp {
-    let mut view = app.service.cf_view(group);
-    let rules = cf_rules(app, &mut view);
-    warnings.append(&mut view.warnings);
-    warn(
-        cf_json(status, &render::group_resource(&view.meta, &view.attrs, rules)),
-        &warnings,
-    )
+    let r = rendered_resource(app, group);
+    warnings.extend(r.warnings.iter().cloned());
+    warn(raw(status, CF_JSON, r.bytes()), &warnings)
 }
 
 /// Space guids from a body, each one a space the gateway may bind (as the bind routes check).
@@ -119,7 +134,8 @@ fn space_set(app: &App, guids: Option<Vec<String>>) -> Result<Option<BTreeSet<Uu
 }
 
 pub async fn create(app: &App, ctx: &Ctx) -> Result<Resp, CfError> {
-    let body = cf::body::parse(&ctx.body, Mode::Create, flags(app))?;
+    let (bytes, flags) = (ctx.body.clone(), flags(app));
+    let body = offload::parse(bytes.len(), move || cf::body::parse(&bytes, Mode::Create, flags)).await?;
     let req = CfCreate {
         name: body.name.unwrap_or_default(),
         rules: body.rules.unwrap_or_default(),
@@ -140,7 +156,8 @@ pub async fn create(app: &App, ctx: &Ctx) -> Result<Resp, CfError> {
 
 pub async fn update(app: &App, ctx: &Ctx, guid: &str) -> Result<Resp, CfError> {
     let id = group_id(guid)?;
-    let body = cf::body::parse(&ctx.body, Mode::Update, flags(app))?;
+    let (bytes, flags) = (ctx.body.clone(), flags(app));
+    let body = offload::parse(bytes.len(), move || cf::body::parse(&bytes, Mode::Update, flags)).await?;
     let change = CfChange {
         name: body.name,
         rules: body.rules,

@@ -1,7 +1,7 @@
 //! Space bindings, running/staging defaults and jobs: CF-only state, changed
 //! through the service layer like any other CF write.
 
-use super::groups::{cf_rules, not_found_as, page_of_groups, resource};
+use super::groups::{cf_rules, not_found_as, page_of_groups, resource, Shown};
 use super::{directory, group_id, query};
 use crate::dialect::cf::render::{self, timestamp};
 use crate::dialect::cf::CfError;
@@ -94,7 +94,7 @@ pub async fn groups_of_space(app: &App, ctx: &Ctx, space: &str, lifecycle: Lifec
         ctx,
         &format!("/v2/spaces/{space}/{rel}"),
         |attrs| attrs.spaces(lifecycle).contains(&space_id),
-        |view, rules| render::group_resource(&view.meta, &view.attrs, rules),
+        Shown::Resource,
     )
     .await
 }
@@ -106,7 +106,7 @@ pub async fn defaults(app: &App, ctx: &Ctx, lifecycle: Lifecycle) -> Result<Resp
         ctx,
         &base,
         |attrs| attrs.is_default(lifecycle),
-        |view, rules| render::defaults_resource(&view.meta, &view.attrs, rules, name(lifecycle)),
+        Shown::Default(name(lifecycle)),
     )
     .await
 }

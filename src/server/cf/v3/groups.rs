@@ -11,8 +11,10 @@ use crate::model::{CfAttrs, Group, Lifecycle, Uuid};
 use crate::server::cf::job::{new_job, JobApi};
 use crate::server::cf::v2::directory::bindable;
 use crate::server::http::{empty, json, with_header, Ctx, Resp};
-use crate::server::App;
+use crate::server::renders::{conditional, Rendered, View};
+use crate::server::{offload, App};
 use http::StatusCode;
+use std::sync::Arc;
 
 fn not_found_group(e: crate::error::Error) -> V3Error {
     if e.is_not_found() {
@@ -67,7 +69,10 @@ fn page(app: &App, q: &ListQuery, path: &str, groups: Vec<Group>, only: Option<&
     let window = q.window(total);
     let resources = groups[window]
         .iter()
-        .map(|g| object(app, &app.service.cf_view(g), only))
+        .map(|g| match only {
+            None => rendered(app, g),
+            Some(_) => Rendered::new(&object(app, &app.service.cf_view(g), only), Vec::new()),
+        })
         .collect();
     let base = format!("{}{path}", app.external_url());
     json(
@@ -114,7 +119,18 @@ pub async fn get(app: &App, ctx: &Ctx, guid: &str) -> Result<Resp, V3Error> {
         .get(&ctx.cx(), app.service.cf_scope(), &id)
         .await
         .map_err(not_found_group)?;
-    Ok(json(StatusCode::OK, &object(app, &app.service.cf_view(&group), None)))
+    Ok(conditional(
+        &rendered(app, &group),
+        ctx.header("if-none-match"),
+        "application/json",
+    ))
+}
+
+/// A group as a v3 object, rendered once per state of the group.
+fn rendered(app: &App, group: &Group) -> Arc<Rendered> {
+    app.renders.get(View::CfV3, app.service.cf_scope(), group, || {
+        (object(app, &app.service.cf_view(group), None), Vec::new())
+    })
 }
 
 /// Space guids that name no space the gateway knows, in request order.
@@ -128,7 +144,8 @@ fn ruby_list(items: &[&String]) -> String {
 }
 
 pub async fn create(app: &App, ctx: &Ctx) -> Result<Resp, V3Error> {
-    let body = parse_create(&ctx.body, super::super::v2::flags(app))?;
+    let (bytes, flags) = (ctx.body.clone(), super::super::v2::flags(app));
+    let body = offload::parse(bytes.len(), move || parse_create(&bytes, flags)).await?;
     let missing = unknown_spaces(app, body.running_spaces.iter().chain(&body.staging_spaces));
     if !missing.is_empty() {
         return Err(V3Error::Unprocessable(vec![format!(
@@ -155,7 +172,8 @@ pub async fn create(app: &App, ctx: &Ctx) -> Result<Resp, V3Error> {
 
 pub async fn update(app: &App, ctx: &Ctx, guid: &str) -> Result<Resp, V3Error> {
     let id = group_id(guid)?;
-    let body = parse_update(&ctx.body, super::super::v2::flags(app))?;
+    let (bytes, flags) = (ctx.body.clone(), super::super::v2::flags(app));
+    let body = offload::parse(bytes.len(), move || parse_update(&bytes, flags)).await?;
     let mut defaults = Vec::new();
     if let Some(on) = body.running {
         defaults.push((Lifecycle::Running, on));
