@@ -51,13 +51,18 @@ struct State {
 
 struct Entry {
     meta: GroupMeta,
-    content: AtomicContent,
+    content: Arc<AtomicContent>,
     seq: u64,
     /// The task holding the group, if any.
     locked_by: Option<TaskId>,
 }
 
 impl Entry {
+    /// The content to change (copied first if a reader still holds it).
+    fn content_mut(&mut self) -> &mut AtomicContent {
+        Arc::make_mut(&mut self.content)
+    }
+
     fn group(&self) -> Group {
         Group {
             meta: self.meta.clone(),
@@ -253,10 +258,10 @@ impl Embedded {
             } => {
                 state.seq += 1;
                 let seq = state.seq;
-                let content = AtomicContent {
+                let content = Arc::new(AtomicContent {
                     rules: rules.into_iter().map(|a| new_rule(a, at)).collect(),
                     tags: tags.into_iter().map(|(k, v)| Tag::writable(k, v)).collect(),
-                };
+                });
                 let meta = GroupMeta {
                     id: id.clone(),
                     name,
@@ -295,14 +300,18 @@ impl Embedded {
                     entry.meta.description = d;
                 }
                 if let Some(atoms) = rules {
-                    let mut old: HashMap<Atom, GroupRule> =
-                        entry.content.rules.drain(..).map(|r| (r.atom.clone(), r)).collect();
-                    entry.content.rules = atoms
+                    let mut old: HashMap<Atom, GroupRule> = entry
+                        .content_mut()
+                        .rules
+                        .drain(..)
+                        .map(|r| (r.atom.clone(), r))
+                        .collect();
+                    entry.content_mut().rules = atoms
                         .into_iter()
                         .map(|a| old.remove(&a).unwrap_or_else(|| new_rule(a, at)))
                         .collect();
                 }
-                entry.content.tags = tags.apply(&entry.content.tags);
+                entry.content_mut().tags = tags.apply(&entry.content.tags);
                 touch(entry, at);
                 Ok(Created {
                     groups: vec![id],
@@ -313,7 +322,7 @@ impl Embedded {
                 let entry = held(&mut state, scope, &id, task)?;
                 let mut rule = new_rule(atom, at);
                 rule.id = rule_id.clone();
-                entry.content.rules.push(rule);
+                entry.content_mut().rules.push(rule);
                 touch(entry, at);
                 Ok(Created {
                     groups: Vec::new(),
@@ -322,7 +331,7 @@ impl Embedded {
             }
             Op::DeleteRule { id, rule_id } => {
                 let entry = held(&mut state, scope, &id, task)?;
-                entry.content.rules.retain(|r| r.id != rule_id);
+                entry.content_mut().rules.retain(|r| r.id != rule_id);
                 touch(entry, at);
                 Ok(Created::default())
             }
@@ -442,7 +451,7 @@ impl Backend for Embedded {
         if name.is_none() && description.is_none() && rules.is_none() {
             // Gcore creates no task for a PATCH that changes nothing, or only tags.
             if tags_changed {
-                entry.content.tags = tags.apply(&entry.content.tags);
+                entry.content_mut().tags = tags.apply(&entry.content.tags);
                 entry.meta.revision += 1;
                 entry.meta.updated_at = now();
             }
@@ -513,10 +522,10 @@ impl Backend for Embedded {
         for ((s, _), entry) in state.groups.iter_mut().filter(|((s, _), _)| *s == scope) {
             let _ = s;
             let before = entry.content.rules.len();
-            entry
-                .content
-                .rules
-                .retain(|r| !matches!(&r.atom.dest, AtomDest::Group(g, _) if g == id));
+            let names_it = |r: &GroupRule| matches!(&r.atom.dest, AtomDest::Group(g, _) if g == id);
+            if entry.content.rules.iter().any(names_it) {
+                entry.content_mut().rules.retain(|r| !names_it(r));
+            }
             if entry.content.rules.len() != before {
                 entry.meta.revision += 1;
                 entry.meta.updated_at = at;

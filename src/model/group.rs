@@ -192,10 +192,12 @@ pub struct CompactContent {
     pub attrs: CfAttrs,
 }
 
+/// Shared, so a group is cheap to hand out and clone (lists of thousands of
+/// large groups); a change makes its own copy (`Arc::make_mut`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Content {
-    Atomic(AtomicContent),
-    Compact(CompactContent),
+    Atomic(std::sync::Arc<AtomicContent>),
+    Compact(std::sync::Arc<CompactContent>),
 }
 
 /// How a backend stores groups (see the module docs).

@@ -151,10 +151,10 @@ mod tests {
                 created_at: now,
                 updated_at: now,
             },
-            content: Content::Compact(CompactContent {
+            content: Content::Compact(Arc::new(CompactContent {
                 rules: Vec::new(),
                 attrs: Default::default(),
-            }),
+            })),
         }
     }
 

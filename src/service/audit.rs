@@ -9,6 +9,7 @@ use crate::model::{
     AtomicContent, CompactContent, Content, Group, GroupMeta, GroupPatch, GroupRule, NewContent, NewGroup,
     PatchContent, Scope, Uuid,
 };
+use std::sync::Arc;
 
 impl Service {
     pub(super) fn note(&self, op: &'static str, scope: Scope, before: Option<&Group>, after: Option<&Group>) {
@@ -62,12 +63,14 @@ pub(super) fn patched(current: &Group, patch: &GroupPatch) -> Group {
     let template = g.clone();
     match (&mut g.content, &patch.content) {
         (Content::Atomic(c), PatchContent::Atomic { rules, tags }) => {
+            let c = Arc::make_mut(c);
             if let Some(atoms) = rules {
                 c.rules = atoms.iter().map(|a| planned_rule(&template, a)).collect();
             }
             c.tags = tags.apply(&c.tags);
         }
         (Content::Compact(c), PatchContent::Compact { rules, attrs }) => {
+            let c = Arc::make_mut(c);
             if let Some(r) = rules {
                 c.rules = r.clone();
             }
@@ -84,7 +87,7 @@ pub(super) fn patched(current: &Group, patch: &GroupPatch) -> Group {
 pub(super) fn with_rule(current: &Group, atom: &crate::model::Atom) -> Group {
     let mut g = current.clone();
     if let Content::Atomic(c) = &mut g.content {
-        c.rules.push(planned_rule(current, atom));
+        Arc::make_mut(c).rules.push(planned_rule(current, atom));
     }
     g
 }
@@ -93,7 +96,7 @@ pub(super) fn with_rule(current: &Group, atom: &crate::model::Atom) -> Group {
 pub(super) fn without_rule(current: &Group, rule_id: &Uuid) -> Group {
     let mut g = current.clone();
     if let Content::Atomic(c) = &mut g.content {
-        c.rules.retain(|r| &r.id != rule_id);
+        Arc::make_mut(c).rules.retain(|r| &r.id != rule_id);
     }
     g
 }
@@ -112,23 +115,23 @@ pub(super) fn planned_new(new: &NewGroup) -> Group {
         updated_at: now,
     };
     let content = match &new.content {
-        NewContent::Atomic { tags, .. } => Content::Atomic(AtomicContent {
+        NewContent::Atomic { tags, .. } => Content::Atomic(Arc::new(AtomicContent {
             rules: Vec::new(),
             tags: tags
                 .iter()
                 .map(|(k, v)| crate::model::Tag::writable(k.clone(), v.clone()))
                 .collect(),
-        }),
-        NewContent::Compact { rules, attrs } => Content::Compact(CompactContent {
+        })),
+        NewContent::Compact { rules, attrs } => Content::Compact(Arc::new(CompactContent {
             rules: rules.clone(),
             attrs: attrs.clone(),
-        }),
+        })),
     };
     let mut group = Group { meta, content };
     if let NewContent::Atomic { rules: Some(atoms), .. } = &new.content {
         let template = group.clone();
         if let Content::Atomic(c) = &mut group.content {
-            c.rules = atoms.iter().map(|a| planned_rule(&template, a)).collect();
+            Arc::make_mut(c).rules = atoms.iter().map(|a| planned_rule(&template, a)).collect();
         }
     }
     group

@@ -99,7 +99,7 @@ fn to_group(object: &RawValue) -> Result<Group> {
             created_at: time(&g.created_at)?,
             updated_at: time(&g.updated_at)?,
         },
-        content: Content::Compact(CompactContent {
+        content: Content::Compact(std::sync::Arc::new(CompactContent {
             rules,
             attrs: CfAttrs {
                 running_default: g.globally_enabled.running,
@@ -107,7 +107,7 @@ fn to_group(object: &RawValue) -> Result<Group> {
                 spaces: set(&g.relationships.running_spaces.data),
                 staging_spaces: set(&g.relationships.staging_spaces.data),
             },
-        }),
+        })),
     })
 }
 

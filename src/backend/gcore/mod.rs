@@ -286,7 +286,7 @@ fn to_model(g: &GroupOut) -> Result<Group> {
             created_at: g.created_at.0,
             updated_at: g.updated_at.0,
         },
-        content: Content::Atomic(AtomicContent { rules, tags }),
+        content: Content::Atomic(std::sync::Arc::new(AtomicContent { rules, tags })),
     })
 }
 
