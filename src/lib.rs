@@ -31,6 +31,7 @@ pub mod outbound;
 pub mod sanitize;
 pub mod server;
 pub mod service;
+pub mod store;
 pub mod tasks;
 pub mod timefmt;
 pub mod urlenc;

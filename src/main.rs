@@ -135,7 +135,7 @@ fn run_serve(path: Option<PathBuf>, listen: Option<SocketAddr>) -> ExitCode {
 
 async fn serve(cfg: Config, path: Option<PathBuf>, listen: Option<SocketAddr>) -> Result<(), String> {
     let (addr, admin_addr) = (cfg.server.listen, cfg.server.admin_listen);
-    let app = App::new(cfg)?;
+    let app = App::open(cfg).await?;
     let bind = |a: SocketAddr| async move {
         tokio::net::TcpListener::bind(a)
             .await

@@ -22,6 +22,7 @@ use crate::model::{
     Atom, AtomDest, AtomicContent, Content, Created, Group, GroupId, GroupMeta, GroupPatch, GroupRule, NewContent,
     NewGroup, PatchContent, Scope, Shape, Tag, TagPatch, Task, TaskId, TaskKind, TaskQuery, Uuid,
 };
+use crate::store::{GroupChange, GroupLog, StoreError, TaskLog};
 use crate::tasks::TaskRegistry;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -41,6 +42,8 @@ struct Inner {
     max_rules: usize,
     state: Mutex<State>,
     tasks: TaskRegistry,
+    /// Where groups are kept beyond this process (a durable store).
+    store: Option<Arc<dyn GroupLog>>,
 }
 
 #[derive(Default)]
@@ -49,6 +52,7 @@ struct State {
     seq: u64,
 }
 
+#[derive(Clone)]
 struct Entry {
     meta: GroupMeta,
     content: Arc<AtomicContent>,
@@ -173,6 +177,31 @@ fn new_rule(atom: Atom, at: DateTime<Utc>) -> GroupRule {
 
 impl Embedded {
     pub fn new(cfg: &EmbeddedConfig, smtp_blocked: bool, max_rules: usize) -> Self {
+        Self::build(cfg, smtp_blocked, max_rules, None)
+    }
+
+    /// An embedded backend whose groups and tasks are kept in a durable
+    /// store; call [`restore`](Self::restore) before serving.
+    pub fn durable(
+        cfg: &EmbeddedConfig,
+        smtp_blocked: bool,
+        max_rules: usize,
+        groups: Arc<dyn GroupLog>,
+        tasks: Arc<dyn TaskLog>,
+    ) -> Self {
+        Self::build(cfg, smtp_blocked, max_rules, Some((groups, tasks)))
+    }
+
+    fn build(
+        cfg: &EmbeddedConfig,
+        smtp_blocked: bool,
+        max_rules: usize,
+        store: Option<(Arc<dyn GroupLog>, Arc<dyn TaskLog>)>,
+    ) -> Self {
+        let mut tasks = TaskRegistry::new(Duration::from_secs(cfg.task_ttl_s));
+        if let Some((_, log)) = &store {
+            tasks = tasks.with_log(log.clone(), "embedded");
+        }
         Embedded {
             inner: Arc::new(Inner {
                 delay: Duration::from_millis(cfg.task_delay_ms),
@@ -180,9 +209,124 @@ impl Embedded {
                 smtp_blocked,
                 max_rules,
                 state: Mutex::new(State::default()),
-                tasks: TaskRegistry::new(Duration::from_secs(cfg.task_ttl_s)),
+                tasks,
+                store: store.map(|(groups, _)| groups),
             }),
         }
+    }
+
+    /// Takes back what the store kept: every group, and the tasks (one that
+    /// was still running when the process stopped ends in ERROR: nothing of
+    /// it was applied, since a change is saved only with its task's end).
+    pub async fn restore(&self, tasks: &dyn TaskLog) -> std::result::Result<(), StoreError> {
+        let Some(store) = &self.inner.store else {
+            return Ok(());
+        };
+        let groups = store.load().await?;
+        let kept = tasks.load_all("embedded").await?;
+        let interrupted = self.inner.tasks.restore(kept);
+        {
+            let mut state = self.state();
+            for (scope, seq, group) in groups {
+                let Content::Atomic(content) = group.content else {
+                    continue;
+                };
+                state.seq = state.seq.max(seq);
+                let entry = Entry {
+                    meta: group.meta,
+                    content,
+                    seq,
+                    locked_by: None,
+                };
+                state.groups.insert((scope, entry.meta.id.clone()), entry);
+            }
+        }
+        if !interrupted.is_empty() {
+            tracing::warn!(
+                count = interrupted.len(),
+                "tasks interrupted by the restart end in ERROR"
+            );
+        }
+        store.commit(&[], &interrupted).await
+    }
+
+    /// The stored form of groups `ids` of `scope` as they are now.
+    fn snapshot(&self, scope: Scope, ids: &[GroupId]) -> Vec<GroupChange> {
+        let state = self.state();
+        ids.iter()
+            .map(|id| match state.groups.get(&(scope, id.clone())) {
+                Some(e) => GroupChange::Put {
+                    scope,
+                    seq: e.seq,
+                    group: e.group(),
+                },
+                None => GroupChange::Gone { scope, id: id.clone() },
+            })
+            .collect()
+    }
+
+    /// Puts entries back as they were before a change the store refused.
+    fn put_back(&self, scope: Scope, previous: Vec<(GroupId, Option<Entry>)>) {
+        let mut state = self.state();
+        for (id, entry) in previous {
+            match entry {
+                Some(mut e) => {
+                    e.locked_by = None;
+                    state.groups.insert((scope, id), e);
+                }
+                None => {
+                    state.groups.remove(&(scope, id));
+                }
+            }
+        }
+    }
+
+    fn copies(&self, scope: Scope, ids: &[GroupId]) -> Vec<(GroupId, Option<Entry>)> {
+        let state = self.state();
+        ids.iter()
+            .map(|id| (id.clone(), state.groups.get(&(scope, id.clone())).cloned()))
+            .collect()
+    }
+
+    /// Removes a group, and (Neutron's cascade) the rules of other groups
+    /// that name it; answers the entries as they were.
+    fn remove(&self, scope: Scope, id: &GroupId) -> Result<Vec<(GroupId, Option<Entry>)>> {
+        let mut state = self.state();
+        let key = (scope, id.clone());
+        match state.groups.get(&key) {
+            None => return Err(not_found()),
+            Some(e) if e.locked_by.is_some() => return Err(locked(id)),
+            Some(_) => {}
+        }
+        let mut previous = vec![(id.clone(), state.groups.remove(&key))];
+        let at = now();
+        let names_it = |r: &GroupRule| matches!(&r.atom.dest, AtomDest::Group(g, _) if g == id);
+        for ((_, other), entry) in state.groups.iter_mut().filter(|((s, _), _)| *s == scope) {
+            if entry.content.rules.iter().any(names_it) {
+                previous.push((other.clone(), Some(entry.clone())));
+                entry.content_mut().rules.retain(|r| !names_it(r));
+                entry.meta.revision += 1;
+                entry.meta.updated_at = at;
+            }
+        }
+        Ok(previous)
+    }
+
+    /// Saves the groups a synchronous change touched, or undoes the change.
+    async fn save_or_undo(&self, scope: Scope, previous: Vec<(GroupId, Option<Entry>)>) -> Result<()> {
+        let Some(store) = &self.inner.store else {
+            return Ok(());
+        };
+        let ids: Vec<GroupId> = previous.iter().map(|(id, _)| id.clone()).collect();
+        let changes = self.snapshot(scope, &ids);
+        if let Err(e) = store.commit(&changes, &[]).await {
+            self.put_back(scope, previous);
+            return Err(BackendError::new(
+                ErrorKind::Unavailable,
+                format!("{e}; nothing was changed"),
+            ));
+        }
+        Ok(())
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
@@ -216,7 +360,19 @@ impl Embedded {
         let id = task.clone();
         tokio::spawn(async move {
             tokio::time::sleep(this.inner.delay).await;
-            let outcome = this.apply(scope, &id, op);
+            let target = vec![op.group().clone()];
+            let previous = this.copies(scope, &target);
+            let mut outcome = this.apply(scope, &id, op);
+            // A durable change is saved with its task's end before anyone
+            // hears of it; a save that fails undoes it.
+            if let Some(store) = &this.inner.store {
+                let changes = this.snapshot(scope, &target);
+                let ending = this.inner.tasks.ending(&id, &outcome);
+                if let Err(e) = store.commit(&changes, ending.as_slice()).await {
+                    this.put_back(scope, previous);
+                    outcome = Err(format!("the change could not be saved ({e}); nothing was applied"));
+                }
+            }
             this.inner.tasks.finish(&id, outcome);
         });
         task
@@ -438,33 +594,39 @@ impl Backend for Embedded {
         if let Some(r) = &rules {
             self.check_rules(r)?;
         }
-        let mut state = self.state();
-        let entry = state.groups.get_mut(&(scope, id.clone())).ok_or_else(not_found)?;
-        if entry.locked_by.is_some() {
-            return Err(locked(id));
-        }
-        let name = patch.name.filter(|n| *n != entry.meta.name);
-        let description = patch.description.filter(|d| *d != entry.meta.description);
-        let current: HashSet<&Atom> = entry.content.rules.iter().map(|r| &r.atom).collect();
-        let rules = rules.filter(|r| r.len() != current.len() || !r.iter().all(|a| current.contains(a)));
-        let tags_changed = tags.apply(&entry.content.tags) != entry.content.tags;
-        if name.is_none() && description.is_none() && rules.is_none() {
-            // Gcore creates no task for a PATCH that changes nothing, or only tags.
-            if tags_changed {
-                entry.content_mut().tags = tags.apply(&entry.content.tags);
-                entry.meta.revision += 1;
-                entry.meta.updated_at = now();
+        let previous = {
+            let mut state = self.state();
+            let entry = state.groups.get_mut(&(scope, id.clone())).ok_or_else(not_found)?;
+            if entry.locked_by.is_some() {
+                return Err(locked(id));
             }
-            return Ok(Write::Pending(Vec::new()));
-        }
-        let op = Op::Update {
-            id: id.clone(),
-            name,
-            description,
-            rules,
-            tags,
+            let name = patch.name.filter(|n| *n != entry.meta.name);
+            let description = patch.description.filter(|d| *d != entry.meta.description);
+            let current: HashSet<&Atom> = entry.content.rules.iter().map(|r| &r.atom).collect();
+            let rules = rules.filter(|r| r.len() != current.len() || !r.iter().all(|a| current.contains(a)));
+            let tags_changed = tags.apply(&entry.content.tags) != entry.content.tags;
+            if name.is_some() || description.is_some() || rules.is_some() {
+                let op = Op::Update {
+                    id: id.clone(),
+                    name,
+                    description,
+                    rules,
+                    tags,
+                };
+                return Ok(Write::Pending(vec![self.start_locked(cx, scope, &mut state, op)?]));
+            }
+            // Gcore creates no task for a PATCH that changes nothing, or only tags.
+            if !tags_changed {
+                return Ok(Write::Pending(Vec::new()));
+            }
+            let previous = vec![(id.clone(), Some(entry.clone()))];
+            entry.content_mut().tags = tags.apply(&entry.content.tags);
+            entry.meta.revision += 1;
+            entry.meta.updated_at = now();
+            previous
         };
-        Ok(Write::Pending(vec![self.start_locked(cx, scope, &mut state, op)?]))
+        self.save_or_undo(scope, previous).await?;
+        Ok(Write::Pending(Vec::new()))
     }
 
     async fn add_rule(&self, cx: &Cx, scope: Scope, id: &GroupId, atom: Atom) -> Result<Write> {
@@ -509,29 +671,8 @@ impl Backend for Embedded {
     }
 
     async fn delete(&self, _cx: &Cx, scope: Scope, id: &GroupId) -> Result<()> {
-        let mut state = self.state();
-        let key = (scope, id.clone());
-        match state.groups.get(&key) {
-            None => return Err(not_found()),
-            Some(e) if e.locked_by.is_some() => return Err(locked(id)),
-            Some(_) => {}
-        }
-        state.groups.remove(&key);
-        // Rules elsewhere that name this group go with it (Neutron's cascade).
-        let at = now();
-        for ((s, _), entry) in state.groups.iter_mut().filter(|((s, _), _)| *s == scope) {
-            let _ = s;
-            let before = entry.content.rules.len();
-            let names_it = |r: &GroupRule| matches!(&r.atom.dest, AtomDest::Group(g, _) if g == id);
-            if entry.content.rules.iter().any(names_it) {
-                entry.content_mut().rules.retain(|r| !names_it(r));
-            }
-            if entry.content.rules.len() != before {
-                entry.meta.revision += 1;
-                entry.meta.updated_at = at;
-            }
-        }
-        Ok(())
+        let previous = self.remove(scope, id)?;
+        self.save_or_undo(scope, previous).await
     }
 
     async fn task(&self, _cx: &Cx, id: &TaskId) -> Result<Task> {

@@ -27,6 +27,7 @@ pub struct Config {
     pub log: LogConfig,
     pub audit: AuditConfig,
     pub idempotency: IdempotencyConfig,
+    pub store: StoreConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -374,6 +375,51 @@ pub enum AuditTarget {
 pub struct AuditConfig {
     pub target: AuditTarget,
     pub path: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum StoreKind {
+    /// One process, nothing kept across restarts.
+    #[default]
+    Memory,
+    /// One process, durable (a file).
+    Sqlite,
+    /// Several replicas sharing one PostgreSQL database.
+    Postgres,
+}
+
+/// What sgbridge itself keeps: locks, name reservations, idempotency
+/// records, the tasks it runs, and the embedded backend's groups.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    pub kind: StoreKind,
+    /// The SQLite file (`kind = "sqlite"`).
+    pub path: Option<PathBuf>,
+    /// The environment variable holding the PostgreSQL URL (never the file).
+    pub url_env: String,
+    /// Most connections to PostgreSQL from this process.
+    pub max_connections: usize,
+    /// Upper bound on one statement (PostgreSQL `statement_timeout`), and on
+    /// waiting for a pooled connection.
+    pub statement_timeout_ms: u64,
+    /// How long a replica's write lock outlives the replica (it is renewed
+    /// while held; a replica that dies releases its locks after this long).
+    pub lock_lease_s: u64,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            kind: StoreKind::Memory,
+            path: None,
+            url_env: "SGBRIDGE_STORE_URL".into(),
+            max_connections: 16,
+            statement_timeout_ms: 5_000,
+            lock_lease_s: 10,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

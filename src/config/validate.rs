@@ -48,7 +48,27 @@ fn operations(c: &Config) -> Result<(), ConfigError> {
         return Err(invalid("audit.target = \"file\" needs audit.path"));
     }
     range("idempotency.ttl_s", c.idempotency.ttl_s, 1..=30 * 86_400)?;
-    range("idempotency.max_keys", c.idempotency.max_keys, 1..=10_000_000)
+    range("idempotency.max_keys", c.idempotency.max_keys, 1..=10_000_000)?;
+    store(&c.store)
+}
+
+fn store(s: &super::StoreConfig) -> Result<(), ConfigError> {
+    use super::StoreKind;
+    range("store.max_connections", s.max_connections as u64, 1..=1_000)?;
+    range("store.statement_timeout_ms", s.statement_timeout_ms, 100..=600_000)?;
+    range("store.lock_lease_s", s.lock_lease_s, 2..=3_600)?;
+    match s.kind {
+        StoreKind::Memory => Ok(()),
+        StoreKind::Sqlite if s.path.is_none() => Err(invalid("store.kind = \"sqlite\" needs store.path")),
+        StoreKind::Sqlite => Ok(()),
+        StoreKind::Postgres => match std::env::var(&s.url_env) {
+            Ok(v) if !v.trim().is_empty() => Ok(()),
+            _ => Err(invalid(format!(
+                "store.kind = \"postgres\": the environment variable {} (store.url_env) holds no URL",
+                s.url_env
+            ))),
+        },
+    }
 }
 
 pub fn check(c: &Config) -> Result<(), ConfigError> {

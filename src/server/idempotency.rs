@@ -5,22 +5,20 @@
 //! 409, and with a different request a 422, each in the caller's dialect.
 //!
 //! Keys belong to the caller (principal), so two callers cannot collide or
-//! read each other's answers. Answers are kept for `idempotency.ttl_s`, at
-//! most `idempotency.max_keys` of them. A 5xx is not kept: nothing was
-//! applied, or the protocols' own reconciliation (lost creates) decides,
-//! so the caller's retry runs again. Records live in this process: behind
-//! several replicas, route a client's retries to one replica or rely on
-//! the write path's own guarantees (see the README).
+//! read each other's answers. Answers are kept for `idempotency.ttl_s` in
+//! the configured store (memory: this process, at most
+//! `idempotency.max_keys`; sqlite: across restarts; postgres: across
+//! replicas). A 5xx is not kept: nothing was applied, or the protocols' own
+//! reconciliation (lost creates) decides, so the caller's retry runs again.
 
 use super::http::{Principal, Resp};
 use super::layers::{answer_as, next};
-use super::rescue;
-use crate::config::IdempotencyConfig;
+use super::{rescue, App};
 use crate::error::{Error, Kind};
+use crate::store::{Answer, Begin, Records};
 use bytes::Bytes;
-use http::{HeaderMap, Method, Request, StatusCode};
+use http::{Method, Request};
 use http_body_util::Full;
-use moka::sync::Cache;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use std::time::Duration;
@@ -30,41 +28,51 @@ pub const HEADER: &str = "idempotency-key";
 /// The longest key taken (the draft leaves it to the server).
 const MAX_KEY: usize = 255;
 
+/// The records and how long they last.
 #[derive(Clone)]
-enum Entry {
-    InFlight { fingerprint: u64 },
-    Done { fingerprint: u64, answer: Arc<Stored> },
+pub struct Keys {
+    records: Arc<dyn Records>,
+    ttl: Duration,
+    /// A claim whose request never answered lapses after this long.
+    in_flight: Duration,
 }
 
-struct Stored {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: Bytes,
-}
-
-pub struct Store {
-    entries: Cache<(String, String), Entry>,
-}
-
-impl Store {
-    pub fn new(cfg: &IdempotencyConfig) -> Store {
-        Store {
-            entries: Cache::builder()
-                .max_capacity(cfg.max_keys)
-                .time_to_live(Duration::from_secs(cfg.ttl_s))
-                .build(),
+impl Keys {
+    pub fn new(app: &App) -> Keys {
+        Keys {
+            records: app.stores.records.clone(),
+            ttl: Duration::from_secs(app.cfg.idempotency.ttl_s),
+            in_flight: Duration::from_secs(app.cfg.server.request_timeout_s + 10),
         }
     }
 }
 
-/// What the request is, for telling a replay from a different request.
+/// What the request is, for telling a replay from a different request
+/// (stable across processes: the same request has the same fingerprint on
+/// every replica).
 fn fingerprint(req: &Request<Bytes>) -> u64 {
-    let mut h = std::collections::hash_map::DefaultHasher::new();
+    let mut h = Fnv(0xcbf2_9ce4_8422_2325);
     req.method().as_str().hash(&mut h);
     req.uri().path().hash(&mut h);
     req.uri().query().hash(&mut h);
-    req.body().hash(&mut h);
+    req.body().as_ref().hash(&mut h);
     h.finish()
+}
+
+/// FNV-1a: a hash with no per-process random key.
+struct Fnv(u64);
+
+impl Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 ^= u64::from(*b);
+            self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
 }
 
 /// The key, unquoted (the draft sends an sf-string; plain tokens are taken too).
@@ -81,7 +89,7 @@ fn key(req: &Request<Bytes>) -> Option<Result<String, ()>> {
     }))
 }
 
-pub async fn idempotency<S>(store: Arc<Store>, req: Request<Bytes>, inner: S) -> Resp
+pub async fn idempotency<S>(keys: Keys, req: Request<Bytes>, inner: S) -> Resp
 where
     S: tower::Service<Request<Bytes>, Response = Resp, Error = std::convert::Infallible>,
 {
@@ -103,25 +111,25 @@ where
         .get::<Principal>()
         .map(|p| p.name.clone())
         .unwrap_or_default();
-    let slot = (principal, key);
     let fingerprint = fingerprint(&req);
-    let entry = store
-        .entries
-        .entry(slot.clone())
-        .or_insert_with(|| Entry::InFlight { fingerprint });
-    if !entry.is_fresh() {
-        return match entry.into_value() {
-            Entry::Done { fingerprint: f, answer } if f == fingerprint => replay(&answer),
-            Entry::InFlight { fingerprint: f } if f == fingerprint => refuse(
+    let begun = keys.records.begin(&principal, &key, fingerprint, keys.in_flight).await;
+    match begun {
+        Err(e) => return refuse(Kind::Unavailable, &e.to_string()),
+        Ok(Begin::Fresh) => {}
+        Ok(Begin::Done { fingerprint: f, answer }) if f == fingerprint => return replay(answer),
+        Ok(Begin::InFlight { fingerprint: f }) if f == fingerprint => {
+            return refuse(
                 Kind::KeyInFlight,
                 "A request with this Idempotency-Key is still being answered; retry when it has finished",
-            ),
-            _ => refuse(Kind::KeyReused, "This Idempotency-Key was used for a different request"),
-        };
+            )
+        }
+        Ok(_) => return refuse(Kind::KeyReused, "This Idempotency-Key was used for a different request"),
     }
     let resp = next(inner, req).await;
     if resp.status().is_server_error() {
-        store.entries.invalidate(&slot);
+        if let Err(e) = keys.records.abandon(&principal, &key).await {
+            tracing::warn!(error = %e, "an idempotency claim was not released; it lapses on its own");
+        }
         return resp;
     }
     let (parts, body) = resp.into_parts();
@@ -129,19 +137,36 @@ where
         .await
         .map(|b| b.to_bytes())
         .unwrap_or_default();
-    let answer = Arc::new(Stored {
-        status: parts.status,
-        headers: parts.headers.clone(),
-        body: body.clone(),
-    });
-    store.entries.insert(slot, Entry::Done { fingerprint, answer });
+    let answer = Answer {
+        status: parts.status.as_u16(),
+        headers: parts
+            .headers
+            .iter()
+            .map(|(k, v)| (k.as_str().to_string(), v.as_bytes().to_vec()))
+            .collect(),
+        body: body.to_vec(),
+    };
+    if let Err(e) = keys
+        .records
+        .finish(&principal, &key, fingerprint, answer, keys.ttl)
+        .await
+    {
+        tracing::warn!(error = %e, "an answer was not kept for its Idempotency-Key");
+    }
     http::Response::from_parts(parts, Full::new(body))
 }
 
-fn replay(answer: &Stored) -> Resp {
-    let mut resp = http::Response::new(Full::new(answer.body.clone()));
-    *resp.status_mut() = answer.status;
-    *resp.headers_mut() = answer.headers.clone();
+fn replay(answer: Answer) -> Resp {
+    let mut resp = http::Response::new(Full::new(Bytes::from(answer.body)));
+    *resp.status_mut() = http::StatusCode::from_u16(answer.status).unwrap_or(http::StatusCode::OK);
+    for (k, v) in answer.headers {
+        if let (Ok(name), Ok(value)) = (
+            http::HeaderName::from_bytes(k.as_bytes()),
+            http::HeaderValue::from_bytes(&v),
+        ) {
+            resp.headers_mut().append(name, value);
+        }
+    }
     resp.headers_mut()
         .insert("idempotent-replayed", http::HeaderValue::from_static("true"));
     resp

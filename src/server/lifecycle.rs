@@ -4,6 +4,7 @@
 
 use crate::backend::Cx;
 use crate::service::Service;
+use crate::store::Stores;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -64,10 +65,16 @@ struct Probe {
 const MAX_ERROR: usize = 200;
 
 impl Readiness {
-    /// Asks the backend once and remembers the answer.
-    pub async fn probe(&self, service: &Service) -> Result<(), String> {
-        let outcome = service.ready(&Cx::new("readiness-probe")).await.map_err(|e| {
-            let mut text = e.message().to_string();
+    /// Asks the store and the backend once and remembers the answer.
+    pub async fn probe(&self, service: &Service, stores: &Stores) -> Result<(), String> {
+        let outcome = match stores.ping().await {
+            Err(e) => Err(e.to_string()),
+            Ok(()) => service
+                .ready(&Cx::new("readiness-probe"))
+                .await
+                .map_err(|e| e.message().to_string()),
+        };
+        let outcome = outcome.map_err(|mut text| {
             if text.len() > MAX_ERROR {
                 let mut cut = MAX_ERROR;
                 while !text.is_char_boundary(cut) {
@@ -94,9 +101,9 @@ impl Readiness {
     }
 
     /// Probes every `interval` until the process stops.
-    pub async fn run(&self, service: Service, interval: Duration, lifecycle: &Lifecycle) {
+    pub async fn run(&self, service: Service, stores: Stores, interval: Duration, lifecycle: &Lifecycle) {
         loop {
-            let _ = self.probe(&service).await;
+            let _ = self.probe(&service, &stores).await;
             tokio::select! {
                 _ = tokio::time::sleep(interval) => {}
                 _ = lifecycle.stopped() => return,

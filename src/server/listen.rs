@@ -75,7 +75,11 @@ pub async fn serve_live(
     let prober = {
         let app = app.clone();
         let interval = Duration::from_secs(app.cfg.server.readiness_interval_s);
-        tokio::spawn(async move { app.readiness.run(app.service.clone(), interval, &app.lifecycle).await })
+        tokio::spawn(async move {
+            app.readiness
+                .run(app.service.clone(), app.stores.clone(), interval, &app.lifecycle)
+                .await
+        })
     };
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let accepting = Accepting {

@@ -81,5 +81,6 @@ fn keep_restart_only(old: &Config, new: &mut Config) -> Vec<&'static str> {
     keep!("audit", audit);
     keep!("log", log);
     keep!("idempotency", idempotency);
+    keep!("store", store);
     kept
 }

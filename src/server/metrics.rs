@@ -74,6 +74,11 @@ pub struct Metrics {
     pub task_waits_in_flight: Gauge,
     pub polls_per_wait: Histogram,
     pub conflict_retries: Counter,
+    pub store_calls: Family<CallLabels, Counter>,
+    pub store_call_seconds: Family<OpLabels, Histogram>,
+    pub lock_wait_seconds: Histogram,
+    pub store_pool_size: Gauge,
+    pub store_pool_available: Gauge,
 }
 
 impl Default for Metrics {
@@ -90,6 +95,11 @@ impl Default for Metrics {
             task_waits_in_flight: Gauge::default(),
             polls_per_wait: Histogram::new(poll_buckets()),
             conflict_retries: Counter::default(),
+            store_calls: Family::default(),
+            store_call_seconds: Family::new_with_constructor(|| Histogram::new(buckets())),
+            lock_wait_seconds: Histogram::new(buckets()),
+            store_pool_size: Gauge::default(),
+            store_pool_available: Gauge::default(),
             registry: Registry::default(),
         };
         registry.register("http_requests", "HTTP requests answered", m.requests.clone());
@@ -134,6 +144,31 @@ impl Default for Metrics {
             "Writes tried again after the backend answered 409 (locked)",
             m.conflict_retries.clone(),
         );
+        registry.register(
+            "store_calls",
+            "Calls to the state store, by operation and outcome",
+            m.store_calls.clone(),
+        );
+        registry.register(
+            "store_call_duration_seconds",
+            "Time the state store took, by operation",
+            m.store_call_seconds.clone(),
+        );
+        registry.register(
+            "lock_wait_duration_seconds",
+            "Time writes waited for a group or name lock in the shared store",
+            m.lock_wait_seconds.clone(),
+        );
+        registry.register(
+            "store_pool_connections",
+            "Connections the store pool holds",
+            m.store_pool_size.clone(),
+        );
+        registry.register(
+            "store_pool_idle_connections",
+            "Connections of the store pool free now",
+            m.store_pool_available.clone(),
+        );
         let build = Family::<BuildLabels, Gauge>::default();
         build
             .get_or_create(&BuildLabels {
@@ -160,6 +195,26 @@ impl crate::service::Telemetry for Metrics {
 
     fn conflict_retry(&self) {
         self.conflict_retries.inc();
+    }
+}
+
+impl crate::store::StoreTelemetry for Metrics {
+    fn store_call(&self, op: &'static str, ok: bool, took: Duration) {
+        let outcome = if ok { "ok" } else { "error" };
+        self.store_calls.get_or_create(&CallLabels { op, outcome }).inc();
+        self.store_call_seconds
+            .get_or_create(&OpLabels { op })
+            .observe(took.as_secs_f64());
+    }
+
+    fn lock_wait(&self, took: Duration) {
+        self.lock_wait_seconds.observe(took.as_secs_f64());
+    }
+
+    fn pool(&self, size: usize, available: usize) {
+        self.store_pool_size.set(i64::try_from(size).unwrap_or(i64::MAX));
+        self.store_pool_available
+            .set(i64::try_from(available).unwrap_or(i64::MAX));
     }
 }
 

@@ -19,9 +19,10 @@ pub use gcore::{GcoreWritten, Waiting};
 
 use crate::backend::{Backend, Cx};
 use crate::coord::Coord;
-use crate::error::{Error, Missing, Result};
+use crate::error::{Error, Kind, Missing, Result};
 use crate::mapping::{CfGroup, Mapping};
 use crate::model::{AtomicContent, Group, GroupId, Scope, Shape, Task, TaskId, TaskQuery};
+use crate::store::TaskLog;
 use crate::tasks::{PollConfig, TaskRegistry, Tracker};
 use backon::BackoffBuilder;
 use std::borrow::Cow;
@@ -71,6 +72,9 @@ pub trait Telemetry: Send + Sync {
     fn conflict_retry(&self);
 }
 
+/// The registry name of the gateway's own tasks in a task log.
+const GATEWAY_TASKS: &str = "gateway";
+
 /// Reports nothing.
 pub struct NoTelemetry;
 
@@ -87,6 +91,9 @@ pub struct Service {
     tracker: Arc<Tracker>,
     /// Tasks the gateway runs for backends without tasks of their own.
     synthesized: Arc<TaskRegistry>,
+    /// Where those tasks are kept beyond this process (another replica may
+    /// be asked about them).
+    task_log: Option<Arc<dyn TaskLog>>,
     settings: Settings,
     telemetry: Arc<dyn Telemetry>,
 }
@@ -96,6 +103,7 @@ impl Service {
         Service {
             tracker: Arc::new(Tracker::new(backend.clone(), settings.poll)),
             synthesized: Arc::new(TaskRegistry::new(settings.task_ttl)),
+            task_log: None,
             backend,
             coord,
             settings,
@@ -109,6 +117,27 @@ impl Service {
         Service {
             settings,
             ..self.clone()
+        }
+    }
+
+    /// Keeps the tasks the gateway runs in `log` (a durable or shared store).
+    pub fn with_task_log(mut self, log: Arc<dyn TaskLog>) -> Self {
+        self.synthesized = Arc::new(TaskRegistry::new(self.settings.task_ttl).with_log(log.clone(), GATEWAY_TASKS));
+        self.task_log = Some(log);
+        self
+    }
+
+    /// A task the gateway ran, here or (from the shared store) elsewhere.
+    async fn synthesized_task(&self, id: &TaskId) -> Result<Option<Task>> {
+        if let Some(t) = self.synthesized.get(id) {
+            return Ok(Some(t));
+        }
+        match &self.task_log {
+            Some(log) => log
+                .load(GATEWAY_TASKS, id)
+                .await
+                .map_err(|e| Error::new(Kind::Unavailable, e.to_string())),
+            None => Ok(None),
         }
     }
 
@@ -222,7 +251,7 @@ impl Service {
     }
 
     pub async fn task(&self, cx: &Cx, id: &TaskId) -> Result<Task> {
-        if let Some(t) = self.synthesized.get(id) {
+        if let Some(t) = self.synthesized_task(id).await? {
             return Ok(t);
         }
         if self.synthesizes_tasks() {
@@ -246,6 +275,17 @@ impl Service {
 
     pub async fn acknowledge(&self, cx: &Cx, id: &TaskId) -> Result<Task> {
         if let Some(t) = self.synthesized.acknowledge(id, 0) {
+            return Ok(t);
+        }
+        if let (Some(mut t), Some(log)) = (self.synthesized_task(id).await?, &self.task_log) {
+            // Started on another replica: acknowledged in the shared store.
+            if t.acknowledged_at.is_none() {
+                t.acknowledged_at = Some(chrono::Utc::now());
+                t.acknowledged_by = Some(0);
+                log.save_now(GATEWAY_TASKS, std::slice::from_ref(&t))
+                    .await
+                    .map_err(|e| Error::new(Kind::Unavailable, e.to_string()))?;
+            }
             return Ok(t);
         }
         if self.synthesizes_tasks() {

@@ -7,9 +7,10 @@
 //! the completion itself instead of polling.
 
 use crate::model::{Created, Scope, Task, TaskId, TaskKind, TaskQuery, TaskState, Uuid};
+use crate::store::TaskLog;
 use chrono::Utc;
 use std::collections::{HashMap, VecDeque};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::watch;
 use tokio::time::Instant;
@@ -31,10 +32,28 @@ struct Inner {
 pub struct TaskRegistry {
     inner: Mutex<Inner>,
     ttl: Duration,
+    /// Where task states are kept beyond this process (durable stores).
+    log: Option<(Arc<dyn TaskLog>, &'static str)>,
 }
 
 fn new_id() -> TaskId {
     Uuid::from_random(uuid::Uuid::new_v4().as_u128())
+}
+
+/// Ends `task`: FINISHED with what it created, or ERROR with a message.
+fn end(task: &mut Task, outcome: Result<Created, String>, at: chrono::DateTime<Utc>) {
+    task.updated_on = at;
+    task.finished_on = Some(at);
+    match outcome {
+        Ok(created) => {
+            task.state = TaskState::Finished;
+            task.created = Some(created);
+        }
+        Err(e) => {
+            task.state = TaskState::Error;
+            task.error = Some(e);
+        }
+    }
 }
 
 fn now() -> chrono::DateTime<Utc> {
@@ -48,7 +67,54 @@ impl TaskRegistry {
         TaskRegistry {
             inner: Mutex::new(Inner::default()),
             ttl,
+            log: None,
         }
+    }
+
+    /// Saves every state change to `log`, as registry `name`.
+    pub fn with_log(mut self, log: Arc<dyn TaskLog>, name: &'static str) -> Self {
+        self.log = Some((log, name));
+        self
+    }
+
+    fn saved(&self, task: &Task) {
+        if let Some((log, name)) = &self.log {
+            log.save(name, task);
+        }
+    }
+
+    /// Takes back tasks kept before a restart. One that had not ended did
+    /// not survive the restart: it ends now in ERROR, never stays RUNNING.
+    /// Answers the tasks it ended.
+    pub fn restore(&self, tasks: Vec<Task>) -> Vec<Task> {
+        let mut ended_now = Vec::new();
+        let mut inner = self.lock();
+        for mut task in tasks {
+            if !task.state.is_terminal() {
+                let at = now();
+                task.state = TaskState::Error;
+                task.error = Some("the gateway restarted before this task finished; nothing was applied".into());
+                task.updated_on = at;
+                task.finished_on = Some(at);
+                ended_now.push(task.clone());
+            }
+            let (notify, _) = watch::channel(task.state);
+            inner.order.push(task.id.clone());
+            inner.ended.push_back((Instant::now(), task.id.clone()));
+            inner.tasks.insert(task.id.clone(), Entry { task, notify });
+        }
+        let mut order = std::mem::take(&mut inner.order);
+        order.sort_by_key(|id| inner.tasks.get(id).map(|e| e.task.created_on));
+        inner.order = order;
+        ended_now
+    }
+
+    /// The task as it will be once `finish(id, outcome)` runs (to save it
+    /// durably first).
+    pub fn ending(&self, id: &TaskId, outcome: &Result<Created, String>) -> Option<Task> {
+        let mut task = self.get(id)?;
+        end(&mut task, outcome.clone(), now());
+        Some(task)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -79,6 +145,7 @@ impl TaskRegistry {
         let mut inner = self.lock();
         self.sweep(&mut inner);
         inner.order.push(id.clone());
+        self.saved(&task);
         inner.tasks.insert(id.clone(), Entry { task, notify });
         id
     }
@@ -92,22 +159,12 @@ impl TaskRegistry {
         if entry.task.state.is_terminal() {
             return;
         }
-        let at = now();
-        let t = &mut entry.task;
-        t.updated_on = at;
-        t.finished_on = Some(at);
-        match outcome {
-            Ok(created) => {
-                t.state = TaskState::Finished;
-                t.created = Some(created);
-            }
-            Err(e) => {
-                t.state = TaskState::Error;
-                t.error = Some(e);
-            }
-        }
-        entry.notify.send_replace(t.state);
+        end(&mut entry.task, outcome, now());
+        entry.notify.send_replace(entry.task.state);
+        let task = entry.task.clone();
         inner.ended.push_back((Instant::now(), id.clone()));
+        drop(inner);
+        self.saved(&task);
     }
 
     pub fn get(&self, id: &TaskId) -> Option<Task> {
@@ -151,7 +208,10 @@ impl TaskRegistry {
             entry.task.acknowledged_at = Some(now());
             entry.task.acknowledged_by = Some(by);
         }
-        Some(entry.task.clone())
+        let task = entry.task.clone();
+        drop(inner);
+        self.saved(&task);
+        Some(task)
     }
 
     /// Acknowledges every task of the given project and region (either may be any).
@@ -166,6 +226,9 @@ impl TaskRegistry {
             {
                 t.acknowledged_at = Some(at);
                 t.acknowledged_by = Some(by);
+                if let Some((log, name)) = &self.log {
+                    log.save(name, t);
+                }
             }
         }
     }

@@ -9,12 +9,12 @@
 use super::api::{Answer, ApiClient, ApiSettings};
 use super::{Backend, BackendError, Cx, ErrorKind, Result, Write};
 use crate::config::GcoreBackendConfig;
-use crate::dialect::gcore::rule::{atom_from_out, to_spec};
-use crate::dialect::gcore::wire::{task_type, GroupOut, ListOut, TaskIds, TaskOut};
+use crate::dialect::gcore::rule::to_spec;
+use crate::dialect::gcore::wire::{group_in, task_type, GroupOut, ListOut, TaskIds, TaskOut};
 use crate::dialect::gcore::RuleSpec;
 use crate::model::{
-    Atom, AtomicContent, Content, Group, GroupId, GroupMeta, GroupPatch, GroupRule, NewContent, NewGroup, PatchContent,
-    Scope, Shape, Tag, TagPatch, Task, TaskId, TaskQuery, TaskState, Uuid,
+    Atom, Group, GroupId, GroupPatch, NewContent, NewGroup, PatchContent, Scope, Shape, TagPatch, Task, TaskId,
+    TaskQuery, TaskState, Uuid,
 };
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -252,42 +252,7 @@ fn task_ids(ids: TaskIds) -> Result<Vec<Uuid>> {
 }
 
 fn to_model(g: &GroupOut) -> Result<Group> {
-    let bad = |what: String| BackendError::new(ErrorKind::Upstream, format!("Gcore group {}: {what}", g.id));
-    let id = Uuid::parse(&g.id).ok_or_else(|| bad("invalid id".into()))?;
-    let rules = g
-        .security_group_rules
-        .iter()
-        .map(|r| {
-            Ok(GroupRule {
-                id: Uuid::parse(&r.id).ok_or_else(|| bad(format!("invalid rule id {:?}", r.id)))?,
-                atom: atom_from_out(r).map_err(|e| bad(format!("rule {}: {e}", r.id)))?,
-                revision: r.revision_number,
-                created_at: r.created_at.0,
-                updated_at: r.updated_at.0,
-            })
-        })
-        .collect::<Result<Vec<_>>>()?;
-    let tags = g
-        .tags_v2
-        .iter()
-        .map(|t| Tag {
-            key: t.key.clone(),
-            value: t.value.clone(),
-            read_only: t.read_only,
-        })
-        .collect();
-    Ok(Group {
-        meta: GroupMeta {
-            id,
-            name: g.name.clone(),
-            description: g.description.clone(),
-            region: g.region.clone(),
-            revision: g.revision_number,
-            created_at: g.created_at.0,
-            updated_at: g.updated_at.0,
-        },
-        content: Content::Atomic(std::sync::Arc::new(AtomicContent { rules, tags })),
-    })
+    group_in(g).map_err(|e| BackendError::new(ErrorKind::Upstream, format!("Gcore group {}: {e}", g.id)))
 }
 
 #[async_trait]

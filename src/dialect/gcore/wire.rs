@@ -229,6 +229,46 @@ fn state_out(s: State) -> TaskState {
     }
 }
 
+/// A Gcore group body in model terms.
+pub fn group_in(g: &GroupOut) -> Result<crate::model::Group, String> {
+    use crate::model::{AtomicContent, Content, GroupMeta, GroupRule, Tag};
+    let id = Uuid::parse(&g.id).ok_or("invalid id")?;
+    let rules = g
+        .security_group_rules
+        .iter()
+        .map(|r| {
+            Ok(GroupRule {
+                id: Uuid::parse(&r.id).ok_or_else(|| format!("invalid rule id {:?}", r.id))?,
+                atom: super::rule::atom_from_out(r).map_err(|e| format!("rule {}: {e}", r.id))?,
+                revision: r.revision_number,
+                created_at: r.created_at.0,
+                updated_at: r.updated_at.0,
+            })
+        })
+        .collect::<Result<Vec<_>, String>>()?;
+    let tags = g
+        .tags_v2
+        .iter()
+        .map(|t| Tag {
+            key: t.key.clone(),
+            value: t.value.clone(),
+            read_only: t.read_only,
+        })
+        .collect();
+    Ok(crate::model::Group {
+        meta: GroupMeta {
+            id,
+            name: g.name.clone(),
+            description: g.description.clone(),
+            region: g.region.clone(),
+            revision: g.revision_number,
+            created_at: g.created_at.0,
+            updated_at: g.updated_at.0,
+        },
+        content: Content::Atomic(std::sync::Arc::new(AtomicContent { rules, tags })),
+    })
+}
+
 pub fn task_out(t: &Task) -> TaskOut {
     let created_resources = t.created.as_ref().map(|c| {
         let ids = |list: &[Uuid]| list.iter().map(|i| serde_json::Value::from(i.as_str())).collect();

@@ -1,0 +1,214 @@
+//! The gateway's parts for one config: the service over its backend and
+//! store, the credentials, the streams and caches requests use — built from
+//! the config ([`App::open`]), over a given backend (tests), or from a
+//! running gateway under a new config (a reload).
+
+use super::{audit, auth, lifecycle, metrics, renders};
+use crate::backend::embedded::Embedded;
+use crate::backend::gcore::GcoreHttp;
+use crate::backend::{Backend, Instrumented};
+use crate::config::{BackendKind, Config, Port25, StoreKind};
+use crate::mapping::{on_cf, on_gcore, Mapping};
+use crate::model::Scope;
+use crate::service::{Service, Settings};
+use crate::store::Stores;
+use crate::tasks::PollConfig;
+use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+/// Everything a request handler needs: one config's view of the gateway.
+/// A reload makes a new `App` over the same service, store, metrics and
+/// lifecycle ([`super::live::Live`]); requests in flight keep the one they
+/// started with.
+pub struct App {
+    pub cfg: Config,
+    pub service: Service,
+    pub stores: Stores,
+    pub metrics: Arc<metrics::Metrics>,
+    pub auth: Arc<auth::Authenticator>,
+    pub lifecycle: Arc<lifecycle::Lifecycle>,
+    pub readiness: Arc<lifecycle::Readiness>,
+    pub audit: Arc<audit::Audit>,
+    /// Rendered group bodies (per config: flags change what is rendered).
+    pub renders: renders::Renders,
+    /// When this gateway started (the timestamps of directory resources).
+    pub started: chrono::DateTime<chrono::Utc>,
+    /// The address actually bound (port 0 picks one).
+    pub(super) bound: Arc<OnceLock<SocketAddr>>,
+}
+
+/// The most rendered JSON kept (64 MiB: about 20,000 groups of 100 rules).
+const RENDER_CACHE_BYTES: u64 = 64 << 20;
+
+fn settings(cfg: &Config, cf_scope: Scope) -> Settings {
+    let smtp = match cfg.gcore.port25 {
+        Port25::Narrow => on_gcore::SmtpPolicy::Narrow,
+        Port25::Reject => on_gcore::SmtpPolicy::Reject,
+        Port25::Allow => on_gcore::SmtpPolicy::Allow,
+    };
+    Settings {
+        mapping: Mapping {
+            gcore: on_gcore::Policy {
+                smtp,
+                max_rules: cfg.gcore.max_rules,
+            },
+            cf: on_cf::Policy {
+                drop_unsupported: cfg.backend.cf.drop_unsupported,
+            },
+        },
+        cf_scope,
+        deadline: cfg.wait.deadline(),
+        poll: PollConfig {
+            interval: cfg.wait.poll(),
+            max_backoff: cfg.wait.max_poll(),
+            round_timeout: Duration::from_secs(cfg.backend.gcore.request_timeout_s.max(1)),
+        },
+        conflict_backoff: (cfg.wait.poll(), cfg.wait.max_poll()),
+        task_ttl: Duration::from_secs(cfg.backend.embedded.task_ttl_s),
+    }
+}
+
+/// Where CF groups live for the configured backend.
+fn cf_scope(cfg: &Config) -> Scope {
+    match cfg.backend.kind {
+        BackendKind::Gcore => Scope {
+            project_id: cfg.backend.gcore.project_id,
+            region_id: cfg.backend.gcore.region_id,
+        },
+        BackendKind::Embedded | BackendKind::Cf => Scope {
+            project_id: cfg.cf.project_id,
+            region_id: cfg.cf.region_id,
+        },
+    }
+}
+
+/// The Gcore or Cloud Controller backend the config names (`None`: the
+/// embedded one).
+fn remote(cfg: &Config) -> Result<Option<Arc<dyn Backend>>, String> {
+    Ok(match cfg.backend.kind {
+        BackendKind::Embedded => None,
+        BackendKind::Gcore => Some(Arc::new(GcoreHttp::new(&cfg.backend.gcore).map_err(|e| e.to_string())?)),
+        BackendKind::Cf => {
+            let flags = crate::dialect::cf::CfFlags {
+                comma_delimited_destinations: cfg.cf.enable_comma_delimited_destinations,
+                ipv6: cfg.cf.enable_ipv6,
+            };
+            Some(Arc::new(crate::backend::cf::CloudController::new(
+                &cfg.backend.cf,
+                cf_scope(cfg),
+                flags,
+            )?))
+        }
+    })
+}
+
+/// The backend the config names; the embedded one kept in the store when
+/// the store is durable (its state taken back from it).
+async fn backend(cfg: &Config, stores: &Stores) -> Result<Arc<dyn Backend>, String> {
+    if let Some(b) = remote(cfg)? {
+        return Ok(b);
+    }
+    let (e, g) = (&cfg.backend.embedded, &cfg.gcore);
+    let (Some(groups), Some(tasks)) = (&stores.groups, &stores.tasks) else {
+        return Ok(Arc::new(Embedded::new(e, g.smtp_blocked, g.max_rules)));
+    };
+    let durable = Embedded::durable(e, g.smtp_blocked, g.max_rules, groups.clone(), tasks.clone());
+    durable
+        .restore(tasks.as_ref())
+        .await
+        .map_err(|e| format!("cannot take the embedded backend's state back: {e}"))?;
+    Ok(Arc::new(durable))
+}
+
+impl App {
+    /// The gateway for `cfg`: its store opened (and migrated), its backend
+    /// built (and, when durable, its state taken back).
+    pub async fn open(cfg: Config) -> Result<App, String> {
+        let metrics: Arc<metrics::Metrics> = Arc::default();
+        let stores = Stores::open(&cfg.store, &cfg.idempotency, metrics.clone()).await?;
+        let backend = backend(&cfg, &stores).await?;
+        let scope = cf_scope(&cfg);
+        App::assemble(cfg, backend, scope, stores, metrics)
+    }
+
+    /// The gateway for `cfg` with the memory store (no `await` needed; the
+    /// binary uses [`App::open`]).
+    pub fn new(cfg: Config) -> Result<App, String> {
+        if cfg.store.kind != StoreKind::Memory {
+            return Err("a durable store is opened with App::open".into());
+        }
+        let stores = Stores::memory(&cfg.idempotency);
+        let (e, g) = (&cfg.backend.embedded, &cfg.gcore);
+        let backend = match remote(&cfg)? {
+            Some(b) => b,
+            None => Arc::new(Embedded::new(e, g.smtp_blocked, g.max_rules)),
+        };
+        let scope = cf_scope(&cfg);
+        App::assemble(cfg, backend, scope, stores, Arc::default())
+    }
+
+    /// The gateway over a given backend (tests use a scripted one).
+    pub fn with_backend(cfg: Config, backend: Arc<dyn Backend>, cf_scope: Scope) -> Result<App, String> {
+        let stores = Stores::memory(&cfg.idempotency);
+        App::assemble(cfg, backend, cf_scope, stores, Arc::default())
+    }
+
+    fn assemble(
+        cfg: Config,
+        backend: Arc<dyn Backend>,
+        cf_scope: Scope,
+        stores: Stores,
+        metrics: Arc<metrics::Metrics>,
+    ) -> Result<App, String> {
+        let backend = Arc::new(Instrumented::new(backend, metrics.clone()));
+        let mut service =
+            Service::new(backend, stores.coord.clone(), settings(&cfg, cf_scope)).with_telemetry(metrics.clone());
+        if let Some(log) = &stores.tasks {
+            service = service.with_task_log(log.clone());
+        }
+        Ok(App {
+            auth: Arc::new(auth::Authenticator::new(&cfg.auth).map_err(|e| e.to_string())?),
+            audit: Arc::new(audit::Audit::new(&cfg.audit).map_err(|e| e.to_string())?),
+            renders: renders::Renders::new(RENDER_CACHE_BYTES),
+            service,
+            stores,
+            metrics,
+            lifecycle: Arc::default(),
+            readiness: Arc::default(),
+            started: chrono::Utc::now(),
+            bound: Arc::default(),
+            cfg,
+        })
+    }
+
+    /// This gateway under a new config: the same service (backend, locks,
+    /// tasks), store, metrics, lifecycle and audit stream; new credentials,
+    /// CF directory, mapping policy and limits.
+    pub fn reconfigured(&self, cfg: Config) -> Result<App, String> {
+        let service = self.service.with_settings(settings(&cfg, self.service.cf_scope()));
+        Ok(App {
+            auth: Arc::new(auth::Authenticator::new(&cfg.auth).map_err(|e| e.to_string())?),
+            service,
+            stores: self.stores.clone(),
+            metrics: self.metrics.clone(),
+            lifecycle: self.lifecycle.clone(),
+            readiness: self.readiness.clone(),
+            audit: self.audit.clone(),
+            renders: renders::Renders::new(RENDER_CACHE_BYTES),
+            started: self.started,
+            bound: self.bound.clone(),
+            cfg,
+        })
+    }
+
+    /// The URL the gateway announces: `server.external_url`, else the
+    /// address it listens on. Never a request's `Host`.
+    pub fn external_url(&self) -> String {
+        if !self.cfg.server.external_url.is_empty() {
+            return self.cfg.server.external_url.trim_end_matches('/').to_string();
+        }
+        let addr = self.bound.get().copied().unwrap_or(self.cfg.server.listen);
+        format!("http://{addr}")
+    }
+}

@@ -1,0 +1,210 @@
+//! What sgbridge keeps itself, behind one seam, in the store the config
+//! names (`[store]`):
+//!
+//! - `memory`: one process, nothing kept (the default);
+//! - `sqlite`: one process, durable — the embedded backend's groups and
+//!   tasks, the gateway's own tasks and idempotency records survive a
+//!   restart (WAL, synchronous commits);
+//! - `postgres`: several replicas share everything — per-group write
+//!   exclusion and CF name reservations (leases a dead replica gives up
+//!   when they expire), idempotency records, the tasks the gateway runs and
+//!   the embedded backend's groups.
+//!
+//! Each part is a small trait — [`crate::coord::Coord`], [`Records`],
+//! [`TaskLog`], [`GroupLog`] — so the write path, the idempotency layer,
+//! the task registry and the embedded backend stay unaware of the engine.
+//! Records are stored in the Gcore wire form (groups, tasks), the one
+//! complete form of a group with its rule ids and timestamps.
+
+mod memory;
+mod migrations;
+mod postgres;
+mod rows;
+mod sqlite;
+
+pub use memory::MemoryRecords;
+
+use crate::config::{IdempotencyConfig, StoreConfig, StoreKind};
+use crate::coord::{Coord, Memory};
+use crate::model::{Group, Scope, Task, TaskId};
+use async_trait::async_trait;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The store failed or could not be reached; the text is safe to show (no
+/// URL, no password).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the state store is unavailable: {0}")]
+pub struct StoreError(pub String);
+
+/// An answer kept for an `Idempotency-Key`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answer {
+    pub status: u16,
+    pub headers: Vec<(String, Vec<u8>)>,
+    pub body: Vec<u8>,
+}
+
+/// What a key's record says when a request carrying it arrives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Begin {
+    /// No record: this request is the first, and now holds the key.
+    Fresh,
+    /// The first request with this key is still being answered.
+    InFlight {
+        fingerprint: u64,
+    },
+    Done {
+        fingerprint: u64,
+        answer: Answer,
+    },
+}
+
+/// Idempotency records, per caller and key.
+#[async_trait]
+pub trait Records: Send + Sync {
+    /// Claims the key for a request (fingerprint) or reports who has it.
+    /// An unfinished claim lapses after `in_flight` (its request died).
+    async fn begin(
+        &self,
+        principal: &str,
+        key: &str,
+        fingerprint: u64,
+        in_flight: Duration,
+    ) -> Result<Begin, StoreError>;
+
+    /// Keeps the answer for `ttl`.
+    async fn finish(
+        &self,
+        principal: &str,
+        key: &str,
+        fingerprint: u64,
+        answer: Answer,
+        ttl: Duration,
+    ) -> Result<(), StoreError>;
+
+    /// Forgets the claim (the request failed in a way a retry may fix).
+    async fn abandon(&self, principal: &str, key: &str) -> Result<(), StoreError>;
+}
+
+/// Where a task registry keeps its tasks.
+#[async_trait]
+pub trait TaskLog: Send + Sync {
+    /// Saves a task's current state (in the background, in order).
+    fn save(&self, registry: &'static str, task: &Task);
+
+    /// Saves the tasks and waits until they are durable.
+    async fn save_now(&self, registry: &'static str, tasks: &[Task]) -> Result<(), StoreError>;
+
+    /// Every task a registry kept.
+    async fn load_all(&self, registry: &'static str) -> Result<Vec<Task>, StoreError>;
+
+    /// One task, wherever it was started (another replica included).
+    async fn load(&self, registry: &'static str, id: &TaskId) -> Result<Option<Task>, StoreError>;
+}
+
+/// One change to the embedded backend's groups.
+#[derive(Debug, Clone)]
+pub enum GroupChange {
+    Put { scope: Scope, seq: u64, group: Group },
+    Gone { scope: Scope, id: crate::model::GroupId },
+}
+
+/// Where the embedded backend keeps its groups.
+#[async_trait]
+pub trait GroupLog: Send + Sync {
+    /// Applies the changes and the tasks' states in one durable commit.
+    async fn commit(&self, changes: &[GroupChange], tasks: &[Task]) -> Result<(), StoreError>;
+
+    /// Every group, with its scope and creation order.
+    async fn load(&self) -> Result<Vec<(Scope, u64, Group)>, StoreError>;
+}
+
+/// Where store calls and lock waits are reported.
+pub trait StoreTelemetry: Send + Sync {
+    fn store_call(&self, op: &'static str, ok: bool, took: Duration);
+    fn lock_wait(&self, took: Duration);
+    fn pool(&self, size: usize, available: usize);
+}
+
+/// Reports nothing.
+pub struct NoStoreTelemetry;
+
+impl StoreTelemetry for NoStoreTelemetry {
+    fn store_call(&self, _: &'static str, _: bool, _: Duration) {}
+    fn lock_wait(&self, _: Duration) {}
+    fn pool(&self, _: usize, _: usize) {}
+}
+
+/// The store's parts, as the rest of the gateway uses them.
+#[derive(Clone)]
+pub struct Stores {
+    pub kind: StoreKind,
+    pub coord: Arc<dyn Coord>,
+    pub records: Arc<dyn Records>,
+    /// `None` for the memory store: tasks live in their registries only.
+    pub tasks: Option<Arc<dyn TaskLog>>,
+    pub groups: Option<Arc<dyn GroupLog>>,
+    ping: Option<Arc<dyn Ping>>,
+}
+
+#[async_trait]
+trait Ping: Send + Sync {
+    async fn ping(&self) -> Result<(), StoreError>;
+}
+
+impl Stores {
+    /// The memory store: one process, nothing kept.
+    pub fn memory(idempotency: &IdempotencyConfig) -> Stores {
+        Stores {
+            kind: StoreKind::Memory,
+            coord: Arc::new(Memory::default()),
+            records: Arc::new(MemoryRecords::new(idempotency)),
+            tasks: None,
+            groups: None,
+            ping: None,
+        }
+    }
+
+    /// Opens the configured store, migrating its schema.
+    pub async fn open(
+        cfg: &StoreConfig,
+        idempotency: &IdempotencyConfig,
+        telemetry: Arc<dyn StoreTelemetry>,
+    ) -> Result<Stores, String> {
+        match cfg.kind {
+            StoreKind::Memory => Ok(Stores::memory(idempotency)),
+            StoreKind::Sqlite => {
+                let path = cfg.path.as_ref().ok_or("store.kind = \"sqlite\" needs store.path")?;
+                let db = Arc::new(sqlite::Sqlite::open(path, telemetry).await?);
+                Ok(Stores {
+                    kind: StoreKind::Sqlite,
+                    coord: Arc::new(Memory::default()),
+                    records: db.clone(),
+                    tasks: Some(db.clone()),
+                    groups: Some(db.clone()),
+                    ping: Some(db),
+                })
+            }
+            StoreKind::Postgres => {
+                let db = postgres::Postgres::open(cfg, telemetry).await?;
+                Ok(Stores {
+                    kind: StoreKind::Postgres,
+                    coord: db.coord(),
+                    records: db.clone(),
+                    tasks: Some(db.clone()),
+                    groups: Some(db.clone()),
+                    ping: Some(db),
+                })
+            }
+        }
+    }
+
+    /// Whether the store answers (for `/readyz`).
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        match &self.ping {
+            Some(p) => p.ping().await,
+            None => Ok(()),
+        }
+    }
+}

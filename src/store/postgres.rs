@@ -1,0 +1,660 @@
+//! The PostgreSQL store: several replicas share one database.
+//!
+//! - Write exclusion and CF name reservations are leases (`sgbridge_locks`):
+//!   a row per held key, renewed while held, taken over once expired — so a
+//!   replica that dies gives up what it held within `store.lock_lease_s`,
+//!   and a waiting write holds no database connection. Within a replica
+//!   the in-process locks queue writers first, so only one per key polls.
+//! - Idempotency records are insert-or-return on a primary key.
+//! - Tasks and the embedded backend's groups are rows holding their Gcore
+//!   wire form.
+//!
+//! Pool (deadpool-postgres) bounded by `store.max_connections`; every
+//! statement bounded by `statement_timeout`; expired rows swept by one
+//! replica at a time (a transaction-scoped advisory lock). The URL comes
+//! from the environment and is never written anywhere.
+
+use super::{
+    migrations, rows, Answer, Begin, GroupChange, GroupLog, Ping, Records, StoreError, StoreTelemetry, TaskLog,
+};
+use crate::config::StoreConfig;
+use crate::coord::locks::{KeyGuard, KeyedLocks};
+use crate::coord::{Coord, CoordError, Held, LockKey, UncertainCreate};
+use crate::model::{Group, Scope, Task, TaskId};
+use async_trait::async_trait;
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use std::collections::HashSet;
+use std::future::Future;
+use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tokio_postgres::NoTls;
+
+/// Advisory lock keys (arbitrary constants of this program).
+const MIGRATION_LOCK: i64 = 0x5367_6272_0001;
+const SWEEP_LOCK: i64 = 0x5367_6272_0002;
+
+/// How long ended tasks stay in the table.
+const TASK_KEEP: Duration = Duration::from_secs(24 * 3600);
+
+pub struct Postgres {
+    pool: Pool,
+    telemetry: Arc<dyn StoreTelemetry>,
+    lease: Duration,
+    replica: String,
+    next_holder: AtomicU64,
+    held: Mutex<HashSet<(String, String)>>,
+    local: KeyedLocks<LockKey>,
+    saves: mpsc::UnboundedSender<(&'static str, Task)>,
+}
+
+/// A store error without the URL or password in it.
+fn db_error(e: impl std::fmt::Display) -> StoreError {
+    StoreError(crate::sanitize::foreign_text(&e.to_string(), &[]))
+}
+
+fn seconds(d: Duration) -> f64 {
+    d.as_secs_f64()
+}
+
+impl Postgres {
+    pub async fn open(cfg: &StoreConfig, telemetry: Arc<dyn StoreTelemetry>) -> Result<Arc<Postgres>, String> {
+        let url = std::env::var(&cfg.url_env)
+            .map_err(|_| format!("store.url_env: the environment variable {} is not set", cfg.url_env))?;
+        let mut pg = tokio_postgres::Config::from_str(url.trim())
+            .map_err(|_| format!("the PostgreSQL URL in {} is not valid", cfg.url_env))?;
+        let timeout = Duration::from_millis(cfg.statement_timeout_ms);
+        pg.options(format!("-c statement_timeout={}", cfg.statement_timeout_ms));
+        pg.connect_timeout(timeout);
+        pg.application_name("sgbridge");
+        let manager = Manager::from_config(
+            pg,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(cfg.max_connections)
+            .wait_timeout(Some(timeout))
+            .create_timeout(Some(timeout))
+            .recycle_timeout(Some(timeout))
+            .runtime(Runtime::Tokio1)
+            .build()
+            .map_err(|e| format!("the PostgreSQL pool: {e}"))?;
+        let (saves, queue) = mpsc::unbounded_channel();
+        let db = Arc::new(Postgres {
+            pool,
+            telemetry,
+            lease: Duration::from_secs(cfg.lock_lease_s),
+            replica: crate::backend::embedded::new_id().to_string(),
+            next_holder: AtomicU64::new(0),
+            held: Mutex::new(HashSet::new()),
+            local: KeyedLocks::default(),
+            saves,
+        });
+        db.migrate()
+            .await
+            .map_err(|e| format!("cannot prepare the PostgreSQL store: {}", e.0))?;
+        tokio::spawn(writer(Arc::downgrade(&db), queue));
+        tokio::spawn(housekeeping(Arc::downgrade(&db)));
+        Ok(db)
+    }
+
+    pub fn coord(self: &Arc<Self>) -> Arc<dyn Coord> {
+        Arc::new(Shared(self.clone()))
+    }
+
+    async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
+        self.pool.get().await.map_err(db_error)
+    }
+
+    /// Runs one store operation, timed and reported.
+    async fn timed<T>(
+        &self,
+        op: &'static str,
+        f: impl Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        let started = Instant::now();
+        let out = f.await;
+        self.telemetry.store_call(op, out.is_ok(), started.elapsed());
+        out
+    }
+
+    /// Applies missing migrations, once across replicas starting together.
+    async fn migrate(&self) -> Result<(), StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(db_error)?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+            .await
+            .map_err(db_error)?;
+        tx.batch_execute("CREATE TABLE IF NOT EXISTS sgbridge_schema (version bigint NOT NULL)")
+            .await
+            .map_err(db_error)?;
+        let current: i64 = tx
+            .query_one("SELECT coalesce(max(version), 0) FROM sgbridge_schema", &[])
+            .await
+            .map_err(db_error)?
+            .get(0);
+        let pending = migrations::pending(migrations::POSTGRES, current).map_err(StoreError)?;
+        for (i, statements) in pending.iter().enumerate() {
+            tx.batch_execute(statements).await.map_err(db_error)?;
+            let version = current + 1 + i as i64;
+            tx.execute("INSERT INTO sgbridge_schema (version) VALUES ($1)", &[&version])
+                .await
+                .map_err(db_error)?;
+        }
+        tx.commit().await.map_err(db_error)
+    }
+
+    /// Takes the lease of `key` if it is free or expired.
+    async fn acquire(&self, key: &str, holder: &str) -> Result<bool, StoreError> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                "INSERT INTO sgbridge_locks (key, holder, expires_at)
+                 VALUES ($1, $2, now() + make_interval(secs => $3))
+                 ON CONFLICT (key) DO UPDATE SET holder = EXCLUDED.holder, expires_at = EXCLUDED.expires_at
+                 WHERE sgbridge_locks.expires_at < now()
+                 RETURNING holder",
+                &[&key, &holder, &seconds(self.lease)],
+            )
+            .await
+            .map_err(db_error)?;
+        Ok(!rows.is_empty())
+    }
+
+    fn holder(&self) -> String {
+        format!("{}:{}", self.replica, self.next_holder.fetch_add(1, Ordering::Relaxed))
+    }
+
+    async fn release(&self, key: &str, holder: &str) -> Result<(), StoreError> {
+        let client = self.client().await?;
+        client
+            .execute(
+                "DELETE FROM sgbridge_locks WHERE key = $1 AND holder = $2",
+                &[&key, &holder],
+            )
+            .await
+            .map_err(db_error)?;
+        Ok(())
+    }
+
+    /// Extends every lease this replica holds.
+    async fn renew(&self) -> Result<(), StoreError> {
+        let holders: Vec<String> = {
+            let held = self.held.lock().unwrap_or_else(|p| p.into_inner());
+            held.iter().map(|(_, h)| h.clone()).collect()
+        };
+        if holders.is_empty() {
+            return Ok(());
+        }
+        let client = self.client().await?;
+        client
+            .execute(
+                "UPDATE sgbridge_locks SET expires_at = now() + make_interval(secs => $2) WHERE holder = ANY($1)",
+                &[&holders, &seconds(self.lease)],
+            )
+            .await
+            .map_err(db_error)?;
+        Ok(())
+    }
+
+    /// Deletes expired records; one replica at a time does it.
+    async fn sweep(&self) -> Result<(), StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(db_error)?;
+        let mine: bool = tx
+            .query_one("SELECT pg_try_advisory_xact_lock($1)", &[&SWEEP_LOCK])
+            .await
+            .map_err(db_error)?
+            .get(0);
+        if mine {
+            tx.batch_execute(
+                "DELETE FROM sgbridge_idempotency WHERE expires_at < now();
+                 DELETE FROM sgbridge_locks WHERE expires_at < now() - interval '1 minute';",
+            )
+            .await
+            .map_err(db_error)?;
+            tx.execute(
+                "DELETE FROM sgbridge_tasks WHERE state IN ('FINISHED', 'ERROR')
+                 AND updated_at < now() - make_interval(secs => $1)",
+                &[&seconds(TASK_KEEP)],
+            )
+            .await
+            .map_err(db_error)?;
+        }
+        tx.commit().await.map_err(db_error)
+    }
+
+    async fn put_tasks(
+        client: &impl deadpool_postgres::GenericClient,
+        registry: &str,
+        tasks: &[Task],
+    ) -> Result<(), StoreError> {
+        for t in tasks {
+            let body = rows::task_text(t)?;
+            let id = t.id.to_string();
+            // A later state never goes back to an earlier one (saves may race).
+            client
+                .execute(
+                    "INSERT INTO sgbridge_tasks (registry, id, state, body, updated_at) VALUES ($1, $2, $3, $4, now())
+                     ON CONFLICT (registry, id) DO UPDATE
+                       SET state = EXCLUDED.state, body = EXCLUDED.body, updated_at = now()
+                     WHERE sgbridge_tasks.state NOT IN ('FINISHED', 'ERROR') OR EXCLUDED.state IN ('FINISHED', 'ERROR')",
+                    &[&registry, &id, &rows::state_name(t), &body],
+                )
+                .await
+                .map_err(db_error)?;
+        }
+        Ok(())
+    }
+}
+
+/// Saves task states in the background, in the order they happened.
+async fn writer(db: std::sync::Weak<Postgres>, mut queue: mpsc::UnboundedReceiver<(&'static str, Task)>) {
+    while let Some((registry, task)) = queue.recv().await {
+        let Some(db) = db.upgrade() else { return };
+        let saved = db
+            .timed("save_task", async {
+                let client = db.client().await?;
+                Postgres::put_tasks(&client, registry, std::slice::from_ref(&task)).await
+            })
+            .await;
+        if let Err(e) = saved {
+            tracing::warn!(task = %task.id, error = %e, "a task's state was not saved");
+        }
+    }
+}
+
+/// Renews leases every third of their life; sweeps and reports the pool
+/// every minute.
+async fn housekeeping(db: std::sync::Weak<Postgres>) {
+    let mut last_sweep = Instant::now();
+    loop {
+        let lease = match db.upgrade() {
+            Some(db) => db.lease,
+            None => return,
+        };
+        tokio::time::sleep(lease / 3).await;
+        let Some(db) = db.upgrade() else { return };
+        if let Err(e) = db.timed("renew_locks", db.renew()).await {
+            tracing::warn!(error = %e, "write locks could not be renewed");
+        }
+        let status = db.pool.status();
+        db.telemetry.pool(status.size, status.available);
+        if last_sweep.elapsed() >= Duration::from_secs(60) {
+            last_sweep = Instant::now();
+            if let Err(e) = db.timed("sweep", db.sweep()).await {
+                tracing::warn!(error = %e, "expired records could not be swept");
+            }
+        }
+    }
+}
+
+fn lock_key(key: &LockKey) -> String {
+    match key {
+        LockKey::Group(s, id) => format!("group:{s}:{id}"),
+        LockKey::Name(s, name) => format!("name:{s}:{name}"),
+    }
+}
+
+/// A held lease; released (in the background) when dropped.
+struct Lease {
+    db: Arc<Postgres>,
+    key: String,
+    holder: String,
+    _local: KeyGuard<LockKey>,
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        let entry = (self.key.clone(), self.holder.clone());
+        self.db.held.lock().unwrap_or_else(|p| p.into_inner()).remove(&entry);
+        let db = self.db.clone();
+        // Without a runtime (shutting down) the lease simply expires.
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(async move {
+                if let Err(e) = db.timed("release_lock", db.release(&entry.0, &entry.1)).await {
+                    tracing::warn!(error = %e, "a write lock was not released; it expires on its own");
+                }
+            });
+        }
+    }
+}
+
+/// The coordination seam over the shared store.
+struct Shared(Arc<Postgres>);
+
+impl Shared {
+    fn coord_error(e: StoreError) -> CoordError {
+        CoordError(e.0)
+    }
+
+    fn held(&self, key: &LockKey, holder: String, local: KeyGuard<LockKey>) -> Held {
+        let name = lock_key(key);
+        self.0
+            .held
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert((name.clone(), holder.clone()));
+        Held::new(Lease {
+            db: self.0.clone(),
+            key: name,
+            holder,
+            _local: local,
+        })
+    }
+}
+
+#[async_trait]
+impl Coord for Shared {
+    async fn lock(&self, key: LockKey) -> Result<Held, CoordError> {
+        let started = Instant::now();
+        let local = self.0.local.lock(key.clone()).await;
+        let (name, holder) = (lock_key(&key), self.0.holder());
+        let mut pause = Duration::from_millis(10);
+        loop {
+            let got = self.0.timed("acquire_lock", self.0.acquire(&name, &holder)).await;
+            if got.map_err(Self::coord_error)? {
+                break;
+            }
+            let jitter = Duration::from_millis(fastrand::u64(0..=pause.as_millis() as u64 / 2));
+            tokio::time::sleep(pause + jitter).await;
+            pause = (pause * 2).min(Duration::from_millis(200));
+        }
+        self.0.telemetry.lock_wait(started.elapsed());
+        Ok(self.held(&key, holder, local))
+    }
+
+    async fn try_lock(&self, key: LockKey) -> Result<Option<Held>, CoordError> {
+        let Some(local) = self.0.local.try_lock(key.clone()) else {
+            return Ok(None);
+        };
+        let (name, holder) = (lock_key(&key), self.0.holder());
+        let got = self.0.timed("acquire_lock", self.0.acquire(&name, &holder)).await;
+        Ok(got.map_err(Self::coord_error)?.then(|| self.held(&key, holder, local)))
+    }
+
+    async fn uncertain(&self, scope: Scope, name: &str) -> Result<Vec<UncertainCreate>, CoordError> {
+        let db = &self.0;
+        db.timed("uncertain", async {
+            let client = db.client().await?;
+            let found = client
+                .query(
+                    "SELECT marker, since FROM sgbridge_uncertain WHERE project_id = $1 AND region_id = $2 AND name = $3",
+                    &[&(scope.project_id as i64), &(scope.region_id as i64), &name],
+                )
+                .await
+                .map_err(db_error)?;
+            Ok(found
+                .iter()
+                .map(|r| UncertainCreate {
+                    scope,
+                    name: name.to_string(),
+                    marker: r.get(0),
+                    since: r.get(1),
+                })
+                .collect())
+        })
+        .await
+        .map_err(Self::coord_error)
+    }
+
+    async fn record_uncertain(&self, c: UncertainCreate) -> Result<(), CoordError> {
+        let db = &self.0;
+        db.timed("record_uncertain", async {
+            let client = db.client().await?;
+            client
+                .execute(
+                    "INSERT INTO sgbridge_uncertain (project_id, region_id, name, marker, since)
+                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+                    &[
+                        &(c.scope.project_id as i64),
+                        &(c.scope.region_id as i64),
+                        &c.name,
+                        &c.marker,
+                        &c.since,
+                    ],
+                )
+                .await
+                .map_err(db_error)?;
+            Ok(())
+        })
+        .await
+        .map_err(Self::coord_error)
+    }
+
+    async fn settle(&self, scope: Scope, name: &str, marker: &str) -> Result<(), CoordError> {
+        let db = &self.0;
+        db.timed("settle_uncertain", async {
+            let client = db.client().await?;
+            client
+                .execute(
+                    "DELETE FROM sgbridge_uncertain WHERE project_id = $1 AND region_id = $2 AND name = $3 AND marker = $4",
+                    &[&(scope.project_id as i64), &(scope.region_id as i64), &name, &marker],
+                )
+                .await
+                .map_err(db_error)?;
+            Ok(())
+        })
+        .await
+        .map_err(Self::coord_error)
+    }
+}
+
+#[async_trait]
+impl Records for Postgres {
+    async fn begin(
+        &self,
+        principal: &str,
+        key: &str,
+        fingerprint: u64,
+        in_flight: Duration,
+    ) -> Result<Begin, StoreError> {
+        let fp = fingerprint as i64;
+        self.timed("idempotency_begin", async {
+            let client = self.client().await?;
+            let claimed = client
+                .query(
+                    "INSERT INTO sgbridge_idempotency (principal, key, fingerprint, done, expires_at)
+                     VALUES ($1, $2, $3, false, now() + make_interval(secs => $4))
+                     ON CONFLICT (principal, key) DO UPDATE
+                       SET fingerprint = EXCLUDED.fingerprint, done = false, status = NULL, headers = NULL,
+                           body = NULL, expires_at = EXCLUDED.expires_at
+                     WHERE sgbridge_idempotency.expires_at < now()
+                     RETURNING true",
+                    &[&principal, &key, &fp, &seconds(in_flight)],
+                )
+                .await
+                .map_err(db_error)?;
+            if !claimed.is_empty() {
+                return Ok(Begin::Fresh);
+            }
+            let row = client
+                .query_one(
+                    "SELECT fingerprint, done, status, headers, body FROM sgbridge_idempotency
+                     WHERE principal = $1 AND key = $2",
+                    &[&principal, &key],
+                )
+                .await
+                .map_err(db_error)?;
+            let fingerprint = row.get::<_, i64>(0) as u64;
+            if !row.get::<_, bool>(1) {
+                return Ok(Begin::InFlight { fingerprint });
+            }
+            let answer = Answer {
+                status: u16::try_from(row.get::<_, Option<i32>>(2).unwrap_or(500)).unwrap_or(500),
+                headers: rows::headers_from(&row.get::<_, Option<String>>(3).unwrap_or_default()),
+                body: row.get::<_, Option<Vec<u8>>>(4).unwrap_or_default(),
+            };
+            Ok(Begin::Done { fingerprint, answer })
+        })
+        .await
+    }
+
+    async fn finish(
+        &self,
+        principal: &str,
+        key: &str,
+        fingerprint: u64,
+        answer: Answer,
+        ttl: Duration,
+    ) -> Result<(), StoreError> {
+        let (fp, status) = (fingerprint as i64, i32::from(answer.status));
+        let headers = rows::headers_text(&answer);
+        self.timed("idempotency_finish", async {
+            let client = self.client().await?;
+            client
+                .execute(
+                    "UPDATE sgbridge_idempotency SET done = true, status = $4, headers = $5, body = $6,
+                       expires_at = now() + make_interval(secs => $7)
+                     WHERE principal = $1 AND key = $2 AND fingerprint = $3",
+                    &[&principal, &key, &fp, &status, &headers, &answer.body, &seconds(ttl)],
+                )
+                .await
+                .map_err(db_error)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn abandon(&self, principal: &str, key: &str) -> Result<(), StoreError> {
+        self.timed("idempotency_abandon", async {
+            let client = self.client().await?;
+            client
+                .execute(
+                    "DELETE FROM sgbridge_idempotency WHERE principal = $1 AND key = $2 AND NOT done",
+                    &[&principal, &key],
+                )
+                .await
+                .map_err(db_error)?;
+            Ok(())
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl TaskLog for Postgres {
+    fn save(&self, registry: &'static str, task: &Task) {
+        let _ = self.saves.send((registry, task.clone()));
+    }
+
+    async fn save_now(&self, registry: &'static str, tasks: &[Task]) -> Result<(), StoreError> {
+        self.timed("save_tasks", async {
+            let client = self.client().await?;
+            Self::put_tasks(&client, registry, tasks).await
+        })
+        .await
+    }
+
+    async fn load_all(&self, registry: &'static str) -> Result<Vec<Task>, StoreError> {
+        self.timed("load_tasks", async {
+            let client = self.client().await?;
+            let found = client
+                .query("SELECT body FROM sgbridge_tasks WHERE registry = $1", &[&registry])
+                .await
+                .map_err(db_error)?;
+            found.iter().map(|r| rows::task_from(r.get(0))).collect()
+        })
+        .await
+    }
+
+    async fn load(&self, registry: &'static str, id: &TaskId) -> Result<Option<Task>, StoreError> {
+        let id = id.to_string();
+        self.timed("load_task", async {
+            let client = self.client().await?;
+            let found = client
+                .query_opt(
+                    "SELECT body FROM sgbridge_tasks WHERE registry = $1 AND id = $2",
+                    &[&registry, &id],
+                )
+                .await
+                .map_err(db_error)?;
+            found.map(|r| rows::task_from(r.get(0))).transpose()
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl GroupLog for Postgres {
+    async fn commit(&self, changes: &[GroupChange], tasks: &[Task]) -> Result<(), StoreError> {
+        self.timed("commit_groups", async {
+            let mut client = self.client().await?;
+            let tx = client.transaction().await.map_err(db_error)?;
+            for change in changes {
+                match change {
+                    GroupChange::Put { scope, seq, group } => {
+                        let body = rows::group_text(*scope, group)?;
+                        tx.execute(
+                            "INSERT INTO sgbridge_groups (project_id, region_id, id, seq, revision, body)
+                             VALUES ($1, $2, $3, $4, $5, $6)
+                             ON CONFLICT (project_id, region_id, id) DO UPDATE
+                               SET revision = EXCLUDED.revision, body = EXCLUDED.body
+                             WHERE sgbridge_groups.revision <= EXCLUDED.revision",
+                            &[
+                                &(scope.project_id as i64),
+                                &(scope.region_id as i64),
+                                &group.id().to_string(),
+                                &(*seq as i64),
+                                &(group.meta.revision as i64),
+                                &body,
+                            ],
+                        )
+                        .await
+                        .map_err(db_error)?;
+                    }
+                    GroupChange::Gone { scope, id } => {
+                        tx.execute(
+                            "DELETE FROM sgbridge_groups WHERE project_id = $1 AND region_id = $2 AND id = $3",
+                            &[&(scope.project_id as i64), &(scope.region_id as i64), &id.to_string()],
+                        )
+                        .await
+                        .map_err(db_error)?;
+                    }
+                }
+            }
+            Self::put_tasks(&tx, "embedded", tasks).await?;
+            tx.commit().await.map_err(db_error)
+        })
+        .await
+    }
+
+    async fn load(&self) -> Result<Vec<(Scope, u64, Group)>, StoreError> {
+        self.timed("load_groups", async {
+            let client = self.client().await?;
+            let found = client
+                .query("SELECT project_id, region_id, seq, body FROM sgbridge_groups", &[])
+                .await
+                .map_err(db_error)?;
+            found
+                .iter()
+                .map(|r| {
+                    let scope = Scope {
+                        project_id: r.get::<_, i64>(0) as u64,
+                        region_id: r.get::<_, i64>(1) as u64,
+                    };
+                    Ok((scope, r.get::<_, i64>(2) as u64, rows::group_from(r.get(3))?))
+                })
+                .collect()
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl Ping for Postgres {
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.timed("ping", async {
+            let client = self.client().await?;
+            client.simple_query("SELECT 1").await.map_err(db_error)?;
+            Ok(())
+        })
+        .await
+    }
+}

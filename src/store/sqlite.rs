@@ -1,0 +1,345 @@
+//! The SQLite store: one process, durable. WAL journal with synchronous
+//! commits (`synchronous = FULL`), so what was acknowledged survives a
+//! crash. Calls run on the blocking pool, one at a time (one connection).
+//! Locks stay in process memory: one process is all this store serves.
+
+use super::{
+    migrations, rows, Answer, Begin, GroupChange, GroupLog, Ping, Records, StoreError, StoreTelemetry, TaskLog,
+};
+use crate::model::{Group, Scope, Task, TaskId};
+use async_trait::async_trait;
+use rusqlite::{params, Connection, OptionalExtension};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio::time::Instant;
+
+pub struct Sqlite {
+    conn: Arc<Mutex<Connection>>,
+    telemetry: Arc<dyn StoreTelemetry>,
+}
+
+fn db_error(e: impl std::fmt::Display) -> StoreError {
+    StoreError(crate::sanitize::foreign_text(&e.to_string(), &[]))
+}
+
+fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+fn expiry(d: Duration) -> i64 {
+    unix_now().saturating_add(i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+impl Sqlite {
+    pub async fn open(path: &Path, telemetry: Arc<dyn StoreTelemetry>) -> Result<Sqlite, String> {
+        let path = path.to_path_buf();
+        let conn = tokio::task::spawn_blocking(move || prepare(&path))
+            .await
+            .map_err(|e| e.to_string())??;
+        Ok(Sqlite {
+            conn: Arc::new(Mutex::new(conn)),
+            telemetry,
+        })
+    }
+
+    /// Runs `f` on the connection, on the blocking pool, timed.
+    async fn run<T: Send + 'static>(
+        &self,
+        op: &'static str,
+        f: impl FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let conn = self.conn.clone();
+        let started = Instant::now();
+        let out = tokio::task::spawn_blocking(move || {
+            let mut conn = conn.lock().unwrap_or_else(|p| p.into_inner());
+            f(&mut conn)
+        })
+        .await
+        .map_err(|e| StoreError(e.to_string()))
+        .and_then(|r| r);
+        self.telemetry.store_call(op, out.is_ok(), started.elapsed());
+        out
+    }
+}
+
+fn prepare(path: &Path) -> Result<Connection, String> {
+    let shown = path.display();
+    let mut conn = Connection::open(path).map_err(|e| format!("store.path {shown}: {e}"))?;
+    conn.pragma_update(None, "journal_mode", "WAL")
+        .and_then(|_| conn.pragma_update(None, "synchronous", "FULL"))
+        .and_then(|_| conn.busy_timeout(Duration::from_secs(5)))
+        .map_err(|e| format!("store.path {shown}: {e}"))?;
+    let tx = conn.transaction().map_err(|e| e.to_string())?;
+    tx.execute_batch("CREATE TABLE IF NOT EXISTS sgbridge_schema (version INTEGER NOT NULL)")
+        .map_err(|e| e.to_string())?;
+    let current: i64 = tx
+        .query_row("SELECT coalesce(max(version), 0) FROM sgbridge_schema", [], |r| {
+            r.get(0)
+        })
+        .map_err(|e| e.to_string())?;
+    let pending = migrations::pending(migrations::SQLITE, current)?;
+    for (i, statements) in pending.iter().enumerate() {
+        tx.execute_batch(statements).map_err(|e| e.to_string())?;
+        tx.execute(
+            "INSERT INTO sgbridge_schema (version) VALUES (?1)",
+            params![current + 1 + i as i64],
+        )
+        .map_err(|e| e.to_string())?;
+    }
+    tx.commit().map_err(|e| e.to_string())?;
+    Ok(conn)
+}
+
+fn put_tasks(conn: &Connection, registry: &str, tasks: &[Task]) -> Result<(), StoreError> {
+    for t in tasks {
+        conn.execute(
+            "INSERT INTO sgbridge_tasks (registry, id, state, body) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (registry, id) DO UPDATE SET state = excluded.state, body = excluded.body
+             WHERE sgbridge_tasks.state NOT IN ('FINISHED', 'ERROR') OR excluded.state IN ('FINISHED', 'ERROR')",
+            params![registry, t.id.to_string(), rows::state_name(t), rows::task_text(t)?],
+        )
+        .map_err(db_error)?;
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl Records for Sqlite {
+    async fn begin(
+        &self,
+        principal: &str,
+        key: &str,
+        fingerprint: u64,
+        in_flight: Duration,
+    ) -> Result<Begin, StoreError> {
+        let (principal, key) = (principal.to_string(), key.to_string());
+        self.run("idempotency_begin", move |conn| {
+            let tx = conn.transaction().map_err(db_error)?;
+            let found: Option<(i64, bool, Option<i64>, Option<String>, Option<Vec<u8>>, i64)> = tx
+                .query_row(
+                    "SELECT fingerprint, done, status, headers, body, expires_at FROM sgbridge_idempotency
+                     WHERE principal = ?1 AND key = ?2",
+                    params![principal, key],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)),
+                )
+                .optional()
+                .map_err(db_error)?;
+            let begin = match found {
+                Some((fp, done, status, headers, body, expires)) if expires >= unix_now() => {
+                    let fingerprint = fp as u64;
+                    if done {
+                        Begin::Done {
+                            fingerprint,
+                            answer: Answer {
+                                status: status.and_then(|s| u16::try_from(s).ok()).unwrap_or(500),
+                                headers: rows::headers_from(&headers.unwrap_or_default()),
+                                body: body.unwrap_or_default(),
+                            },
+                        }
+                    } else {
+                        Begin::InFlight { fingerprint }
+                    }
+                }
+                _ => {
+                    tx.execute(
+                        "INSERT OR REPLACE INTO sgbridge_idempotency (principal, key, fingerprint, done, expires_at)
+                         VALUES (?1, ?2, ?3, 0, ?4)",
+                        params![principal, key, fingerprint as i64, expiry(in_flight)],
+                    )
+                    .map_err(db_error)?;
+                    Begin::Fresh
+                }
+            };
+            tx.commit().map_err(db_error)?;
+            Ok(begin)
+        })
+        .await
+    }
+
+    async fn finish(
+        &self,
+        principal: &str,
+        key: &str,
+        fingerprint: u64,
+        answer: Answer,
+        ttl: Duration,
+    ) -> Result<(), StoreError> {
+        let (principal, key) = (principal.to_string(), key.to_string());
+        self.run("idempotency_finish", move |conn| {
+            conn.execute(
+                "UPDATE sgbridge_idempotency SET done = 1, status = ?4, headers = ?5, body = ?6, expires_at = ?7
+                 WHERE principal = ?1 AND key = ?2 AND fingerprint = ?3",
+                params![
+                    principal,
+                    key,
+                    fingerprint as i64,
+                    i64::from(answer.status),
+                    rows::headers_text(&answer),
+                    answer.body,
+                    expiry(ttl)
+                ],
+            )
+            .map_err(db_error)?;
+            // Expired records go as new ones are kept.
+            conn.execute(
+                "DELETE FROM sgbridge_idempotency WHERE expires_at < ?1",
+                params![unix_now()],
+            )
+            .map_err(db_error)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn abandon(&self, principal: &str, key: &str) -> Result<(), StoreError> {
+        let (principal, key) = (principal.to_string(), key.to_string());
+        self.run("idempotency_abandon", move |conn| {
+            conn.execute(
+                "DELETE FROM sgbridge_idempotency WHERE principal = ?1 AND key = ?2 AND done = 0",
+                params![principal, key],
+            )
+            .map_err(db_error)?;
+            Ok(())
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl TaskLog for Sqlite {
+    fn save(&self, registry: &'static str, task: &Task) {
+        let conn = self.conn.clone();
+        let task = task.clone();
+        // One connection serialises the writes; the blocking pool keeps them
+        // off the async workers.
+        tokio::task::spawn_blocking(move || {
+            let conn = conn.lock().unwrap_or_else(|p| p.into_inner());
+            if let Err(e) = put_tasks(&conn, registry, std::slice::from_ref(&task)) {
+                tracing::warn!(task = %task.id, error = %e, "a task's state was not saved");
+            }
+        });
+    }
+
+    async fn save_now(&self, registry: &'static str, tasks: &[Task]) -> Result<(), StoreError> {
+        let tasks = tasks.to_vec();
+        self.run("save_tasks", move |conn| put_tasks(conn, registry, &tasks))
+            .await
+    }
+
+    async fn load_all(&self, registry: &'static str) -> Result<Vec<Task>, StoreError> {
+        self.run("load_tasks", move |conn| {
+            let mut stmt = conn
+                .prepare("SELECT body FROM sgbridge_tasks WHERE registry = ?1")
+                .map_err(db_error)?;
+            let bodies = stmt
+                .query_map(params![registry], |r| r.get::<_, String>(0))
+                .map_err(db_error)?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(db_error)?;
+            bodies.iter().map(|b| rows::task_from(b)).collect()
+        })
+        .await
+    }
+
+    async fn load(&self, registry: &'static str, id: &TaskId) -> Result<Option<Task>, StoreError> {
+        let id = id.to_string();
+        self.run("load_task", move |conn| {
+            let body: Option<String> = conn
+                .query_row(
+                    "SELECT body FROM sgbridge_tasks WHERE registry = ?1 AND id = ?2",
+                    params![registry, id],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(db_error)?;
+            body.map(|b| rows::task_from(&b)).transpose()
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl GroupLog for Sqlite {
+    async fn commit(&self, changes: &[GroupChange], tasks: &[Task]) -> Result<(), StoreError> {
+        let (changes, tasks) = (changes.to_vec(), tasks.to_vec());
+        self.run("commit_groups", move |conn| {
+            let tx = conn.transaction().map_err(db_error)?;
+            for change in &changes {
+                match change {
+                    GroupChange::Put { scope, seq, group } => {
+                        tx.execute(
+                            "INSERT INTO sgbridge_groups (project_id, region_id, id, seq, revision, body)
+                             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                             ON CONFLICT (project_id, region_id, id) DO UPDATE
+                               SET revision = excluded.revision, body = excluded.body
+                             WHERE sgbridge_groups.revision <= excluded.revision",
+                            params![
+                                scope.project_id as i64,
+                                scope.region_id as i64,
+                                group.id().to_string(),
+                                *seq as i64,
+                                group.meta.revision as i64,
+                                rows::group_text(*scope, group)?
+                            ],
+                        )
+                        .map_err(db_error)?;
+                    }
+                    GroupChange::Gone { scope, id } => {
+                        tx.execute(
+                            "DELETE FROM sgbridge_groups WHERE project_id = ?1 AND region_id = ?2 AND id = ?3",
+                            params![scope.project_id as i64, scope.region_id as i64, id.to_string()],
+                        )
+                        .map_err(db_error)?;
+                    }
+                }
+            }
+            put_tasks(&tx, "embedded", &tasks)?;
+            tx.commit().map_err(db_error)
+        })
+        .await
+    }
+
+    async fn load(&self) -> Result<Vec<(Scope, u64, Group)>, StoreError> {
+        self.run("load_groups", |conn| {
+            let mut stmt = conn
+                .prepare("SELECT project_id, region_id, seq, body FROM sgbridge_groups")
+                .map_err(db_error)?;
+            let found = stmt
+                .query_map([], |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, i64>(1)?,
+                        r.get::<_, i64>(2)?,
+                        r.get::<_, String>(3)?,
+                    ))
+                })
+                .map_err(db_error)?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(db_error)?;
+            found
+                .into_iter()
+                .map(|(p, r, seq, body)| {
+                    let scope = Scope {
+                        project_id: p as u64,
+                        region_id: r as u64,
+                    };
+                    Ok((scope, seq as u64, rows::group_from(&body)?))
+                })
+                .collect()
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl Ping for Sqlite {
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.run("ping", |conn| {
+            conn.query_row("SELECT 1", [], |_| Ok(())).map_err(db_error)
+        })
+        .await
+    }
+}

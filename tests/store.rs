@@ -1,0 +1,137 @@
+//! The durable store (issue 14), with the real binary: the embedded backend
+//! on `store.kind = "sqlite"` keeps every acknowledged group across a
+//! `kill -9` and a restart; a task that was RUNNING when the process died
+//! ends in ERROR (never stays RUNNING) and applied nothing; Idempotency-Key
+//! answers survive the restart too.
+
+mod support;
+
+use http::{Method, StatusCode};
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use support::*;
+
+struct Proc {
+    child: Child,
+    base: String,
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start(config: &std::path::Path) -> Proc {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sgbridge"))
+        .args(["serve", "--config"])
+        .arg(config)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start sgbridge");
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let base = loop {
+        let line = lines.next().expect("sgbridge exited before listening").unwrap();
+        if let Some(rest) = line.split("listening on ").nth(1) {
+            break rest.split_whitespace().next().unwrap().to_string();
+        }
+    };
+    std::thread::spawn(move || for _ in lines.map_while(Result::ok) {});
+    Proc { child, base }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_embedded_backend_on_sqlite_survives_kill_9() {
+    let dir = std::env::temp_dir().join(format!("sgbridge-store-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = dir.join("state.db");
+    let config = dir.join("sgbridge.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[server]\nlisten = \"127.0.0.1:0\"\n[audit]\ntarget = \"off\"\n[store]\nkind = \"sqlite\"\npath = \"{}\"\n\
+             [backend.embedded]\ntask_delay_ms = 200\n",
+            db.display()
+        ),
+    )
+    .unwrap();
+    let http = Http::default();
+    let mut p = start(&config);
+    let url = |p: &Proc, path: &str| format!("{}{path}", p.base);
+    let created = http
+        .send(
+            Method::POST,
+            &url(&p, "/v2/security_groups"),
+            &[("authorization", CF_AUTH), ("idempotency-key", "create-web")],
+            r#"{"name":"web","rules":[{"protocol":"tcp","destination":"10.0.0.0/8","ports":"443"}]}"#,
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED);
+    let guid = created.json()["metadata"]["guid"].as_str().unwrap().to_string();
+    let put = http
+        .cf(
+            Method::PUT,
+            &url(&p, &format!("/v2/security_groups/{guid}")),
+            r#"{"rules":[{"protocol":"udp","destination":"10.0.0.2","ports":"53"}]}"#,
+        )
+        .await;
+    assert_eq!(put.status, StatusCode::CREATED);
+    // A Gcore create left running (its task takes 200 ms), then kill -9.
+    let pending = http
+        .gcore(
+            Method::POST,
+            &url(&p, "/cloud/v2/security_groups/1/1"),
+            r#"{"name":"unfinished","rules":[]}"#,
+        )
+        .await;
+    let task = pending.json()["tasks"][0].as_str().unwrap().to_string();
+    p.child.kill().unwrap();
+    p.child.wait().unwrap();
+
+    let p = start(&config);
+    let got = http
+        .cf(Method::GET, &url(&p, &format!("/v2/security_groups/{guid}")), "")
+        .await;
+    assert_eq!(got.status, StatusCode::OK, "the acknowledged group is there");
+    assert_eq!(
+        got.json()["entity"]["rules"],
+        serde_json::json!([{"protocol": "udp", "destination": "10.0.0.2", "ports": "53"}])
+    );
+    let t = http
+        .gcore(Method::GET, &url(&p, &format!("/cloud/v1/tasks/{task}")), "")
+        .await
+        .json();
+    assert_eq!(t["state"], "ERROR", "{t}");
+    assert!(t["error"].as_str().unwrap().contains("restarted"), "{t}");
+    let list = http
+        .gcore(
+            Method::GET,
+            &url(&p, "/cloud/v1/securitygroups/1/1?name=unfinished"),
+            "",
+        )
+        .await
+        .json();
+    assert_eq!(list["count"], 0, "the interrupted create applied nothing");
+    // The idempotent create's answer outlived the process.
+    let replay = http
+        .send(
+            Method::POST,
+            &url(&p, "/v2/security_groups"),
+            &[("authorization", CF_AUTH), ("idempotency-key", "create-web")],
+            r#"{"name":"web","rules":[{"protocol":"tcp","destination":"10.0.0.0/8","ports":"443"}]}"#,
+        )
+        .await;
+    assert_eq!(replay.status, StatusCode::CREATED);
+    assert_eq!(replay.header("idempotent-replayed"), Some("true"));
+    assert_eq!(replay.json()["metadata"]["guid"], guid.as_str());
+    let all = http
+        .cf(Method::GET, &url(&p, "/v2/security_groups?q=name:web"), "")
+        .await
+        .json();
+    assert_eq!(all["total_results"], 1, "no second group");
+    drop(p);
+    let _ = std::fs::remove_dir_all(&dir);
+}
