@@ -157,7 +157,7 @@ async fn serve(cfg: Config, path: Option<PathBuf>, listen: Option<SocketAddr>) -
         local(&listener),
         sgbridge::build::long_version()
     );
-    if backend == "embedded" {
+    if backend == "embedded" && app.stores.kind == sgbridge::config::StoreKind::Memory {
         tracing::warn!(
             "the embedded backend keeps every group in memory: a restart loses them all (use backend.kind = \"gcore\" or \"cf\" to keep them)"
         );
