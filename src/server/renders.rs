@@ -3,10 +3,9 @@
 //! formatting every rule on every request.
 //!
 //! The key is the view (CF v2, CF v3, Gcore), the scope, the group id and a
-//! hash of the whole group — meta and content — so any change is a new key
-//! whatever revision scheme the backend keeps (Gcore's revision numbers,
-//! the embedded counter, a Cloud Controller's second-precision
-//! `updated_at`). Entries are bounded by their size in bytes. A cache
+//! hash of the group's meta, whose `revision` every backend moves with
+//! every change (the embedded counter, Gcore's revision numbers, a hash of
+//! a Cloud Controller's object). Entries are bounded by their size in bytes. A cache
 //! belongs to one config (a reload starts a new one), since flags such as
 //! CC's `enable_comma_delimited_destinations` change what is rendered.
 
@@ -116,8 +115,12 @@ impl Renders {
         group: &Group,
         render: impl FnOnce() -> (T, Vec<String>),
     ) -> Arc<Rendered> {
+        // Every backend moves `revision` with every change (the embedded
+        // counter, Gcore's revision_number, a hash of the Cloud Controller's
+        // object), so the meta alone tells one state from another; hashing
+        // every rule would cost more than the rendering saves.
         let mut h = std::collections::hash_map::DefaultHasher::new();
-        group.hash(&mut h);
+        group.meta.hash(&mut h);
         let key = Key {
             view,
             scope,
@@ -175,10 +178,11 @@ mod tests {
         let a = group("a");
         assert_eq!(get(&a).json.get(), "\"a\"");
         assert_eq!(get(&a).json.get(), "\"a\"");
-        // Same id and revision, changed content: rendered again.
+        // A change moves the revision: rendered again.
         let renamed = Group {
             meta: GroupMeta {
                 name: "b".into(),
+                revision: 2,
                 ..a.meta.clone()
             },
             ..a.clone()

@@ -1,0 +1,426 @@
+#!/usr/bin/env bash
+# The load benchmarks of BENCHMARKS.md (issue 4), in one run on this machine.
+#
+# HTTP figures: wrk (pinned to CPU $CLIENT_CPU) against `sgbridge serve`
+# (pinned to CPU $SERVER_CPU, embedded backend, fast tasks), each scenario
+# beside its baselines, run one server at a time on the same core:
+#   - `baseline stub`: a minimal hyper server answering the very bytes (status,
+#     content type, body) sgbridge answered for that request;
+#   - `baseline proxy`: a minimal hyper pass-through proxy in front of
+#     sgbridge (the cost of one plain proxied hop, same core).
+# Scenarios, at c=64 and c=1: CF v2, CF v3 and Gcore GET of a 1-rule and a
+# 100-rule group; CF PUT that leaves the rules unchanged (no task to wait
+# on); the CF list page over LIST_GROUPS × LIST_RULES; /healthz while 16 MB
+# PUTs arrive. Then `cargo bench --bench translate` and the `lateness` and
+# `waiters` examples.
+#
+#   scripts/bench.sh                       # everything (about 20-30 minutes)
+#   DURATION=2s scripts/bench.sh --no-criterion --no-waiters   # a quick check
+#
+# Options: --no-build --no-http --no-proxy --no-list --no-bigput
+#          --no-criterion --no-lateness --no-waiters --profile
+# Environment: DURATION (10s), PORT (18080), SERVER_CPU (1), CLIENT_CPU (0),
+#   LIST_GROUPS (2000), LIST_RULES (200), LATENESS_N (20), WAITERS_N (10000),
+#   OUT (target/bench-results/<date>): raw outputs and the tables.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+
+DURATION=${DURATION:-10s}
+PORT=${PORT:-18080}
+SERVER_CPU=${SERVER_CPU:-1}
+CLIENT_CPU=${CLIENT_CPU:-0}
+LIST_GROUPS=${LIST_GROUPS:-2000}
+LIST_RULES=${LIST_RULES:-200}
+LATENESS_N=${LATENESS_N:-20}
+WAITERS_N=${WAITERS_N:-10000}
+OUT=${OUT:-$ROOT/target/bench-results/$(date +%Y%m%d-%H%M%S)}
+
+BUILD=1 HTTP=1 PROXY=1 LIST=1 BIGPUT=1 CRITERION=1 LATENESS=1 WAITERS=1 PROFILE=0
+for arg in "$@"; do
+  case "$arg" in
+    --no-build) BUILD=0 ;;
+    --no-http) HTTP=0 ;;
+    --no-proxy) PROXY=0 ;;
+    --no-list) LIST=0 ;;
+    --no-bigput) BIGPUT=0 ;;
+    --no-criterion) CRITERION=0 ;;
+    --no-lateness) LATENESS=0 ;;
+    --no-waiters) WAITERS=0 ;;
+    --profile) PROFILE=1 ;;
+    -h|--help) sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "bench.sh: unknown option $arg (see --help)" >&2; exit 2 ;;
+  esac
+done
+
+die() { echo "bench.sh: $*" >&2; exit 1; }
+note() { echo "==> $*" >&2; }
+
+# ------------------------------------------------------------ prerequisites
+if ! command -v wrk >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    note "wrk not found: installing it with apt-get"
+    apt-get install -y wrk >/dev/null 2>&1 || { apt-get update >/dev/null && apt-get install -y wrk >/dev/null; } \
+      || die "cannot install wrk; install it (apt-get install wrk) and run again"
+  else
+    die "wrk not found: install it (e.g. apt-get install wrk, brew install wrk) and run again"
+  fi
+fi
+command -v taskset >/dev/null 2>&1 || die "taskset not found: install util-linux (it pins wrk and the servers to CPUs)"
+command -v curl >/dev/null 2>&1 || die "curl not found: install it"
+CPUS=$(nproc --all 2>/dev/null || nproc)
+[ "$CPUS" -gt "$SERVER_CPU" ] && [ "$CPUS" -gt "$CLIENT_CPU" ] \
+  || die "need CPUs $CLIENT_CPU (client) and $SERVER_CPU (server); this machine has $CPUS"
+[ "$SERVER_CPU" != "$CLIENT_CPU" ] || die "SERVER_CPU and CLIENT_CPU must differ"
+if [ "$PROFILE" = 1 ] && ! command -v perf >/dev/null 2>&1; then
+  die "--profile needs perf (apt-get install linux-perf, or linux-tools-\$(uname -r))"
+fi
+
+mkdir -p "$OUT"
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/sgbridge-bench.XXXXXX")
+PIDS=()
+cleanup() {
+  local p
+  for p in ${PIDS[@]+"${PIDS[@]}"}; do
+    kill "$p" 2>/dev/null || true
+  done
+  for p in ${PIDS[@]+"${PIDS[@]}"}; do
+    wait "$p" 2>/dev/null || true
+  done
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'echo "bench.sh: failed at line $LINENO: $BASH_COMMAND" >&2' ERR
+trap 'exit 130' INT TERM
+
+# ------------------------------------------------------------------ machine
+{
+  echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+  echo "commit: $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet 2>/dev/null || echo ' (dirty)')"
+  echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
+  echo "nproc: $CPUS"
+  echo "memory: $(free -g | awk '/^Mem:/ {print $2 " GiB total, " $7 " GiB available"}')"
+  echo "kernel: $(uname -sr)"
+  echo "governor: $(cat /sys/devices/system/cpu/cpu$SERVER_CPU/cpufreq/scaling_governor 2>/dev/null || echo n/a)"
+  echo "rustc: $(rustc --version 2>/dev/null || echo '?')"
+  echo "wrk: $(wrk --version 2>&1 | head -n1 | cut -c1-60)"
+  echo "pinning: wrk on CPU $CLIENT_CPU (taskset -c $CLIENT_CPU), servers on CPU $SERVER_CPU (taskset -c $SERVER_CPU)"
+  echo "duration per wrk run: $DURATION"
+} | tee "$OUT/machine.txt"
+echo
+
+# -------------------------------------------------------------------- build
+if [ "$BUILD" = 1 ]; then
+  note "cargo build --release --bin sgbridge --examples"
+  cargo build --release --bin sgbridge --examples
+fi
+BIN=$ROOT/target/release/sgbridge
+EX=$ROOT/target/release/examples
+for b in "$BIN" "$EX/baseline" "$EX/populate" "$EX/lateness" "$EX/waiters"; do
+  [ -x "$b" ] || die "$b is missing: build first (cargo build --release --bin sgbridge --examples)"
+done
+
+# ----------------------------------------------------------------- helpers
+BASE=http://127.0.0.1:$PORT
+CF_AUTH="bearer dev-admin-token"
+GC_AUTH="APIKey dev-api-key"
+
+# wrk's report: one machine-readable line from done().
+cat >"$WORK/report.lua" <<'LUA'
+local method = os.getenv("WRK_METHOD") or "GET"
+local body_file = os.getenv("WRK_BODY_FILE") or ""
+wrk.method = method
+if body_file ~= "" then
+  local f = assert(io.open(body_file, "rb"))
+  wrk.body = f:read("*a")
+  f:close()
+  wrk.headers["Content-Type"] = "application/json"
+end
+function done(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    "BENCH rps=%.1f p50_us=%d p90_us=%d p99_us=%d max_us=%d requests=%d non2xx=%d sockerr=%d\n",
+    summary.requests / (summary.duration / 1e6),
+    latency:percentile(50), latency:percentile(90), latency:percentile(99), latency.max,
+    summary.requests, e.status, e.connect + e.read + e.write + e.timeout))
+end
+LUA
+
+# Start a background process; BG_PID is its pid. Pinned by the caller.
+bg() {
+  local log=$1; shift
+  "$@" >"$log" 2>&1 &
+  BG_PID=$!
+  PIDS+=("$BG_PID")
+}
+
+stop() {
+  kill "$1" 2>/dev/null || true
+  wait "$1" 2>/dev/null || true
+}
+
+wait_http() {
+  local url=$1 pid=$2 i
+  for i in $(seq 1 200); do
+    curl -fsS -o /dev/null "$url" 2>/dev/null && return 0
+    kill -0 "$pid" 2>/dev/null || return 1
+    sleep 0.05
+  done
+  return 1
+}
+
+# Start a baseline (stub or proxy) on the server CPU; BG_ADDR is its address.
+start_baseline() {
+  local log=$WORK/baseline.$RANDOM.out i
+  bg "$log" taskset -c "$SERVER_CPU" "$EX/baseline" "$@"
+  for i in $(seq 1 200); do
+    if [ -s "$log" ] && BG_ADDR=$(grep -m1 -E '^[0-9.]+:[0-9]+$' "$log"); then
+      return 0
+    fi
+    kill -0 "$BG_PID" 2>/dev/null || { cat "$log" >&2; die "baseline $1 failed to start"; }
+    sleep 0.05
+  done
+  die "baseline $1 did not print its address"
+}
+
+# wrk_run NAME URL CONNS AUTH [METHOD BODY_FILE]: the BENCH line's fields.
+wrk_run() {
+  local name=$1 url=$2 conns=$3 auth=$4 method=${5:-GET} body=${6:-}
+  local out=$OUT/wrk-$name.txt
+  if ! WRK_METHOD=$method WRK_BODY_FILE=$body taskset -c "$CLIENT_CPU" \
+      wrk -t1 -c"$conns" -d"$DURATION" --latency -s "$WORK/report.lua" -H "Authorization: $auth" "$url" >"$out" 2>&1; then
+    cat "$out" >&2
+    die "wrk failed for $name"
+  fi
+  grep -m1 '^BENCH ' "$out" | sed 's/^BENCH //'
+}
+
+field() { echo "$1" | tr ' ' '\n' | sed -n "s/^$2=//p"; }
+
+guid_of() { grep -o '"guid": *"[^"]*"' | head -n1 | sed 's/.*"\([^"]*\)"$/\1/'; }
+
+# A CF group: create_group NAME RULES_JSON -> guid
+create_group() {
+  local resp status
+  resp=$(curl -sS -w '\n%{http_code}' -X POST "$BASE/v2/security_groups" \
+    -H "Authorization: $CF_AUTH" -H 'Content-Type: application/json' \
+    --data-binary "{\"name\":\"$1\",\"rules\":$2}")
+  status=$(echo "$resp" | tail -n1)
+  [ "$status" = 201 ] || die "creating group $1: HTTP $status: $(echo "$resp" | head -c 300)"
+  echo "$resp" | sed '$d' | guid_of
+}
+
+# Rules: n distinct 1:1 CF rules (rule i: 10.i.0.0/24, port 1000+i), a JSON array.
+rules_json() {
+  local n=$1 i sep="" out="["
+  for ((i = 0; i < n; i++)); do
+    out+="$sep{\"protocol\":\"tcp\",\"destination\":\"10.$((i % 256)).$((i / 256)).0/24\",\"ports\":\"$((1000 + i))\"}"
+    sep=","
+  done
+  echo "$out]"
+}
+
+TABLE=$OUT/http-table.txt
+row_header() {
+  printf '%-34s %4s %12s %12s %7s %9s %9s %9s %12s %7s  %s\n' \
+    scenario c "sgbridge r/s" "stub r/s" ratio "sg p50us" "stub p50" "added us" "proxy→sg r/s" errors target | tee -a "$TABLE"
+}
+
+# scenario NAME PATH AUTH [METHOD BODY_FILE]: sgbridge, stub (same bytes),
+# proxy → sgbridge, at c=64 and c=1.
+scenario() {
+  local name=$1 path=$2 auth=$3 method=${4:-GET} body=${5:-}
+  local c sg st px=- stub_pid stub_args=() target errs status curl_body=()
+  [ -n "$body" ] && curl_body=(-H 'Content-Type: application/json' --data-binary @"$body")
+  # The bytes sgbridge answers (and a warm render cache).
+  status=$(curl -sS -o /dev/null -w '%{http_code}' -X "$method" -H "Authorization: $auth" \
+    ${curl_body[@]+"${curl_body[@]}"} "$BASE$path")
+  case "$status" in 2??) ;; *) die "$name: $method $path answered HTTP $status" ;; esac
+  for c in 64 1; do
+    sg=$(wrk_run "$name-c$c-sgbridge" "$BASE$path" "$c" "$auth" "$method" "$body")
+    stub_args=(stub --from "$BASE$path" --method "$method" --header "Authorization: $auth")
+    [ -n "$body" ] && stub_args+=(--data-file "$body")
+    start_baseline "${stub_args[@]}"
+    stub_pid=$BG_PID
+    st=$(wrk_run "$name-c$c-stub" "http://$BG_ADDR$path" "$c" "$auth" "$method" "$body")
+    stop "$stub_pid"
+    if [ "$PROXY" = 1 ]; then
+      px=$(field "$(wrk_run "$name-c$c-proxy" "http://$PROXY_ADDR$path" "$c" "$auth" "$method" "$body")" rps)
+    fi
+    errs=$(( $(field "$sg" non2xx) + $(field "$sg" sockerr) + $(field "$st" non2xx) + $(field "$st" sockerr) ))
+    target=""
+    if [ "$method" = GET ] && [ "$c" = 64 ]; then
+      target=$(awk -v a="$(field "$sg" rps)" -v b="$(field "$st" rps)" \
+        'BEGIN { printf "ratio ≥ 0.5: %s", (a / b >= 0.5) ? "ok" : "MISSED" }')
+    elif [ "$method" = GET ] && [ "$c" = 1 ]; then
+      target=$(awk -v a="$(field "$sg" p50_us)" -v b="$(field "$st" p50_us)" \
+        'BEGIN { printf "added p50 ≤ 50 µs: %s", (a - b <= 50) ? "ok" : "MISSED" }')
+    fi
+    awk -v n="$name" -v c="$c" -v a="$(field "$sg" rps)" -v b="$(field "$st" rps)" \
+        -v pa="$(field "$sg" p50_us)" -v pb="$(field "$st" p50_us)" -v px="$px" -v e="$errs" -v t="$target" \
+      'BEGIN { printf "%-34s %4s %12.0f %12.0f %7.3f %9d %9d %9d %12s %7d  %s\n", n, c, a, b, a / b, pa, pb, pa - pb, (px == "-" ? "-" : sprintf("%.0f", px)), e, t }' \
+      | tee -a "$TABLE"
+  done
+}
+
+# ------------------------------------------------------------------ server
+if [ "$HTTP" = 1 ]; then
+  cat >"$WORK/sgbridge.toml" <<EOF
+[server]
+listen = "127.0.0.1:$PORT"
+shutdown_delay_s = 0
+
+[log]
+level = "warn"
+
+[audit]
+target = "off"
+
+[wait]
+poll_ms = 10
+max_poll_ms = 100
+
+[backend]
+kind = "embedded"
+
+[backend.embedded]
+task_delay_ms = 0
+EOF
+  cp "$WORK/sgbridge.toml" "$OUT/sgbridge.toml"
+  curl -fsS -o /dev/null "$BASE/healthz" 2>/dev/null && die "something already answers on $BASE (set PORT)"
+  note "starting sgbridge on $BASE (taskset -c $SERVER_CPU)"
+  bg "$OUT/sgbridge.log" taskset -c "$SERVER_CPU" "$BIN" serve --config "$WORK/sgbridge.toml"
+  SG_PID=$BG_PID
+  wait_http "$BASE/healthz" "$SG_PID" || { cat "$OUT/sgbridge.log" >&2; die "sgbridge did not start"; }
+
+  SMALL_RULES='[{"protocol":"tcp","destination":"10.0.0.1","ports":"443"}]'
+  HUNDRED_RULES=$(rules_json 100)
+  SMALL=$(create_group bench-small "$SMALL_RULES")
+  HUNDRED=$(create_group bench-100 "$HUNDRED_RULES")
+  echo "{\"rules\":$SMALL_RULES}" >"$WORK/put-small.json"
+  echo "{\"rules\":$HUNDRED_RULES}" >"$WORK/put-100.json"
+  count() { curl -sS -H "Authorization: $2" "$BASE$1" | { grep -o "\"$3\"" || true; } | wc -l | tr -d ' '; }
+  echo "groups: small $SMALL ($(count "/v2/security_groups/$SMALL" "$CF_AUTH" protocol) CF rules," \
+    "$(count "/cloud/v1/securitygroups/1/1/$SMALL" "$GC_AUTH" direction) Gcore rules);" \
+    "100-rule $HUNDRED ($(count "/v2/security_groups/$HUNDRED" "$CF_AUTH" protocol) CF rules," \
+    "$(count "/cloud/v1/securitygroups/1/1/$HUNDRED" "$GC_AUTH" direction) Gcore rules)" | tee -a "$OUT/machine.txt"
+
+  if [ "$PROXY" = 1 ]; then
+    start_baseline proxy --upstream "$BASE"
+    PROXY_ADDR=$BG_ADDR
+    PROXY_PID=$BG_PID
+  fi
+
+  echo
+  echo "HTTP: wrk -t1 -c{64,1} -d$DURATION --latency (CPU $CLIENT_CPU); each server alone on CPU $SERVER_CPU" | tee "$TABLE"
+  echo "ratio = sgbridge req/s ÷ stub req/s (stub: the same bytes from a minimal hyper server); added = p50 sgbridge − p50 stub" | tee -a "$TABLE"
+  row_header
+  scenario "CF v2 GET, 1 rule" "/v2/security_groups/$SMALL" "$CF_AUTH"
+  scenario "CF v2 GET, 100 rules" "/v2/security_groups/$HUNDRED" "$CF_AUTH"
+  scenario "CF v3 GET, 1 rule" "/v3/security_groups/$SMALL" "$CF_AUTH"
+  scenario "CF v3 GET, 100 rules" "/v3/security_groups/$HUNDRED" "$CF_AUTH"
+  scenario "Gcore GET, 1 rule" "/cloud/v1/securitygroups/1/1/$SMALL" "$GC_AUTH"
+  scenario "Gcore GET, 100 rules" "/cloud/v1/securitygroups/1/1/$HUNDRED" "$GC_AUTH"
+  scenario "CF v2 PUT unchanged, 1 rule" "/v2/security_groups/$SMALL" "$CF_AUTH" PUT "$WORK/put-small.json"
+  scenario "CF v2 PUT unchanged, 100 rules" "/v2/security_groups/$HUNDRED" "$CF_AUTH" PUT "$WORK/put-100.json"
+
+  if [ "$PROFILE" = 1 ]; then
+    note "profiling sgbridge (perf, $DURATION) under CF v2 GET of the 100-rule group at c=64"
+    perf record -F 999 -g -o "$OUT/perf-cf-get-100.data" -p "$SG_PID" -- sleep "${DURATION%s}" >/dev/null 2>&1 &
+    PERF_PID=$!
+    wrk_run "profile-cf-get-100" "$BASE/v2/security_groups/$HUNDRED" 64 "$CF_AUTH" >/dev/null
+    wait "$PERF_PID" || true
+    perf report -i "$OUT/perf-cf-get-100.data" --stdio --no-children --sort dso,symbol 2>/dev/null \
+      | grep -v '^$' | head -n 80 >"$OUT/profile-cf-get-100.txt" || true
+    echo "profile: $OUT/profile-cf-get-100.txt (perf report -i $OUT/perf-cf-get-100.data for more)"
+  fi
+
+  if [ "$BIGPUT" = 1 ]; then
+    echo
+    note "/healthz while 16 MB CF PUTs arrive"
+    # As many copies of one 1:1 rule as fit in CC's 16,777,215 characters:
+    # the whole body is read, parsed and validated; the copies fold into one rule.
+    rule='{"protocol":"tcp","destination":"10.0.0.1","ports":"443"}'
+    copies=$(( (16777215 - 1) / (${#rule} + 1) ))
+    awk -v r="$rule" -v n="$copies" 'BEGIN {
+      printf "{\"rules\":["; for (i = 0; i < n; i++) { if (i) printf ","; printf "%s", r }; printf "]}" }' >"$WORK/put-16mb.json"
+    BIG=$(create_group bench-16mb "$SMALL_RULES")
+    big_status=$(curl -sS -o "$WORK/put-16mb.out" -w '%{http_code} %{time_total}' -X PUT \
+      -H "Authorization: $CF_AUTH" -H 'Content-Type: application/json' \
+      --data-binary @"$WORK/put-16mb.json" "$BASE/v2/security_groups/$BIG")
+    echo "16 MB PUT ($(wc -c <"$WORK/put-16mb.json") bytes, $copies rules): HTTP ${big_status% *} in ${big_status#* } s" | tee -a "$TABLE"
+    : >"$OUT/put-16mb-times.txt"
+    idle=$(wrk_run "healthz-idle" "$BASE/healthz" 1 "$CF_AUTH")
+    # PUTs back to back from the client CPU while wrk measures /healthz.
+    (
+      while :; do
+        taskset -c "$CLIENT_CPU" curl -sS -o /dev/null -w '%{http_code} %{time_total}\n' -X PUT \
+          -H "Authorization: $CF_AUTH" -H 'Content-Type: application/json' \
+          --data-binary @"$WORK/put-16mb.json" "$BASE/v2/security_groups/$BIG" >>"$OUT/put-16mb-times.txt" || true
+      done
+    ) &
+    PUTTER=$!
+    PIDS+=("$PUTTER")
+    busy=$(wrk_run "healthz-during-16mb-put" "$BASE/healthz" 1 "$CF_AUTH")
+    stop "$PUTTER"
+    puts=$(wc -l <"$OUT/put-16mb-times.txt" | tr -d ' ')
+    put_p50=$(awk '{print $2}' "$OUT/put-16mb-times.txt" | sort -n | awk '{a[NR]=$1} END {if (NR) print a[int((NR+1)/2)]; else print "n/a"}')
+    awk -v i99="$(field "$idle" p99_us)" -v b99="$(field "$busy" p99_us)" -v bmax="$(field "$busy" max_us)" \
+        -v i50="$(field "$idle" p50_us)" -v b50="$(field "$busy" p50_us)" -v n="$puts" -v p="$put_p50" \
+      'BEGIN { printf "/healthz c=1 p50/p99/max µs: idle %d/%d, during %d 16 MB PUTs (p50 %s s each) %d/%d/%d; p99 ratio %.1f; p99 < 10 ms: %s\n",
+               i50, i99, n, p, b50, b99, bmax, b99 / i99, (b99 < 10000) ? "ok" : "MISSED" }' | tee -a "$TABLE"
+  fi
+
+  if [ "$LIST" = 1 ]; then
+    echo
+    note "populating $LIST_GROUPS groups × $LIST_RULES rules"
+    "$EX/populate" --base "$BASE" --groups "$LIST_GROUPS" --rules "$LIST_RULES" --concurrency 32 | tee -a "$TABLE"
+    path="/v2/security_groups?results-per-page=1"
+    curl -sS -D "$WORK/list.headers" -o "$WORK/list.body" -H "Authorization: $CF_AUTH" "$BASE$path"
+    warn_bytes=$({ grep -i '^x-cf-warnings:' "$WORK/list.headers" || true; } | sed 's/^[^:]*: *//' | tr -d '\r\n' | wc -c | tr -d ' ')
+    total=$({ grep -o '"total_results": *[0-9]*' "$WORK/list.body" || echo '?'; } | grep -o '[0-9?]*$' | head -n1)
+    sg=$(wrk_run "list-c1-sgbridge" "$BASE$path" 1 "$CF_AUTH")
+    start_baseline stub --from "$BASE$path" --header "Authorization: $CF_AUTH"
+    stub_pid=$BG_PID
+    st=$(wrk_run "list-c1-stub" "http://$BG_ADDR$path" 1 "$CF_AUTH")
+    stop "$stub_pid"
+    awk -v a="$(field "$sg" rps)" -v b="$(field "$st" rps)" -v pa="$(field "$sg" p50_us)" -v pb="$(field "$st" p50_us)" \
+        -v p99="$(field "$sg" p99_us)" -v t="$total" -v w="$warn_bytes" -v e="$(( $(field "$sg" non2xx) + $(field "$sg" sockerr) ))" \
+      'BEGIN { printf "CF list page (results-per-page=1, total_results %s), c=1: sgbridge %.0f r/s p50 %d µs p99 %d µs; stub %.0f r/s p50 %d µs; ratio %.3f; errors %d; p50 < 20 ms: %s\nX-Cf-Warnings: %d bytes (≤ 8 KB: %s)\n",
+               t, a, pa, p99, b, pb, a / b, e, (pa < 20000) ? "ok" : "MISSED", w, (w <= 8192) ? "ok" : "MISSED" }' | tee -a "$TABLE"
+  fi
+
+  if [ "$PROXY" = 1 ]; then stop "$PROXY_PID"; fi
+  stop "$SG_PID"
+  echo
+fi
+
+# ---------------------------------------------------------------- criterion
+if [ "$CRITERION" = 1 ]; then
+  note "cargo bench --bench translate (pinned to CPU $SERVER_CPU)"
+  cargo bench --bench translate --no-run
+  taskset -c "$SERVER_CPU" cargo bench --bench translate 2>&1 | tee "$OUT/criterion.txt"
+  echo
+fi
+
+# ------------------------------------------------------------ the examples
+if [ "$LATENESS" = 1 ]; then
+  note "lateness (N=$LATENESS_N per task length)"
+  N=$LATENESS_N "$EX/lateness" | tee "$OUT/lateness.txt"
+  echo
+fi
+
+if [ "$WAITERS" = 1 ]; then
+  note "waiters (N=$WAITERS_N)"
+  need=$((WAITERS_N + 1024))
+  (
+    if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt "$need" ]; then
+      ulimit -n "$need" 2>/dev/null || { ulimit -Hn "$need" 2>/dev/null && ulimit -n "$need"; } 2>/dev/null \
+        || echo "bench.sh: cannot raise ulimit -n to $need (now $(ulimit -n)); waiters will say so" >&2
+    fi
+    N=$WAITERS_N CLIENT_CPU=$CLIENT_CPU exec taskset -c "$SERVER_CPU" "$EX/waiters"
+  ) | tee "$OUT/waiters.txt"
+  echo
+fi
+
+echo "results: $OUT"
