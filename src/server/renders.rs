@@ -3,9 +3,9 @@
 //! formatting every rule on every request.
 //!
 //! The key is the view (CF v2, CF v3, Gcore), the scope, the group id and a
-//! hash of the group's meta, whose `revision` every backend moves with
-//! every change (the embedded counter, Gcore's revision numbers, a hash of
-//! a Cloud Controller's object). Entries are bounded by their size in bytes. A cache
+//! hash of the whole group (aHash: hashing is what a cache hit costs), so
+//! any change is a new key whatever the backend does with revisions and
+//! rule ids. Entries are bounded by their size in bytes. A cache
 //! belongs to one config (a reload starts a new one), since flags such as
 //! CC's `enable_comma_delimited_destinations` change what is rendered.
 
@@ -115,12 +115,10 @@ impl Renders {
         group: &Group,
         render: impl FnOnce() -> (T, Vec<String>),
     ) -> Arc<Rendered> {
-        // Every backend moves `revision` with every change (the embedded
-        // counter, Gcore's revision_number, a hash of the Cloud Controller's
-        // object), so the meta alone tells one state from another; hashing
-        // every rule would cost more than the rendering saves.
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        group.meta.hash(&mut h);
+        // The whole group, with a fast hasher: a backend need not move
+        // `revision` (or rule ids) on every change, so nothing less is safe.
+        let mut h = ahash::AHasher::default();
+        group.hash(&mut h);
         let key = Key {
             view,
             scope,
