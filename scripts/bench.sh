@@ -183,16 +183,28 @@ start_baseline() {
   die "baseline $1 did not print its address"
 }
 
-# wrk_run NAME URL CONNS AUTH [METHOD BODY_FILE]: the BENCH line's fields.
+CLK_TCK=$(getconf CLK_TCK 2>/dev/null || echo 100)
+# CPU time (ticks) a process has used: utime + stime.
+cpu_ticks() { awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
+
+# wrk_run NAME URL CONNS AUTH [METHOD BODY_FILE [SERVER_PID]]: the BENCH
+# line's fields, plus cpu=% of one CPU the server used (with SERVER_PID).
 wrk_run() {
-  local name=$1 url=$2 conns=$3 auth=$4 method=${5:-GET} body=${6:-}
-  local out=$OUT/wrk-$name.txt
+  local name=$1 url=$2 conns=$3 auth=$4 method=${5:-GET} body=${6:-} pid=${7:-}
+  local out t0 t1 c0 c1
+  out=$OUT/wrk-$(echo "$name" | tr -cs 'A-Za-z0-9.=-' '-' | sed 's/-$//').txt
+  [ -n "$pid" ] && c0=$(cpu_ticks "$pid") && t0=$(date +%s.%N)
   if ! WRK_METHOD=$method WRK_BODY_FILE=$body taskset -c "$CLIENT_CPU" \
       wrk -t1 -c"$conns" -d"$DURATION" --latency -s "$WORK/report.lua" -H "Authorization: $auth" "$url" >"$out" 2>&1; then
     cat "$out" >&2
     die "wrk failed for $name"
   fi
-  grep -m1 '^BENCH ' "$out" | sed 's/^BENCH //'
+  local cpu=-
+  if [ -n "$pid" ]; then
+    c1=$(cpu_ticks "$pid") t1=$(date +%s.%N)
+    cpu=$(awk -v a="$c0" -v b="$c1" -v s="$t0" -v e="$t1" -v hz="$CLK_TCK" 'BEGIN { printf "%.0f", 100 * (b - a) / hz / (e - s) }')
+  fi
+  echo "$(grep -m1 '^BENCH ' "$out" | sed 's/^BENCH //') cpu=$cpu"
 }
 
 field() { echo "$1" | tr ' ' '\n' | sed -n "s/^$2=//p"; }
@@ -222,8 +234,10 @@ rules_json() {
 
 TABLE=$OUT/http-table.txt
 row_header() {
-  printf '%-34s %4s %12s %12s %7s %9s %9s %9s %12s %7s  %s\n' \
-    scenario c "sgbridge r/s" "stub r/s" ratio "sg p50us" "stub p50" "added us" "proxy→sg r/s" errors target | tee -a "$TABLE"
+  printf '%-32s %3s %11s %10s %6s %8s %8s %8s %6s %6s %11s %6s  %s\n' \
+    scenario c "sgbridge/s" "stub/s" ratio "sg p50" "stub p50" "added" "sg cpu" "st cpu" "proxy→sg/s" errors target | tee -a "$TABLE"
+  printf '%-32s %3s %11s %10s %6s %8s %8s %8s %6s %6s %11s %6s\n' \
+    "" "" "req/s" "req/s" "" "µs" "µs" "µs" "%" "%" "req/s" "" | tee -a "$TABLE"
 }
 
 # scenario NAME PATH AUTH [METHOD BODY_FILE]: sgbridge, stub (same bytes),
@@ -237,12 +251,12 @@ scenario() {
     ${curl_body[@]+"${curl_body[@]}"} "$BASE$path")
   case "$status" in 2??) ;; *) die "$name: $method $path answered HTTP $status" ;; esac
   for c in 64 1; do
-    sg=$(wrk_run "$name-c$c-sgbridge" "$BASE$path" "$c" "$auth" "$method" "$body")
+    sg=$(wrk_run "$name-c$c-sgbridge" "$BASE$path" "$c" "$auth" "$method" "$body" "$SG_PID")
     stub_args=(stub --from "$BASE$path" --method "$method" --header "Authorization: $auth")
     [ -n "$body" ] && stub_args+=(--data-file "$body")
     start_baseline "${stub_args[@]}"
     stub_pid=$BG_PID
-    st=$(wrk_run "$name-c$c-stub" "http://$BG_ADDR$path" "$c" "$auth" "$method" "$body")
+    st=$(wrk_run "$name-c$c-stub" "http://$BG_ADDR$path" "$c" "$auth" "$method" "$body" "$stub_pid")
     stop "$stub_pid"
     if [ "$PROXY" = 1 ]; then
       px=$(field "$(wrk_run "$name-c$c-proxy" "http://$PROXY_ADDR$path" "$c" "$auth" "$method" "$body")" rps)
@@ -258,7 +272,8 @@ scenario() {
     fi
     awk -v n="$name" -v c="$c" -v a="$(field "$sg" rps)" -v b="$(field "$st" rps)" \
         -v pa="$(field "$sg" p50_us)" -v pb="$(field "$st" p50_us)" -v px="$px" -v e="$errs" -v t="$target" \
-      'BEGIN { printf "%-34s %4s %12.0f %12.0f %7.3f %9d %9d %9d %12s %7d  %s\n", n, c, a, b, a / b, pa, pb, pa - pb, (px == "-" ? "-" : sprintf("%.0f", px)), e, t }' \
+        -v ca="$(field "$sg" cpu)" -v cb="$(field "$st" cpu)" \
+      'BEGIN { printf "%-32s %3s %11.0f %10.0f %6.3f %8d %8d %8d %6s %6s %11s %6d  %s\n", n, c, a, b, a / b, pa, pb, pa - pb, ca, cb, (px == "-" ? "-" : sprintf("%.0f", px)), e, t }' \
       | tee -a "$TABLE"
   done
 }
@@ -313,7 +328,8 @@ EOF
 
   echo
   echo "HTTP: wrk -t1 -c{64,1} -d$DURATION --latency (CPU $CLIENT_CPU); each server alone on CPU $SERVER_CPU" | tee "$TABLE"
-  echo "ratio = sgbridge req/s ÷ stub req/s (stub: the same bytes from a minimal hyper server); added = p50 sgbridge − p50 stub" | tee -a "$TABLE"
+  echo "ratio = sgbridge req/s ÷ stub req/s (stub: the same bytes from a minimal hyper server); added = p50 sgbridge − p50 stub;" | tee -a "$TABLE"
+  echo "cpu = % of one CPU the server used during the run (below ~95 at c=64: the client, not the server, was the limit)" | tee -a "$TABLE"
   row_header
   scenario "CF v2 GET, 1 rule" "/v2/security_groups/$SMALL" "$CF_AUTH"
   scenario "CF v2 GET, 100 rules" "/v2/security_groups/$HUNDRED" "$CF_AUTH"
@@ -330,8 +346,8 @@ EOF
     PERF_PID=$!
     wrk_run "profile-cf-get-100" "$BASE/v2/security_groups/$HUNDRED" 64 "$CF_AUTH" >/dev/null
     wait "$PERF_PID" || true
-    perf report -i "$OUT/perf-cf-get-100.data" --stdio --no-children --sort dso,symbol 2>/dev/null \
-      | grep -v '^$' | head -n 80 >"$OUT/profile-cf-get-100.txt" || true
+    perf report -i "$OUT/perf-cf-get-100.data" --stdio --no-children --sort dso,symbol -g none \
+      --percent-limit 0.3 2>/dev/null | grep -v '^$' | cut -c1-160 | head -n 80 >"$OUT/profile-cf-get-100.txt" || true
     echo "profile: $OUT/profile-cf-get-100.txt (perf report -i $OUT/perf-cf-get-100.data for more)"
   fi
 
@@ -379,10 +395,10 @@ EOF
     curl -sS -D "$WORK/list.headers" -o "$WORK/list.body" -H "Authorization: $CF_AUTH" "$BASE$path"
     warn_bytes=$({ grep -i '^x-cf-warnings:' "$WORK/list.headers" || true; } | sed 's/^[^:]*: *//' | tr -d '\r\n' | wc -c | tr -d ' ')
     total=$({ grep -o '"total_results": *[0-9]*' "$WORK/list.body" || echo '?'; } | grep -o '[0-9?]*$' | head -n1)
-    sg=$(wrk_run "list-c1-sgbridge" "$BASE$path" 1 "$CF_AUTH")
+    sg=$(wrk_run "list-c1-sgbridge" "$BASE$path" 1 "$CF_AUTH" GET "" "$SG_PID")
     start_baseline stub --from "$BASE$path" --header "Authorization: $CF_AUTH"
     stub_pid=$BG_PID
-    st=$(wrk_run "list-c1-stub" "http://$BG_ADDR$path" 1 "$CF_AUTH")
+    st=$(wrk_run "list-c1-stub" "http://$BG_ADDR$path" 1 "$CF_AUTH" GET "" "$stub_pid")
     stop "$stub_pid"
     awk -v a="$(field "$sg" rps)" -v b="$(field "$st" rps)" -v pa="$(field "$sg" p50_us)" -v pb="$(field "$st" p50_us)" \
         -v p99="$(field "$sg" p99_us)" -v t="$total" -v w="$warn_bytes" -v e="$(( $(field "$sg" non2xx) + $(field "$sg" sockerr) ))" \
