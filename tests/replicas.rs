@@ -11,9 +11,9 @@
 mod support;
 
 use http::{Method, StatusCode};
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
+use support::process::Proc;
 use support::*;
 
 fn pg_bin(name: &str) -> PathBuf {
@@ -108,39 +108,10 @@ impl Drop for Postgres {
     }
 }
 
-struct Proc {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn serve(name: &str, config: &str, env: &[(&str, &str)]) -> Proc {
     let path = std::env::temp_dir().join(format!("sgbridge-{name}-{}.toml", std::process::id()));
     std::fs::write(&path, config).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_sgbridge"))
-        .args(["serve", "--config"])
-        .arg(&path)
-        .envs(env.iter().copied())
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start sgbridge");
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let base = loop {
-        let line = lines.next().expect("sgbridge exited before listening").unwrap();
-        if let Some(rest) = line.split("listening on ").nth(1) {
-            break rest.split_whitespace().next().unwrap().to_string();
-        }
-    };
-    std::thread::spawn(move || for _ in lines.map_while(Result::ok) {});
-    Proc { child, base }
+    Proc::serve(&path, env)
 }
 
 const COMMON: &str =
