@@ -279,6 +279,62 @@ async fn sighup_reloads_while_writes_are_in_flight_and_a_broken_file_changes_not
     assert_eq!(during.await.unwrap().status, StatusCode::CREATED);
 }
 
+/// An access line, with every field the issue names.
+fn access_line(line: &str) -> Value {
+    let access: Value = serde_json::from_str(line).unwrap();
+    assert_eq!(access["target"], "sgbridge::access");
+    for key in [
+        "request_id",
+        "client",
+        "principal",
+        "dialect",
+        "route",
+        "method",
+        "status",
+        "bytes",
+        "duration_ms",
+        "backend_calls",
+        "tasks",
+        "cause",
+    ] {
+        assert!(access.get(key).is_some(), "{key} missing: {access}");
+    }
+    access
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_access_lines_of_a_create_and_an_update() {
+    let p = Proc::start(&config(50, ""));
+    let http = Http::default();
+    let headers = |id: &'static str| [("authorization", CF_AUTH), ("x-request-id", id)];
+    let created = http
+        .send(
+            Method::POST,
+            &p.url("/v2/security_groups"),
+            &headers("create-1"),
+            r#"{"name":"logged"}"#,
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED);
+    let guid = created.json()["metadata"]["guid"].as_str().unwrap().to_string();
+    let path = p.url(&format!("/v2/security_groups/{guid}"));
+    let updated = http
+        .send(Method::PUT, &path, &headers("update-1"), r#"{"name":"logged-2"}"#)
+        .await;
+    assert_eq!(updated.status, StatusCode::CREATED);
+    let create = access_line(&p.log_line("create-1").await);
+    assert_eq!(create["status"], 201);
+    assert_eq!(create["route"], "/v2/security_groups");
+    assert!(
+        !create["tasks"].as_str().unwrap().is_empty(),
+        "the create waited on a task"
+    );
+    assert!(create["backend_calls"].as_u64().unwrap() >= 1);
+    let update = access_line(&p.log_line("update-1").await);
+    assert_eq!(update["route"], "/v2/security_groups/:guid");
+    assert_eq!(update["principal"], create["principal"]);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn json_access_lines_carry_every_field_and_the_cause_of_a_5xx() {
     // A Gcore backend nobody listens on: every write is a 503.
@@ -304,24 +360,7 @@ async fn json_access_lines_carry_every_field_and_the_cause_of_a_5xx() {
         .await;
     assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE);
     let line = p.log_line("req-from-the-caller-1").await;
-    let access: Value = serde_json::from_str(&line).unwrap();
-    assert_eq!(access["target"], "sgbridge::access");
-    for key in [
-        "request_id",
-        "client",
-        "principal",
-        "dialect",
-        "route",
-        "method",
-        "status",
-        "bytes",
-        "duration_ms",
-        "backend_calls",
-        "tasks",
-        "cause",
-    ] {
-        assert!(access.get(key).is_some(), "{key} missing: {access}");
-    }
+    let access = access_line(&line);
     assert_eq!(access["request_id"], "req-from-the-caller-1", "the caller's id is kept");
     assert_eq!(access["route"], "/v2/security_groups");
     assert_eq!(access["status"], 503);
