@@ -213,14 +213,20 @@ impl TaskLog for Sqlite {
     fn save(&self, registry: &'static str, task: &Task) {
         let conn = self.conn.clone();
         let task = task.clone();
-        // One connection serialises the writes; the blocking pool keeps them
-        // off the async workers.
-        tokio::task::spawn_blocking(move || {
+        let write = move || {
             let conn = conn.lock().unwrap_or_else(|p| p.into_inner());
             if let Err(e) = put_tasks(&conn, registry, std::slice::from_ref(&task)) {
                 tracing::warn!(task = %task.id, error = %e, "a task's state was not saved");
             }
-        });
+        };
+        // Durable before the caller hears of the task (a crash right after
+        // the answer must not lose it): written in place, the worker told it
+        // blocks; a single-threaded runtime (tests) cannot, and writes behind.
+        match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+            Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(write),
+            Ok(_) => drop(tokio::task::spawn_blocking(write)),
+            Err(_) => write(),
+        }
     }
 
     async fn save_now(&self, registry: &'static str, tasks: &[Task]) -> Result<(), StoreError> {
