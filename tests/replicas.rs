@@ -1,112 +1,23 @@
-//! Three replicas sharing one PostgreSQL store (issue 14), in front of one
-//! Gcore-semantics backend (a fourth sgbridge, embedded, as the Gcore API):
-//! CF names stay unique across replicas, writes to one group from different
-//! replicas lose nothing, and an Idempotency-Key answer is replayed by
-//! another replica.
+//! Replicas sharing one PostgreSQL store (issue 14), with the real binary,
+//! in front of one Gcore-semantics backend (a further sgbridge, embedded, as
+//! the Gcore API): CF names stay unique across replicas, writes to one group
+//! from different replicas lose nothing, Idempotency-Key answers, CF jobs
+//! and tasks are answered by any replica, a replica killed while it holds a
+//! group gives the group up, and a store outage is a clear 503 that heals
+//! without a restart.
 //!
-//! The test starts a throwaway PostgreSQL of its own (`initdb` + `pg_ctl`
-//! from the Debian package, which `.ci/run` installs; as root they run as
-//! `nobody`). Without PostgreSQL binaries the test fails with a clear line.
+//! Each test starts a throwaway PostgreSQL of its own (`support::postgres`).
+//! These are process-level tests: real time, polled with short sleeps.
 
 mod support;
 
 use http::{Method, StatusCode};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use serde_json::Value;
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
+use support::postgres::Postgres;
 use support::process::Proc;
 use support::*;
-
-fn pg_bin(name: &str) -> PathBuf {
-    let dirs = std::fs::read_dir("/usr/lib/postgresql")
-        .map(|d| {
-            d.filter_map(|e| e.ok())
-                .map(|e| e.path().join("bin"))
-                .collect::<Vec<_>>()
-        })
-        .unwrap_or_default();
-    dirs.into_iter()
-        .map(|d| d.join(name))
-        .find(|p| p.exists())
-        .unwrap_or_else(|| panic!("PostgreSQL's {name} is not installed (apt-get install postgresql; .ci/run does)"))
-}
-
-fn as_postgres_user(bin: &Path) -> Command {
-    // initdb and postgres refuse to run as root.
-    if is_root() {
-        let mut c = Command::new("runuser");
-        c.args(["-u", "nobody", "--"]).arg(bin);
-        c
-    } else {
-        Command::new(bin)
-    }
-}
-
-fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .map(|s| {
-            s.lines()
-                .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
-        })
-        .unwrap_or(false)
-}
-
-struct Postgres {
-    dir: PathBuf,
-    url: String,
-}
-
-impl Postgres {
-    fn start() -> Postgres {
-        let dir = std::env::temp_dir().join(format!("sgbridge-pg-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let _ = Command::new("chown").args(["-R", "nobody:nogroup"]).arg(&dir).status();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let data = dir.join("data");
-        let ok = as_postgres_user(&pg_bin("initdb"))
-            .args(["--auth=trust", "-U", "postgres", "-D"])
-            .arg(&data)
-            .stdout(Stdio::null())
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok, "initdb failed");
-        let opts = format!(
-            "-p {port} -k {} -c listen_addresses=127.0.0.1 -c max_connections=200",
-            dir.display()
-        );
-        let ok = as_postgres_user(&pg_bin("pg_ctl"))
-            .args(["-w", "-D"])
-            .arg(&data)
-            .args(["-o", &opts, "-l"])
-            .arg(dir.join("log"))
-            .arg("start")
-            .stdout(Stdio::null())
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok, "pg_ctl start failed");
-        Postgres {
-            url: format!("postgres://postgres@127.0.0.1:{port}/postgres"),
-            dir,
-        }
-    }
-}
-
-impl Drop for Postgres {
-    fn drop(&mut self) {
-        let _ = as_postgres_user(&pg_bin("pg_ctl"))
-            .args(["-m", "immediate", "-D"])
-            .arg(self.dir.join("data"))
-            .arg("stop")
-            .stdout(Stdio::null())
-            .status();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
 
 fn serve(name: &str, config: &str, env: &[(&str, &str)]) -> Proc {
     let path = std::env::temp_dir().join(format!("sgbridge-{name}-{}.toml", std::process::id()));
@@ -115,38 +26,109 @@ fn serve(name: &str, config: &str, env: &[(&str, &str)]) -> Proc {
 }
 
 const COMMON: &str =
-    "[server]\nlisten = \"127.0.0.1:0\"\nshutdown_delay_s = 0\n[audit]\ntarget = \"off\"\n[log]\nlevel = \"warn\"\n";
+    "[server]\nlisten = \"127.0.0.1:0\"\nshutdown_delay_s = 0\nreadiness_interval_s = 1\n[audit]\ntarget = \"off\"\n[log]\nlevel = \"warn\"\n";
+
+/// Replicas (dropped first), the backend they share, and the store.
+struct Cluster {
+    replicas: Vec<Proc>,
+    backend: Proc,
+    pg: Postgres,
+}
+
+impl Cluster {
+    /// `n` replicas on a postgres store in front of a gcore-semantics
+    /// backend whose tasks take `task_delay_ms`; `store` adds `[store]` keys.
+    fn start(name: &str, n: usize, task_delay_ms: u64, store: &str) -> Cluster {
+        let pg = Postgres::start(name);
+        let backend = serve(
+            &format!("{name}-backend"),
+            &format!("{COMMON}[backend.embedded]\ntask_delay_ms = {task_delay_ms}\n"),
+            &[],
+        );
+        let replicas = (0..n)
+            .map(|i| {
+                let config = format!(
+                    "{COMMON}[store]\nkind = \"postgres\"\n{store}\n[wait]\npoll_ms = 20\nmax_poll_ms = 100\n\
+                     [backend]\nkind = \"gcore\"\n[backend.gcore]\nbase_url = \"{}\"\nproject_id = 1\nregion_id = 1\n\
+                     api_key_env = \"SGBRIDGE_REPLICA_KEY\"\n",
+                    backend.base
+                );
+                serve(
+                    &format!("{name}-replica-{i}"),
+                    &config,
+                    &[
+                        ("SGBRIDGE_STORE_URL", pg.url.as_str()),
+                        ("SGBRIDGE_REPLICA_KEY", "dev-api-key"),
+                    ],
+                )
+            })
+            .collect();
+        Cluster { replicas, backend, pg }
+    }
+
+    fn base(&self, i: usize) -> String {
+        self.replicas[i % self.replicas.len()].base.clone()
+    }
+
+    /// The backend's groups of that name.
+    async fn backend_groups(&self, name: &str) -> Vec<Value> {
+        let list = Http::default()
+            .gcore(
+                Method::GET,
+                &format!("{}/cloud/v1/securitygroups/1/1?name={name}", self.backend.base),
+                "",
+            )
+            .await
+            .json();
+        list["results"].as_array().cloned().unwrap_or_default()
+    }
+
+    async fn backend_group(&self, id: &str) -> Value {
+        Http::default()
+            .gcore(
+                Method::GET,
+                &format!("{}/cloud/v1/securitygroups/1/1/{id}", self.backend.base),
+                "",
+            )
+            .await
+            .json()
+    }
+}
+
+fn rule(port: u16) -> String {
+    format!(
+        r#"{{"direction":"egress","protocol":"tcp","port_range_min":{port},"port_range_max":{port},"remote_ip_prefix":"10.0.0.0/8"}}"#
+    )
+}
+
+/// GETs `url` until `done` holds of the JSON body (at most 20 s).
+async fn poll_until(url: &str, gcore: bool, done: impl Fn(&Value) -> bool) -> Value {
+    let http = Http::default();
+    let until = Instant::now() + Duration::from_secs(20);
+    loop {
+        let r = if gcore {
+            http.gcore(Method::GET, url, "").await
+        } else {
+            http.cf(Method::GET, url, "").await
+        };
+        let body = r.json();
+        if r.status == StatusCode::OK && done(&body) {
+            return body;
+        }
+        assert!(Instant::now() < until, "{url} never got there: {} {body}", r.status);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn three_replicas_share_names_groups_and_idempotency_keys() {
-    let pg = Postgres::start();
-    let backend = serve(
-        "backend",
-        &format!("{COMMON}[backend.embedded]\ntask_delay_ms = 20\n"),
-        &[],
-    );
-    let replica = |i: usize| {
-        let config = format!(
-            "{COMMON}[store]\nkind = \"postgres\"\n[wait]\npoll_ms = 20\n[backend]\nkind = \"gcore\"\n[backend.gcore]\n\
-             base_url = \"{}\"\nproject_id = 1\nregion_id = 1\napi_key_env = \"SGBRIDGE_REPLICA_KEY\"\n",
-            backend.base
-        );
-        serve(
-            &format!("replica-{i}"),
-            &config,
-            &[
-                ("SGBRIDGE_STORE_URL", pg.url.as_str()),
-                ("SGBRIDGE_REPLICA_KEY", "dev-api-key"),
-            ],
-        )
-    };
-    let replicas = [replica(0), replica(1), replica(2)];
-    let bases: Vec<String> = replicas.iter().map(|r| r.base.clone()).collect();
+async fn three_replicas_share_names_groups_jobs_tasks_and_idempotency_keys() {
+    let c = Cluster::start("share", 3, 20, "");
+    let http = Http::default();
 
-    // 30 concurrent CF creates of one name, round-robin: exactly one 201.
+    // 50 concurrent CF creates of one name, round-robin: exactly one 201.
     let mut creates = Vec::new();
-    for i in 0..30 {
-        let url = format!("{}/v2/security_groups", bases[i % 3]);
+    for i in 0..50 {
+        let url = format!("{}/v2/security_groups", c.base(i));
         creates.push(tokio::spawn(async move {
             Http::default()
                 .cf(Method::POST, &url, r#"{"name":"shared-name"}"#)
@@ -154,47 +136,37 @@ async fn three_replicas_share_names_groups_and_idempotency_keys() {
         }));
     }
     let mut created = 0;
-    for c in creates {
-        let r = c.await.unwrap();
+    for t in creates {
+        let r = t.await.unwrap();
         match r.status {
             StatusCode::CREATED => created += 1,
             _ => assert_eq!(r.json()["error_code"], "CF-SecurityGroupNameTaken", "{}", r.json()),
         }
     }
     assert_eq!(created, 1);
-    let http = Http::default();
-    let held = http
-        .gcore(
-            Method::GET,
-            &format!("{}/cloud/v1/securitygroups/1/1?name=shared-name", backend.base),
-            "",
-        )
-        .await
-        .json();
-    assert_eq!(held["count"], 1, "the backend holds one group");
-    let guid = held["results"][0]["id"].as_str().unwrap().to_string();
+    let held = c.backend_groups("shared-name").await;
+    assert_eq!(held.len(), 1, "the backend holds one group");
+    let guid = held[0]["id"].as_str().unwrap().to_string();
 
-    // CF PUTs and Gcore rule adds on that group through different replicas.
+    // CF PUTs and Gcore rule adds on that group, interleaved 100 times
+    // through different replicas (a CF PUT without rules keeps them).
     let mut writes = Vec::new();
-    for i in 0..12u16 {
-        let base = bases[usize::from(i) % 3].clone();
+    for i in 0..100u16 {
+        let base = c.base(usize::from(i));
         let guid = guid.clone();
         writes.push(tokio::spawn(async move {
             let http = Http::default();
             if i % 2 == 0 {
-                http.cf(Method::PUT, &format!("{base}/v2/security_groups/{guid}"), r#"{"name":"shared-name"}"#)
+                let body = r#"{"name":"shared-name"}"#;
+                http.cf(Method::PUT, &format!("{base}/v2/security_groups/{guid}"), body)
                     .await
                     .status
             } else {
-                let rule = format!(
-                    r#"{{"direction":"egress","protocol":"tcp","port_range_min":{p},"port_range_max":{p},"remote_ip_prefix":"10.0.0.0/8"}}"#,
-                    p = 2000 + i
-                );
                 http.send(
                     Method::POST,
                     &format!("{base}/cloud/v2/security_groups/1/1/{guid}/rules"),
-                    &[("authorization", GCORE_AUTH), ("prefer", "wait=30")],
-                    rule,
+                    &[("authorization", GCORE_AUTH), ("prefer", "wait=60")],
+                    rule(2000 + i),
                 )
                 .await
                 .status
@@ -205,40 +177,244 @@ async fn three_replicas_share_names_groups_and_idempotency_keys() {
         let status = w.await.unwrap();
         assert!(status.is_success(), "{status}");
     }
-    let group = http
-        .gcore(
-            Method::GET,
-            &format!("{}/cloud/v1/securitygroups/1/1/{guid}", backend.base),
-            "",
-        )
-        .await
-        .json();
-    assert_eq!(
-        group["security_group_rules"].as_array().unwrap().len(),
-        6,
-        "no rule lost: {group}"
-    );
+    let group = c.backend_group(&guid).await;
+    let ports: HashSet<u64> = group["security_group_rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["port_range_min"].as_u64().unwrap())
+        .collect();
+    let expected: HashSet<u64> = (0..100u64).filter(|i| i % 2 == 1).map(|i| 2000 + i).collect();
+    assert_eq!(ports, expected, "no rule lost");
 
     // An Idempotency-Key answered by replica 0 is replayed by replica 2.
-    let keyed = |base: &str| {
-        let url = format!("{base}/v2/security_groups");
-        async move {
-            Http::default()
-                .send(
-                    Method::POST,
-                    &url,
-                    &[("authorization", CF_AUTH), ("idempotency-key", "once")],
-                    r#"{"name":"keyed"}"#,
-                )
-                .await
-        }
+    let keyed = |base: String| async move {
+        Http::default()
+            .send(
+                Method::POST,
+                &format!("{base}/v2/security_groups"),
+                &[("authorization", CF_AUTH), ("idempotency-key", "once")],
+                r#"{"name":"keyed"}"#,
+            )
+            .await
     };
-    let first = keyed(&bases[0]).await;
+    let first = keyed(c.base(0)).await;
     assert_eq!(first.status, StatusCode::CREATED);
-    let again = keyed(&bases[2]).await;
+    let again = keyed(c.base(2)).await;
     assert_eq!(again.status, StatusCode::CREATED);
     assert_eq!(again.header("idempotent-replayed"), Some("true"));
     assert_eq!(again.body, first.body);
-    drop(replicas);
-    drop(pg);
+
+    // An async delete's job, made by replica 1, polled on replica 2.
+    let doomed = first.json()["metadata"]["guid"].as_str().unwrap().to_string();
+    let deleted = http
+        .cf(
+            Method::DELETE,
+            &format!("{}/v2/security_groups/{doomed}?async=true", c.base(1)),
+            "",
+        )
+        .await;
+    assert_eq!(deleted.status, StatusCode::ACCEPTED, "{}", deleted.json());
+    let job = deleted.json()["metadata"]["url"].as_str().unwrap().to_string();
+    let done = poll_until(&format!("{}{job}", c.base(2)), false, |j| {
+        j["entity"]["status"] == "finished"
+    })
+    .await;
+    assert_eq!(done["entity"]["status"], "finished");
+    assert!(c.backend_groups("keyed").await.is_empty(), "the delete happened");
+
+    // A Gcore task accepted by replica 0, polled to FINISHED on replica 1.
+    let accepted = http
+        .gcore(
+            Method::POST,
+            &format!("{}/cloud/v2/security_groups/1/1", c.base(0)),
+            r#"{"name":"by-task","rules":[]}"#,
+        )
+        .await;
+    assert_eq!(accepted.status, StatusCode::OK, "{}", accepted.json());
+    let task = accepted.json()["tasks"][0].as_str().unwrap().to_string();
+    poll_until(&format!("{}/cloud/v1/tasks/{task}", c.base(1)), true, |t| {
+        t["state"] == "FINISHED"
+    })
+    .await;
+    assert_eq!(c.backend_groups("by-task").await.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_killed_while_it_holds_a_group_gives_it_up() {
+    // Backend tasks take 1.5 s; a held group's lease lapses 2 s after its
+    // holder stops renewing it.
+    let mut c = Cluster::start("kill", 2, 1_500, "lock_lease_s = 2");
+    let http = Http::default();
+    let created = http
+        .cf(
+            Method::POST,
+            &format!("{}/v2/security_groups", c.base(0)),
+            r#"{"name":"held"}"#,
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED);
+    let guid = created.json()["metadata"]["guid"].as_str().unwrap().to_string();
+
+    // Replica 0 takes the group's write and waits on its backend task...
+    let url0 = format!("{}/v2/security_groups/{guid}", c.base(0));
+    let first = tokio::spawn(async move {
+        Http::default()
+            .cf(
+                Method::PUT,
+                &url0,
+                r#"{"rules":[{"protocol":"tcp","destination":"10.1.0.0/16","ports":"443"}]}"#,
+            )
+            .await
+    });
+    poll_until(&format!("{}/cloud/v1/tasks?state=RUNNING", c.backend.base), true, |t| {
+        t["count"].as_u64().unwrap_or(0) > 0
+    })
+    .await;
+    // ...and dies holding it.
+    c.replicas[0].child.kill().unwrap();
+    c.replicas[0].child.wait().unwrap();
+    let _ = first.await;
+
+    let started = Instant::now();
+    let second = http
+        .cf(
+            Method::PUT,
+            &format!("{}/v2/security_groups/{guid}", c.base(1)),
+            r#"{"rules":[{"protocol":"udp","destination":"10.2.0.0/16","ports":"53"}]}"#,
+        )
+        .await;
+    assert_eq!(second.status, StatusCode::CREATED, "{}", second.json());
+    assert!(started.elapsed() < Duration::from_secs(15), "{:?}", started.elapsed());
+    // The group holds exactly the second write: the first either landed
+    // whole and was replaced, or never landed; nothing half of either.
+    let group = c.backend_group(&guid).await;
+    let rules = group["security_group_rules"].as_array().unwrap();
+    assert_eq!(rules.len(), 1, "{group}");
+    assert_eq!(rules[0]["protocol"], "udp");
+    assert_eq!(rules[0]["remote_ip_prefix"], "10.2.0.0/16");
+    drop(c);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_outage_is_a_clear_503_and_heals_without_a_restart() {
+    let c = Cluster::start("outage", 2, 20, "statement_timeout_ms = 1000");
+    let bases: Vec<String> = (0..2).map(|i| c.base(i)).collect();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut workers = Vec::new();
+    for w in 0..4usize {
+        let bases = bases.clone();
+        let stop = stop.clone();
+        workers.push(tokio::spawn(async move {
+            let http = Http::default();
+            let mut seen = Vec::new();
+            let mut n = 0usize;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let name = format!("load-{w}-{n}");
+                let at = Instant::now();
+                let r = http
+                    .cf(
+                        Method::POST,
+                        &format!("{}/v2/security_groups", bases[n % 2]),
+                        &format!(r#"{{"name":"{name}"}}"#),
+                    )
+                    .await;
+                seen.push((name, at, r.status, r.header("retry-after").is_some(), r.json()));
+                n += 1;
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            seen
+        }));
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    c.pg.down();
+    let down_at = Instant::now();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let ready = Http::default()
+        .send(Method::GET, &format!("{}/readyz", bases[0]), &[], "")
+        .await;
+    assert_eq!(
+        ready.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "not ready while the store is down"
+    );
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    c.pg.up();
+    let up_at = Instant::now();
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut seen = Vec::new();
+    for w in workers {
+        seen.extend(w.await.unwrap());
+    }
+
+    let mut answered: HashMap<String, StatusCode> = HashMap::new();
+    let (mut refused, mut healed) = (0, 0);
+    for (name, at, status, retry_after, body) in &seen {
+        answered.insert(name.clone(), *status);
+        match *status {
+            StatusCode::CREATED => {
+                if *at > up_at {
+                    healed += 1;
+                }
+            }
+            StatusCode::SERVICE_UNAVAILABLE => {
+                assert!(
+                    *at > down_at - Duration::from_secs(1),
+                    "a 503 before the outage: {body}"
+                );
+                assert!(retry_after, "503 without Retry-After: {body}");
+                assert!(body["error_code"].as_str().is_some(), "a CF error body: {body}");
+                let text = body.to_string();
+                assert!(!text.contains("postgres://"), "the store URL leaked: {text}");
+                refused += 1;
+            }
+            other => panic!("{name}: unexpected {other}: {body}"),
+        }
+    }
+    eprintln!(
+        "outage: {} creates, {refused} refused, {healed} after recovery",
+        seen.len()
+    );
+    assert!(refused > 0, "no 503 while the store was down");
+    assert!(healed > 0, "no create succeeded after the store came back");
+    let ready = Http::default()
+        .send(Method::GET, &format!("{}/readyz", bases[1]), &[], "")
+        .await;
+    assert_eq!(ready.status, StatusCode::OK, "ready again without a restart");
+
+    // Every acknowledged create is in the backend once; a refused one is not.
+    let mut held: HashMap<String, usize> = HashMap::new();
+    for offset in (0..).step_by(1000) {
+        let page = Http::default()
+            .gcore(
+                Method::GET,
+                &format!(
+                    "{}/cloud/v1/securitygroups/1/1?limit=1000&offset={offset}",
+                    c.backend.base
+                ),
+                "",
+            )
+            .await
+            .json();
+        let groups = page["results"].as_array().unwrap();
+        for g in groups {
+            *held.entry(g["name"].as_str().unwrap().to_string()).or_default() += 1;
+        }
+        if groups.len() < 1000 {
+            break;
+        }
+    }
+    for (name, status) in &answered {
+        let expected = usize::from(*status == StatusCode::CREATED);
+        assert_eq!(
+            held.get(name).copied().unwrap_or(0),
+            expected,
+            "{name} answered {status}"
+        );
+    }
+    assert_eq!(
+        held.values().sum::<usize>(),
+        answered.values().filter(|s| **s == StatusCode::CREATED).count()
+    );
 }

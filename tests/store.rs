@@ -1,6 +1,6 @@
-//! The durable store (issue 14), with the real binary: the embedded backend
-//! on `store.kind = "sqlite"` keeps every acknowledged group across a
-//! `kill -9` and a restart; a task that was RUNNING when the process died
+//! The durable stores (issue 14), with the real binary: the embedded backend
+//! on `store.kind = "sqlite"` and on `"postgres"` keeps every acknowledged
+//! group across a `kill -9` and a restart; a task that was RUNNING when the process died
 //! ends in ERROR (never stays RUNNING) and applied nothing; Idempotency-Key
 //! answers survive the restart too.
 
@@ -10,25 +10,38 @@ use http::{Method, StatusCode};
 use support::process::Proc;
 use support::*;
 
-fn start(config: &std::path::Path) -> Proc {
-    Proc::serve(config, &[])
-}
+use support::postgres::Postgres;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_embedded_backend_on_sqlite_survives_kill_9() {
     let dir = std::env::temp_dir().join(format!("sgbridge-store-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let db = dir.join("state.db");
+    let store = format!("kind = \"sqlite\"\npath = \"{}\"", db.display());
+    survives_kill_9(&dir, &store, &[]).await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_embedded_backend_on_postgres_survives_kill_9() {
+    let pg = Postgres::start("store");
+    let dir = std::env::temp_dir().join(format!("sgbridge-store-pg-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    survives_kill_9(&dir, "kind = \"postgres\"", &[("SGBRIDGE_STORE_URL", pg.url.as_str())]).await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+async fn survives_kill_9(dir: &std::path::Path, store: &str, env: &[(&str, &str)]) {
     let config = dir.join("sgbridge.toml");
     std::fs::write(
         &config,
         format!(
-            "[server]\nlisten = \"127.0.0.1:0\"\n[audit]\ntarget = \"off\"\n[store]\nkind = \"sqlite\"\npath = \"{}\"\n\
-             [backend.embedded]\ntask_delay_ms = 200\n",
-            db.display()
+            "[server]\nlisten = \"127.0.0.1:0\"\n[audit]\ntarget = \"off\"\n[store]\n{store}\n\
+             [backend.embedded]\ntask_delay_ms = 200\n"
         ),
     )
     .unwrap();
+    let start = |config: &std::path::Path| Proc::serve(config, env);
     let http = Http::default();
     let mut p = start(&config);
     let url = |p: &Proc, path: &str| format!("{}{path}", p.base);
@@ -104,5 +117,4 @@ async fn the_embedded_backend_on_sqlite_survives_kill_9() {
         .json();
     assert_eq!(all["total_results"], 1, "no second group");
     drop(p);
-    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -44,6 +44,16 @@ struct Inner {
     tasks: TaskRegistry,
     /// Where groups are kept beyond this process (a durable store).
     store: Option<Arc<dyn GroupLog>>,
+    /// Where task starts are saved before they are answered (same store).
+    task_log: Option<Arc<dyn TaskLog>>,
+}
+
+/// A task registered but not yet let run: it waits for [`Embedded::announce`]
+/// (a durable store saves its start first; the caller must not hear of a
+/// task a crash could lose).
+struct Started {
+    id: TaskId,
+    go: tokio::sync::oneshot::Sender<bool>,
 }
 
 #[derive(Default)]
@@ -73,6 +83,16 @@ impl Entry {
             content: Content::Atomic(self.content.clone()),
         }
     }
+}
+
+/// What a PATCH amounts to.
+enum Change {
+    /// A task that applies it.
+    Task(Started),
+    /// Nothing (Gcore answers no task).
+    None,
+    /// A tags-only change, applied at once; the entries as they were.
+    Now(Vec<(GroupId, Option<Entry>)>),
 }
 
 /// A change a task applies when it completes.
@@ -210,6 +230,7 @@ impl Embedded {
                 max_rules,
                 state: Mutex::new(State::default()),
                 tasks,
+                task_log: store.as_ref().map(|(_, log)| log.clone()),
                 store: store.map(|(groups, _)| groups),
             }),
         }
@@ -353,12 +374,20 @@ impl Embedded {
     }
 
     /// Registers a RUNNING task for `op` (holding its group unless it is a
-    /// create) and lets it run for the configured delay.
-    fn start(&self, cx: &Cx, scope: Scope, op: Op) -> TaskId {
+    /// create); once announced it runs for the configured delay.
+    fn start(&self, cx: &Cx, scope: Scope, op: Op) -> Started {
         let task = self.inner.tasks.start(scope, op.kind(), Some(cx.request_id.clone()));
         let this = self.clone();
         let id = task.clone();
+        let (go, announced) = tokio::sync::oneshot::channel();
         tokio::spawn(async move {
+            if announced.await != Ok(true) {
+                let target = op.group().clone();
+                release(&mut this.state(), scope, &target, &id);
+                let outcome = Err("the task's start could not be saved; nothing was applied".to_string());
+                this.inner.tasks.finish(&id, outcome);
+                return;
+            }
             tokio::time::sleep(this.inner.delay).await;
             let target = vec![op.group().clone()];
             let previous = this.copies(scope, &target);
@@ -375,11 +404,29 @@ impl Embedded {
             }
             this.inner.tasks.finish(&id, outcome);
         });
-        task
+        Started { id: task, go }
+    }
+
+    /// Lets a started task run and answers it, once a durable store holds
+    /// its start; if the store refuses, the task ends in ERROR having done
+    /// nothing, and the caller hears that nothing changed.
+    async fn announce(&self, started: Started) -> Result<Write> {
+        if let Some(log) = &self.inner.task_log {
+            let task = self.inner.tasks.get(&started.id).into_iter().collect::<Vec<_>>();
+            if let Err(e) = log.save_now("embedded", &task).await {
+                let _ = started.go.send(false);
+                return Err(BackendError::new(
+                    ErrorKind::Unavailable,
+                    format!("{e}; nothing was changed"),
+                ));
+            }
+        }
+        let _ = started.go.send(true);
+        Ok(Write::Pending(vec![started.id]))
     }
 
     /// Lock the group for `op`'s task and start it.
-    fn start_locked(&self, cx: &Cx, scope: Scope, state: &mut State, op: Op) -> Result<TaskId> {
+    fn start_locked(&self, cx: &Cx, scope: Scope, state: &mut State, op: Op) -> Result<Started> {
         let entry = state
             .groups
             .get_mut(&(scope, op.group().clone()))
@@ -388,7 +435,7 @@ impl Embedded {
             return Err(locked(op.group()));
         }
         let task = self.start(cx, scope, op);
-        entry.locked_by = Some(task.clone());
+        entry.locked_by = Some(task.id.clone());
         Ok(task)
     }
 
@@ -576,7 +623,8 @@ impl Backend for Embedded {
             rules,
             tags,
         };
-        Ok(Write::Pending(vec![self.start(cx, scope, op)]))
+        let started = self.start(cx, scope, op);
+        self.announce(started).await
     }
 
     async fn update(&self, cx: &Cx, scope: Scope, id: &GroupId, patch: GroupPatch) -> Result<Write> {
@@ -594,7 +642,7 @@ impl Backend for Embedded {
         if let Some(r) = &rules {
             self.check_rules(r)?;
         }
-        let previous = {
+        let change = {
             let mut state = self.state();
             let entry = state.groups.get_mut(&(scope, id.clone())).ok_or_else(not_found)?;
             if entry.locked_by.is_some() {
@@ -613,61 +661,73 @@ impl Backend for Embedded {
                     rules,
                     tags,
                 };
-                return Ok(Write::Pending(vec![self.start_locked(cx, scope, &mut state, op)?]));
+                Change::Task(self.start_locked(cx, scope, &mut state, op)?)
+            } else if !tags_changed {
+                // Gcore creates no task for a PATCH that changes nothing, or only tags.
+                Change::None
+            } else {
+                let previous = vec![(id.clone(), Some(entry.clone()))];
+                entry.content_mut().tags = tags.apply(&entry.content.tags);
+                entry.meta.revision += 1;
+                entry.meta.updated_at = now();
+                Change::Now(previous)
             }
-            // Gcore creates no task for a PATCH that changes nothing, or only tags.
-            if !tags_changed {
-                return Ok(Write::Pending(Vec::new()));
-            }
-            let previous = vec![(id.clone(), Some(entry.clone()))];
-            entry.content_mut().tags = tags.apply(&entry.content.tags);
-            entry.meta.revision += 1;
-            entry.meta.updated_at = now();
-            previous
         };
-        self.save_or_undo(scope, previous).await?;
-        Ok(Write::Pending(Vec::new()))
+        match change {
+            Change::Task(started) => self.announce(started).await,
+            Change::None => Ok(Write::Pending(Vec::new())),
+            Change::Now(previous) => {
+                self.save_or_undo(scope, previous).await?;
+                Ok(Write::Pending(Vec::new()))
+            }
+        }
     }
 
     async fn add_rule(&self, cx: &Cx, scope: Scope, id: &GroupId, atom: Atom) -> Result<Write> {
         let atom = Atom { log: false, ..atom };
         self.check_rules(std::slice::from_ref(&atom))?;
-        let mut state = self.state();
-        let entry = state.groups.get(&(scope, id.clone())).ok_or_else(not_found)?;
-        if entry.locked_by.is_some() {
-            return Err(locked(id));
-        }
-        if let Some(existing) = entry.content.rules.iter().find(|r| r.atom == atom) {
-            return Err(BackendError::new(
-                ErrorKind::Conflict,
-                format!("Security group rule already exists. Rule id is {}.", existing.id),
-            ));
-        }
-        if entry.content.rules.len() >= self.inner.max_rules {
-            return Err(BackendError::new(
-                ErrorKind::Invalid,
-                format!("rules: a security group holds at most {} rules", self.inner.max_rules),
-            ));
-        }
-        let op = Op::AddRule {
-            id: id.clone(),
-            rule_id: new_id(),
-            atom,
+        let started = {
+            let mut state = self.state();
+            let entry = state.groups.get(&(scope, id.clone())).ok_or_else(not_found)?;
+            if entry.locked_by.is_some() {
+                return Err(locked(id));
+            }
+            if let Some(existing) = entry.content.rules.iter().find(|r| r.atom == atom) {
+                return Err(BackendError::new(
+                    ErrorKind::Conflict,
+                    format!("Security group rule already exists. Rule id is {}.", existing.id),
+                ));
+            }
+            if entry.content.rules.len() >= self.inner.max_rules {
+                return Err(BackendError::new(
+                    ErrorKind::Invalid,
+                    format!("rules: a security group holds at most {} rules", self.inner.max_rules),
+                ));
+            }
+            let op = Op::AddRule {
+                id: id.clone(),
+                rule_id: new_id(),
+                atom,
+            };
+            self.start_locked(cx, scope, &mut state, op)?
         };
-        Ok(Write::Pending(vec![self.start_locked(cx, scope, &mut state, op)?]))
+        self.announce(started).await
     }
 
     async fn delete_rule(&self, cx: &Cx, scope: Scope, id: &GroupId, rule_id: &Uuid) -> Result<Write> {
-        let mut state = self.state();
-        let entry = state.groups.get(&(scope, id.clone())).ok_or_else(not_found)?;
-        if !entry.content.rules.iter().any(|r| &r.id == rule_id) {
-            return Err(BackendError::not_found("Security group rule not found"));
-        }
-        let op = Op::DeleteRule {
-            id: id.clone(),
-            rule_id: rule_id.clone(),
+        let started = {
+            let mut state = self.state();
+            let entry = state.groups.get(&(scope, id.clone())).ok_or_else(not_found)?;
+            if !entry.content.rules.iter().any(|r| &r.id == rule_id) {
+                return Err(BackendError::not_found("Security group rule not found"));
+            }
+            let op = Op::DeleteRule {
+                id: id.clone(),
+                rule_id: rule_id.clone(),
+            };
+            self.start_locked(cx, scope, &mut state, op)?
         };
-        Ok(Write::Pending(vec![self.start_locked(cx, scope, &mut state, op)?]))
+        self.announce(started).await
     }
 
     async fn delete(&self, _cx: &Cx, scope: Scope, id: &GroupId) -> Result<()> {

@@ -105,7 +105,8 @@ impl Service {
                     }),
                     _ => Ok(Created::default()),
                 }
-            });
+            })
+            .await?;
             return Ok(GcoreWritten::Tasks(vec![id]));
         }
         let deadline = self.wait_deadline(waiting).unwrap_or_else(|| self.deadline());
@@ -338,7 +339,8 @@ impl Service {
             let task = self.synthesize(cx, scope, kind, Some(held), move || async move {
                 this.backend.update(&cx2, scope, &id, patch).await?;
                 Ok(created)
-            });
+            })
+            .await?;
             return Ok(GcoreWritten::Tasks(vec![task]));
         }
         let write = self
@@ -494,19 +496,35 @@ impl Service {
     }
 
     /// Runs `work` in the background as a task the gateway serves itself.
-    fn synthesize<F, Fut>(&self, cx: &Cx, scope: Scope, kind: TaskKind, held: Option<Held>, work: F) -> TaskId
+    /// With a durable or shared store the task's start is saved first (a
+    /// crash must not lose a task its caller was told of); if it cannot be,
+    /// the work never runs and the caller hears so.
+    async fn synthesize<F, Fut>(
+        &self,
+        cx: &Cx,
+        scope: Scope,
+        kind: TaskKind,
+        held: Option<Held>,
+        work: F,
+    ) -> Result<TaskId>
     where
         F: FnOnce() -> Fut + Send + 'static,
         Fut: std::future::Future<Output = std::result::Result<Created, BackendError>> + Send,
     {
         let registry = self.synthesized.clone();
         let task = registry.start(scope, kind, Some(cx.request_id.clone()));
+        if let (Some(log), Some(started)) = (&self.task_log, registry.get(&task)) {
+            if let Err(e) = log.save_now(super::GATEWAY_TASKS, &[started]).await {
+                registry.finish(&task, Err("the task's start could not be saved; nothing was applied".into()));
+                return Err(Error::new(Kind::Unavailable, format!("{e}; nothing was changed")));
+            }
+        }
         let id = task.clone();
         tokio::spawn(async move {
             let outcome = work().await.map_err(|e| e.message);
             registry.finish(&id, outcome);
             drop(held);
         });
-        task
+        Ok(task)
     }
 }

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod fake_gcore;
+pub mod postgres;
 pub mod process;
 pub mod scripted;
 pub mod uaa;
