@@ -327,8 +327,6 @@ def check(label, docs, tag, expect=None, base_cfg=None):
             var = backend.get("gcore", {}).get("api_key_env", "GCORE_API_KEY")
             if var not in env:
                 err(f"backend.gcore.api_key_env = {var}, which the Deployment does not set")
-        if bkind == "embedded" and replicas not in (0, 1):
-            err(f"Deployment {dname}: replicas {replicas} with the in-memory embedded backend")
 
         # The store: shared (postgres) as soon as there are two pods; its URL
         # from a Secret through store.url_env, never from a ConfigMap.

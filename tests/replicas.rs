@@ -418,3 +418,166 @@ async fn a_store_outage_is_a_clear_503_and_heals_without_a_restart() {
         answered.values().filter(|s| **s == StatusCode::CREATED).count()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_embedded_backend_scales_out_on_postgres() {
+    let pg = Postgres::start("embedded");
+    let config = format!(
+        "{COMMON}[store]\nkind = \"postgres\"\nlock_lease_s = 2\n[wait]\npoll_ms = 20\n\
+         [backend.embedded]\ntask_delay_ms = 20\n"
+    );
+    let env = [("SGBRIDGE_STORE_URL", pg.url.as_str())];
+    let mut replicas: Vec<Proc> = (0..3).map(|i| serve(&format!("embedded-{i}"), &config, &env)).collect();
+    let base = |i: usize| replicas[i % 3].base.clone();
+    let http = Http::default();
+
+    // Created on one replica, read, renamed and listed on the others.
+    let created = http
+        .cf(
+            Method::POST,
+            &format!("{}/v2/security_groups", base(0)),
+            r#"{"name":"everywhere"}"#,
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED);
+    let guid = created.json()["metadata"]["guid"].as_str().unwrap().to_string();
+    let read = http
+        .cf(Method::GET, &format!("{}/v2/security_groups/{guid}", base(1)), "")
+        .await;
+    assert_eq!(read.status, StatusCode::OK, "{}", read.json());
+    let taken = http
+        .cf(
+            Method::POST,
+            &format!("{}/v2/security_groups", base(2)),
+            r#"{"name":"everywhere"}"#,
+        )
+        .await;
+    assert_eq!(taken.json()["error_code"], "CF-SecurityGroupNameTaken");
+
+    // Gcore rule adds and CF renames through every replica: nothing lost.
+    let mut writes = Vec::new();
+    for i in 0..30u16 {
+        let base = base(usize::from(i));
+        let guid = guid.clone();
+        writes.push(tokio::spawn(async move {
+            let http = Http::default();
+            if i % 3 == 0 {
+                let body = format!(r#"{{"name":"everywhere-{i}"}}"#);
+                http.cf(Method::PUT, &format!("{base}/v2/security_groups/{guid}"), &body)
+                    .await
+                    .status
+            } else {
+                http.send(
+                    Method::POST,
+                    &format!("{base}/cloud/v2/security_groups/1/1/{guid}/rules"),
+                    &[("authorization", GCORE_AUTH), ("prefer", "wait=60")],
+                    rule(3000 + i),
+                )
+                .await
+                .status
+            }
+        }));
+    }
+    for w in writes {
+        let status = w.await.unwrap();
+        assert!(status.is_success(), "{status}");
+    }
+    for i in 0..3 {
+        let group = http
+            .gcore(
+                Method::GET,
+                &format!("{}/cloud/v1/securitygroups/1/1/{guid}", base(i)),
+                "",
+            )
+            .await
+            .json();
+        let ports: HashSet<u64> = group["security_group_rules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|r| r["port_range_min"].as_u64())
+            .collect();
+        let expected: HashSet<u64> = (0..30u64).filter(|i| i % 3 != 0).map(|i| 3000 + i).collect();
+        assert!(ports.is_superset(&expected), "replica {i} lost a rule: {group}");
+    }
+
+    // A Gcore task accepted by one replica is read on the others.
+    let accepted = http
+        .gcore(
+            Method::POST,
+            &format!("{}/cloud/v2/security_groups/1/1", base(0)),
+            r#"{"name":"by-task","rules":[]}"#,
+        )
+        .await;
+    let task = accepted.json()["tasks"][0].as_str().unwrap().to_string();
+    for i in 1..3 {
+        poll_until(&format!("{}/cloud/v1/tasks/{task}", base(i)), true, |t| {
+            t["state"] == "FINISHED"
+        })
+        .await;
+    }
+    let listed = http
+        .gcore(Method::GET, &format!("{}/cloud/v1/tasks?limit=1000", base(2)), "")
+        .await
+        .json();
+    assert!(
+        listed["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["id"] == task.as_str()),
+        "another replica lists the task: {listed}"
+    );
+
+    // Deleted on one replica, gone on all.
+    let gone = http
+        .cf(Method::DELETE, &format!("{}/v2/security_groups/{guid}", base(1)), "")
+        .await;
+    assert_eq!(gone.status, StatusCode::NO_CONTENT);
+    for i in 0..3 {
+        let r = http
+            .cf(Method::GET, &format!("{}/v2/security_groups/{guid}", base(i)), "")
+            .await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND, "replica {i}");
+    }
+
+    // A replica killed while its task runs (tasks of 5 s there): another
+    // replica ends the task in ERROR once the dead one's lease lapses, and
+    // nothing of it was applied.
+    let mut slow = serve(
+        "embedded-slow",
+        &config.replace("task_delay_ms = 20", "task_delay_ms = 5000"),
+        &env,
+    );
+    let accepted = http
+        .gcore(
+            Method::POST,
+            &format!("{}/cloud/v2/security_groups/1/1", slow.base),
+            r#"{"name":"orphan","rules":[]}"#,
+        )
+        .await;
+    let orphan = accepted.json()["tasks"][0].as_str().unwrap().to_string();
+    slow.child.kill().unwrap();
+    slow.child.wait().unwrap();
+    let ended = poll_until(&format!("{}/cloud/v1/tasks/{orphan}", base(1)), true, |t| {
+        t["state"] != "RUNNING"
+    })
+    .await;
+    assert_eq!(ended["state"], "ERROR", "{ended}");
+    assert!(
+        ended["error"].as_str().unwrap().contains("nothing was applied"),
+        "{ended}"
+    );
+    let list = http
+        .gcore(
+            Method::GET,
+            &format!("{}/cloud/v1/securitygroups/1/1?name=orphan", base(2)),
+            "",
+        )
+        .await
+        .json();
+    assert_eq!(list["count"], 0, "{list}");
+    replicas[0].child.kill().unwrap();
+    drop(replicas);
+    drop(pg);
+}

@@ -11,7 +11,12 @@
 //! Neutron's foreign key does. Tasks live in a [`TaskRegistry`] (pending ones
 //! are never evicted) that wakes waiters when they end.
 //!
-//! Everything is kept in memory: a restart forgets every group.
+//! Groups live in memory; with a durable store ([`Embedded::durable`]) each
+//! change is saved with its task's end, and restored at start. On a shared
+//! store (replicas on PostgreSQL) every operation first takes in what other
+//! replicas changed ([`GroupLog::changes`]), and tasks other replicas run are
+//! read from the store, so any replica serves any group and any task; the
+//! gateway's write locks (shared too) keep two replicas off one group.
 
 use super::{Backend, BackendError, Cx, ErrorKind, Result, Write};
 use crate::config::EmbeddedConfig;
@@ -60,6 +65,11 @@ struct Started {
 struct State {
     groups: HashMap<(Scope, GroupId), Entry>,
     seq: u64,
+    /// How far this process has read the shared store's changes.
+    cursor: i64,
+    /// Groups known deleted (a shared store): a read that began before the
+    /// delete must not bring one back.
+    gone: HashSet<(Scope, GroupId)>,
 }
 
 #[derive(Clone)]
@@ -236,13 +246,96 @@ impl Embedded {
         }
     }
 
+    /// The store, if other processes share its groups.
+    fn shared(&self) -> Option<&Arc<dyn GroupLog>> {
+        self.inner.store.as_ref().filter(|s| s.shared())
+    }
+
+    /// Takes in what other replicas changed since the last look (a shared
+    /// store; nothing to do otherwise). A group is replaced only by a later
+    /// revision, so a look that began before a local change cannot undo it.
+    async fn refresh(&self) -> Result<()> {
+        let Some(store) = self.shared() else {
+            return Ok(());
+        };
+        let since = self.state().cursor;
+        let changes = store
+            .changes(since)
+            .await
+            .map_err(|e| BackendError::new(ErrorKind::Unavailable, e.to_string()))?;
+        let mut state = self.state();
+        for (scope, id) in changes.gone {
+            state.groups.remove(&(scope, id.clone()));
+            state.gone.insert((scope, id));
+        }
+        for (scope, seq, group) in changes.put {
+            let Content::Atomic(content) = group.content else {
+                continue;
+            };
+            let key = (scope, group.meta.id.clone());
+            if state.gone.contains(&key) {
+                continue;
+            }
+            state.seq = state.seq.max(seq);
+            match state.groups.get_mut(&key) {
+                Some(e) if e.meta.revision >= group.meta.revision => {}
+                Some(e) => {
+                    e.meta = group.meta;
+                    e.content = content;
+                }
+                None => {
+                    let entry = Entry {
+                        meta: group.meta,
+                        content,
+                        seq,
+                        locked_by: None,
+                    };
+                    state.groups.insert(key, entry);
+                }
+            }
+        }
+        state.cursor = state.cursor.max(changes.cursor);
+        Ok(())
+    }
+
+    /// A task, here or (a shared store) wherever it runs.
+    async fn find_task(&self, id: &TaskId) -> Result<Option<Task>> {
+        if let Some(t) = self.inner.tasks.get(id) {
+            return Ok(Some(t));
+        }
+        match (self.shared(), &self.inner.task_log) {
+            (Some(_), Some(log)) => log
+                .load("embedded", id)
+                .await
+                .map_err(|e| BackendError::new(ErrorKind::Unavailable, e.to_string())),
+            _ => Ok(None),
+        }
+    }
+
+    /// Every task of every replica (a shared store), fresher local states first.
+    async fn all_tasks(&self, log: &Arc<dyn TaskLog>) -> Result<Vec<Task>> {
+        let stored = log
+            .load_all("embedded")
+            .await
+            .map_err(|e| BackendError::new(ErrorKind::Unavailable, e.to_string()))?;
+        Ok(stored
+            .into_iter()
+            .map(|t| self.inner.tasks.get(&t.id).unwrap_or(t))
+            .collect())
+    }
+
     /// Takes back what the store kept: every group, and the tasks (one that
     /// was still running when the process stopped ends in ERROR: nothing of
     /// it was applied, since a change is saved only with its task's end).
+    /// On a shared store the groups are read as changes, and tasks stay in
+    /// the store (a replica that stops has its tasks ended by another).
     pub async fn restore(&self, tasks: &dyn TaskLog) -> std::result::Result<(), StoreError> {
         let Some(store) = &self.inner.store else {
             return Ok(());
         };
+        if store.shared() {
+            return self.refresh().await.map_err(|e| StoreError(e.message));
+        }
         let groups = store.load().await?;
         let kept = tasks.load_all("embedded").await?;
         let interrupted = self.inner.tasks.restore(kept);
@@ -389,6 +482,13 @@ impl Embedded {
                 return;
             }
             tokio::time::sleep(this.inner.delay).await;
+            if let Err(e) = this.refresh().await {
+                release(&mut this.state(), scope, op.group(), &id);
+                this.inner
+                    .tasks
+                    .finish(&id, Err(format!("{}; nothing was applied", e.message)));
+                return;
+            }
             let target = vec![op.group().clone()];
             let previous = this.copies(scope, &target);
             let mut outcome = this.apply(scope, &id, op);
@@ -590,6 +690,7 @@ impl Backend for Embedded {
     }
 
     async fn list(&self, _cx: &Cx, scope: Scope, name: Option<&str>) -> Result<Vec<Group>> {
+        self.refresh().await?;
         let state = self.state();
         let mut found: Vec<&Entry> = state
             .groups
@@ -597,11 +698,13 @@ impl Backend for Embedded {
             .filter(|((s, _), e)| *s == scope && name.is_none_or(|n| e.meta.name == n))
             .map(|(_, e)| e)
             .collect();
-        found.sort_by_key(|e| e.seq);
+        // Replicas number their creates alike: ties go by creation, then id.
+        found.sort_by(|a, b| (a.seq, a.meta.created_at, &a.meta.id).cmp(&(b.seq, b.meta.created_at, &b.meta.id)));
         Ok(found.into_iter().map(Entry::group).collect())
     }
 
     async fn get(&self, _cx: &Cx, scope: Scope, id: &GroupId) -> Result<Group> {
+        self.refresh().await?;
         let state = self.state();
         state
             .groups
@@ -616,6 +719,7 @@ impl Backend for Embedded {
         };
         let rules = stored(rules.unwrap_or_else(default_rules));
         self.check_rules(&rules)?;
+        self.refresh().await?;
         let op = Op::Create {
             id: new_id(),
             name: group.name,
@@ -642,6 +746,7 @@ impl Backend for Embedded {
         if let Some(r) = &rules {
             self.check_rules(r)?;
         }
+        self.refresh().await?;
         let change = {
             let mut state = self.state();
             let entry = state.groups.get_mut(&(scope, id.clone())).ok_or_else(not_found)?;
@@ -686,6 +791,7 @@ impl Backend for Embedded {
     async fn add_rule(&self, cx: &Cx, scope: Scope, id: &GroupId, atom: Atom) -> Result<Write> {
         let atom = Atom { log: false, ..atom };
         self.check_rules(std::slice::from_ref(&atom))?;
+        self.refresh().await?;
         let started = {
             let mut state = self.state();
             let entry = state.groups.get(&(scope, id.clone())).ok_or_else(not_found)?;
@@ -715,6 +821,7 @@ impl Backend for Embedded {
     }
 
     async fn delete_rule(&self, cx: &Cx, scope: Scope, id: &GroupId, rule_id: &Uuid) -> Result<Write> {
+        self.refresh().await?;
         let started = {
             let mut state = self.state();
             let entry = state.groups.get(&(scope, id.clone())).ok_or_else(not_found)?;
@@ -731,30 +838,57 @@ impl Backend for Embedded {
     }
 
     async fn delete(&self, _cx: &Cx, scope: Scope, id: &GroupId) -> Result<()> {
+        self.refresh().await?;
         let previous = self.remove(scope, id)?;
-        self.save_or_undo(scope, previous).await
+        self.save_or_undo(scope, previous).await?;
+        if self.shared().is_some() {
+            self.state().gone.insert((scope, id.clone()));
+        }
+        Ok(())
     }
 
     async fn task(&self, _cx: &Cx, id: &TaskId) -> Result<Task> {
-        self.inner
-            .tasks
-            .get(id)
+        self.find_task(id)
+            .await?
             .ok_or_else(|| BackendError::not_found(format!("Task {id} not found")))
     }
 
     async fn tasks(&self, _cx: &Cx, query: &TaskQuery) -> Result<(usize, Vec<Task>)> {
-        Ok(self.inner.tasks.query(query))
+        match (self.shared(), &self.inner.task_log) {
+            (Some(_), Some(log)) => Ok(crate::tasks::page(self.all_tasks(log).await?, query)),
+            _ => Ok(self.inner.tasks.query(query)),
+        }
     }
 
     async fn acknowledge(&self, _cx: &Cx, id: &TaskId) -> Result<Task> {
-        self.inner
-            .tasks
-            .acknowledge(id, 0)
-            .ok_or_else(|| BackendError::not_found(format!("Task {id} not found")))
+        if let Some(t) = self.inner.tasks.acknowledge(id, 0) {
+            return Ok(t);
+        }
+        let not_found = || BackendError::not_found(format!("Task {id} not found"));
+        let (Some(mut task), Some(log)) = (self.find_task(id).await?, &self.inner.task_log) else {
+            return Err(not_found());
+        };
+        if crate::tasks::acknowledge(&mut task, 0) {
+            log.save_now("embedded", std::slice::from_ref(&task))
+                .await
+                .map_err(|e| BackendError::new(ErrorKind::Unavailable, e.to_string()))?;
+        }
+        Ok(task)
     }
 
     async fn acknowledge_all(&self, _cx: &Cx, project_id: Option<u64>, region_id: Option<u64>) -> Result<()> {
         self.inner.tasks.acknowledge_all(project_id, region_id, 0);
+        if let (Some(_), Some(log)) = (self.shared(), &self.inner.task_log) {
+            let mut others = self.all_tasks(log).await?;
+            others.retain_mut(|t| {
+                project_id.is_none_or(|p| p == t.scope.project_id)
+                    && region_id.is_none_or(|r| r == t.scope.region_id)
+                    && crate::tasks::acknowledge(t, 0)
+            });
+            log.save_now("embedded", &others)
+                .await
+                .map_err(|e| BackendError::new(ErrorKind::Unavailable, e.to_string()))?;
+        }
         Ok(())
     }
 

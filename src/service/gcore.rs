@@ -97,16 +97,17 @@ impl Service {
             self.note_planned("create", scope, None, super::audit::planned_new(&new));
             let this = self.clone();
             let cx2 = cx.clone();
-            let id = self.synthesize(cx, scope, TaskKind::CreateGroup, None, move || async move {
-                match this.backend.create(&cx2, scope, new).await? {
-                    Write::Done(Some(id)) => Ok(Created {
-                        groups: vec![id],
-                        rules: Vec::new(),
-                    }),
-                    _ => Ok(Created::default()),
-                }
-            })
-            .await?;
+            let id = self
+                .synthesize(cx, scope, TaskKind::CreateGroup, None, move || async move {
+                    match this.backend.create(&cx2, scope, new).await? {
+                        Write::Done(Some(id)) => Ok(Created {
+                            groups: vec![id],
+                            rules: Vec::new(),
+                        }),
+                        _ => Ok(Created::default()),
+                    }
+                })
+                .await?;
             return Ok(GcoreWritten::Tasks(vec![id]));
         }
         let deadline = self.wait_deadline(waiting).unwrap_or_else(|| self.deadline());
@@ -336,11 +337,12 @@ impl Service {
             let this = self.clone();
             let cx2 = cx.clone();
             let id = current.id().clone();
-            let task = self.synthesize(cx, scope, kind, Some(held), move || async move {
-                this.backend.update(&cx2, scope, &id, patch).await?;
-                Ok(created)
-            })
-            .await?;
+            let task = self
+                .synthesize(cx, scope, kind, Some(held), move || async move {
+                    this.backend.update(&cx2, scope, &id, patch).await?;
+                    Ok(created)
+                })
+                .await?;
             return Ok(GcoreWritten::Tasks(vec![task]));
         }
         let write = self
@@ -515,7 +517,10 @@ impl Service {
         let task = registry.start(scope, kind, Some(cx.request_id.clone()));
         if let (Some(log), Some(started)) = (&self.task_log, registry.get(&task)) {
             if let Err(e) = log.save_now(super::GATEWAY_TASKS, &[started]).await {
-                registry.finish(&task, Err("the task's start could not be saved; nothing was applied".into()));
+                registry.finish(
+                    &task,
+                    Err("the task's start could not be saved; nothing was applied".into()),
+                );
                 return Err(Error::new(Kind::Unavailable, format!("{e}; nothing was changed")));
             }
         }

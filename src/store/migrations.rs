@@ -48,6 +48,23 @@ pub const POSTGRES: &[&str] = &[
         body text NOT NULL,
         PRIMARY KEY (project_id, region_id, id)
      );",
+    // 2: the embedded backend shared by replicas. Every group change takes
+    // the next number of one sequence (commits serialised, so numbers are
+    // seen in order); deletions leave a numbered tombstone; a task names
+    // the replica running it, so one that died can be ended by another.
+    "CREATE SEQUENCE sgbridge_group_changes;
+     ALTER TABLE sgbridge_groups ADD COLUMN changed bigint NOT NULL DEFAULT 0;
+     CREATE INDEX sgbridge_groups_changed ON sgbridge_groups (changed);
+     CREATE TABLE sgbridge_groups_gone (
+        project_id bigint NOT NULL,
+        region_id bigint NOT NULL,
+        id text NOT NULL,
+        changed bigint NOT NULL,
+        gone_at timestamptz NOT NULL DEFAULT now(),
+        PRIMARY KEY (project_id, region_id, id)
+     );
+     CREATE INDEX sgbridge_groups_gone_changed ON sgbridge_groups_gone (changed);
+     ALTER TABLE sgbridge_tasks ADD COLUMN owner text;",
 ];
 
 /// Each version's statements, for SQLite.

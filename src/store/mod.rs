@@ -110,6 +110,16 @@ pub enum GroupChange {
     Gone { scope: Scope, id: crate::model::GroupId },
 }
 
+/// The groups other processes changed since a cursor (a shared store).
+#[derive(Debug, Default)]
+pub struct Changes {
+    /// Where the next look starts.
+    pub cursor: i64,
+    /// Groups as they are now, with their scope and creation order.
+    pub put: Vec<(Scope, u64, Group)>,
+    pub gone: Vec<(Scope, crate::model::GroupId)>,
+}
+
 /// Where the embedded backend keeps its groups.
 #[async_trait]
 pub trait GroupLog: Send + Sync {
@@ -118,6 +128,21 @@ pub trait GroupLog: Send + Sync {
 
     /// Every group, with its scope and creation order.
     async fn load(&self) -> Result<Vec<(Scope, u64, Group)>, StoreError>;
+
+    /// Whether other processes change the same groups (replicas on one
+    /// shared store): then the backend looks for [`changes`](Self::changes)
+    /// before each operation, and tasks are read from the store.
+    fn shared(&self) -> bool {
+        false
+    }
+
+    /// What changed since `cursor` (0: everything).
+    async fn changes(&self, cursor: i64) -> Result<Changes, StoreError> {
+        Ok(Changes {
+            cursor,
+            ..Changes::default()
+        })
+    }
 }
 
 /// Where store calls and lock waits are reported.

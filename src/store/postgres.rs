@@ -15,7 +15,7 @@
 //! from the environment and is never written anywhere.
 
 use super::{
-    migrations, rows, Answer, Begin, GroupChange, GroupLog, Ping, Records, StoreError, StoreTelemetry, TaskLog,
+    migrations, rows, Answer, Begin, Changes, GroupChange, GroupLog, Ping, Records, StoreError, StoreTelemetry, TaskLog,
 };
 use crate::config::StoreConfig;
 use crate::coord::locks::{KeyGuard, KeyedLocks};
@@ -36,6 +36,8 @@ use tokio_postgres::NoTls;
 /// Advisory lock keys (arbitrary constants of this program).
 const MIGRATION_LOCK: i64 = 0x5367_6272_0001;
 const SWEEP_LOCK: i64 = 0x5367_6272_0002;
+/// Serialises group commits, so change numbers are seen in commit order.
+const GROUPS_LOCK: i64 = 0x5367_6272_0003;
 
 /// How long ended tasks stay in the table.
 const TASK_KEEP: Duration = Duration::from_secs(24 * 3600);
@@ -97,6 +99,9 @@ impl Postgres {
             saves,
         });
         db.migrate()
+            .await
+            .map_err(|e| format!("cannot prepare the PostgreSQL store: {}", e.0))?;
+        db.announce_alive()
             .await
             .map_err(|e| format!("cannot prepare the PostgreSQL store: {}", e.0))?;
         tokio::spawn(writer(Arc::downgrade(&db), queue));
@@ -167,6 +172,48 @@ impl Postgres {
         Ok(!rows.is_empty())
     }
 
+    /// This replica's own lease, renewed with the locks it holds: while it
+    /// lives, the tasks it runs are its own; once it lapses, any replica
+    /// ends them ([`end_orphans`](Self::end_orphans)).
+    async fn announce_alive(&self) -> Result<(), StoreError> {
+        let (key, holder) = (format!("replica:{}", self.replica), format!("{}:alive", self.replica));
+        self.acquire(&key, &holder).await?;
+        self.held
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert((key, holder));
+        Ok(())
+    }
+
+    /// Ends in ERROR the unfinished tasks of replicas that stopped renewing
+    /// their lease (killed, or partitioned away for longer than it): nothing
+    /// of such a task was applied, since a change is saved with its end.
+    async fn end_orphans(&self) -> Result<(), StoreError> {
+        let client = self.client().await?;
+        let found = client
+            .query(
+                "SELECT registry, body FROM sgbridge_tasks t
+                 WHERE state NOT IN ('FINISHED', 'ERROR') AND owner IS NOT NULL
+                   AND NOT EXISTS (SELECT 1 FROM sgbridge_locks l
+                                   WHERE l.key = 'replica:' || t.owner AND l.expires_at > now())",
+                &[],
+            )
+            .await
+            .map_err(db_error)?;
+        for row in found {
+            let registry: String = row.get(0);
+            let mut task = rows::task_from(row.get(1))?;
+            let at = chrono::Utc::now();
+            task.state = crate::model::TaskState::Error;
+            task.error = Some("the replica running this task stopped before it finished; nothing was applied".into());
+            task.updated_on = at;
+            task.finished_on = Some(at);
+            tracing::warn!(task = %task.id, "a task of a stopped replica ends in ERROR");
+            self.put_tasks(&client, &registry, std::slice::from_ref(&task)).await?;
+        }
+        Ok(())
+    }
+
     fn holder(&self) -> String {
         format!("{}:{}", self.replica, self.next_holder.fetch_add(1, Ordering::Relaxed))
     }
@@ -215,7 +262,8 @@ impl Postgres {
         if mine {
             tx.batch_execute(
                 "DELETE FROM sgbridge_idempotency WHERE expires_at < now();
-                 DELETE FROM sgbridge_locks WHERE expires_at < now() - interval '1 minute';",
+                 DELETE FROM sgbridge_locks WHERE expires_at < now() - interval '1 minute';
+                 DELETE FROM sgbridge_groups_gone WHERE gone_at < now() - interval '1 day';",
             )
             .await
             .map_err(db_error)?;
@@ -230,7 +278,9 @@ impl Postgres {
         tx.commit().await.map_err(db_error)
     }
 
+    /// Saves tasks as run by this replica.
     async fn put_tasks(
+        &self,
         client: &impl deadpool_postgres::GenericClient,
         registry: &str,
         tasks: &[Task],
@@ -241,11 +291,12 @@ impl Postgres {
             // A later state never goes back to an earlier one (saves may race).
             client
                 .execute(
-                    "INSERT INTO sgbridge_tasks (registry, id, state, body, updated_at) VALUES ($1, $2, $3, $4, now())
+                    "INSERT INTO sgbridge_tasks (registry, id, state, body, updated_at, owner)
+                     VALUES ($1, $2, $3, $4, now(), $5)
                      ON CONFLICT (registry, id) DO UPDATE
                        SET state = EXCLUDED.state, body = EXCLUDED.body, updated_at = now()
                      WHERE sgbridge_tasks.state NOT IN ('FINISHED', 'ERROR') OR EXCLUDED.state IN ('FINISHED', 'ERROR')",
-                    &[&registry, &id, &rows::state_name(t), &body],
+                    &[&registry, &id, &rows::state_name(t), &body, &self.replica],
                 )
                 .await
                 .map_err(db_error)?;
@@ -261,7 +312,7 @@ async fn writer(db: std::sync::Weak<Postgres>, mut queue: mpsc::UnboundedReceive
         let saved = db
             .timed("save_task", async {
                 let client = db.client().await?;
-                Postgres::put_tasks(&client, registry, std::slice::from_ref(&task)).await
+                db.put_tasks(&client, registry, std::slice::from_ref(&task)).await
             })
             .await;
         if let Err(e) = saved {
@@ -283,6 +334,9 @@ async fn housekeeping(db: std::sync::Weak<Postgres>) {
         let Some(db) = db.upgrade() else { return };
         if let Err(e) = db.timed("renew_locks", db.renew()).await {
             tracing::warn!(error = %e, "write locks could not be renewed");
+        }
+        if let Err(e) = db.timed("end_orphans", db.end_orphans()).await {
+            tracing::warn!(error = %e, "tasks of stopped replicas could not be ended");
         }
         let status = db.pool.status();
         db.telemetry.pool(status.size, status.available);
@@ -547,7 +601,7 @@ impl TaskLog for Postgres {
     async fn save_now(&self, registry: &'static str, tasks: &[Task]) -> Result<(), StoreError> {
         self.timed("save_tasks", async {
             let client = self.client().await?;
-            Self::put_tasks(&client, registry, tasks).await
+            self.put_tasks(&client, registry, tasks).await
         })
         .await
     }
@@ -587,15 +641,20 @@ impl GroupLog for Postgres {
         self.timed("commit_groups", async {
             let mut client = self.client().await?;
             let tx = client.transaction().await.map_err(db_error)?;
+            if !changes.is_empty() {
+                tx.execute("SELECT pg_advisory_xact_lock($1)", &[&GROUPS_LOCK])
+                    .await
+                    .map_err(db_error)?;
+            }
             for change in changes {
                 match change {
                     GroupChange::Put { scope, seq, group } => {
                         let body = rows::group_text(*scope, group)?;
                         tx.execute(
-                            "INSERT INTO sgbridge_groups (project_id, region_id, id, seq, revision, body)
-                             VALUES ($1, $2, $3, $4, $5, $6)
+                            "INSERT INTO sgbridge_groups (project_id, region_id, id, seq, revision, body, changed)
+                             VALUES ($1, $2, $3, $4, $5, $6, nextval('sgbridge_group_changes'))
                              ON CONFLICT (project_id, region_id, id) DO UPDATE
-                               SET revision = EXCLUDED.revision, body = EXCLUDED.body
+                               SET revision = EXCLUDED.revision, body = EXCLUDED.body, changed = EXCLUDED.changed
                              WHERE sgbridge_groups.revision <= EXCLUDED.revision",
                             &[
                                 &(scope.project_id as i64),
@@ -610,16 +669,25 @@ impl GroupLog for Postgres {
                         .map_err(db_error)?;
                     }
                     GroupChange::Gone { scope, id } => {
+                        let key: [&(dyn tokio_postgres::types::ToSql + Sync); 3] =
+                            [&(scope.project_id as i64), &(scope.region_id as i64), &id.to_string()];
                         tx.execute(
                             "DELETE FROM sgbridge_groups WHERE project_id = $1 AND region_id = $2 AND id = $3",
-                            &[&(scope.project_id as i64), &(scope.region_id as i64), &id.to_string()],
+                            &key,
+                        )
+                        .await
+                        .map_err(db_error)?;
+                        tx.execute(
+                            "INSERT INTO sgbridge_groups_gone (project_id, region_id, id, changed)
+                             VALUES ($1, $2, $3, nextval('sgbridge_group_changes')) ON CONFLICT DO NOTHING",
+                            &key,
                         )
                         .await
                         .map_err(db_error)?;
                     }
                 }
             }
-            Self::put_tasks(&tx, "embedded", tasks).await?;
+            self.put_tasks(&tx, "embedded", tasks).await?;
             tx.commit().await.map_err(db_error)
         })
         .await
@@ -642,6 +710,49 @@ impl GroupLog for Postgres {
                     Ok((scope, r.get::<_, i64>(2) as u64, rows::group_from(r.get(3))?))
                 })
                 .collect()
+        })
+        .await
+    }
+
+    fn shared(&self) -> bool {
+        true
+    }
+
+    async fn changes(&self, cursor: i64) -> Result<Changes, StoreError> {
+        self.timed("group_changes", async {
+            let client = self.client().await?;
+            // One statement, one snapshot: a prefix of the changes in order.
+            let found = client
+                .query(
+                    "SELECT project_id, region_id, id, seq, body, changed FROM sgbridge_groups WHERE changed > $1
+                     UNION ALL
+                     SELECT project_id, region_id, id, 0, NULL, changed FROM sgbridge_groups_gone WHERE changed > $1",
+                    &[&cursor],
+                )
+                .await
+                .map_err(db_error)?;
+            let mut out = Changes {
+                cursor,
+                ..Changes::default()
+            };
+            for r in found {
+                let scope = Scope {
+                    project_id: r.get::<_, i64>(0) as u64,
+                    region_id: r.get::<_, i64>(1) as u64,
+                };
+                out.cursor = out.cursor.max(r.get::<_, i64>(5));
+                match r.get::<_, Option<&str>>(4) {
+                    Some(body) => out
+                        .put
+                        .push((scope, r.get::<_, i64>(3) as u64, rows::group_from(body)?)),
+                    None => {
+                        let id = crate::model::GroupId::parse(r.get::<_, &str>(2))
+                            .ok_or_else(|| StoreError("a stored group id is not valid".into()))?;
+                        out.gone.push((scope, id));
+                    }
+                }
+            }
+            Ok(out)
         })
         .await
     }

@@ -4,5 +4,5 @@
 pub mod registry;
 pub mod tracker;
 
-pub use registry::TaskRegistry;
+pub use registry::{acknowledge, page, TaskRegistry};
 pub use tracker::{PollConfig, Tracker, WaitError};

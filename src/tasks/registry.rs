@@ -56,6 +56,29 @@ fn end(task: &mut Task, outcome: Result<Created, String>, at: chrono::DateTime<U
     }
 }
 
+/// Tasks matching `query`, in creation order: (total matching, the page
+/// asked for).
+pub fn page(mut tasks: Vec<Task>, query: &TaskQuery) -> (usize, Vec<Task>) {
+    tasks.retain(|t| query.matches(t));
+    tasks.sort_by_key(|t| t.created_on);
+    let total = tasks.len();
+    if query.descending {
+        tasks.reverse();
+    }
+    let page = tasks.into_iter().skip(query.offset).take(query.limit).collect();
+    (total, page)
+}
+
+/// Marks `task` acknowledged unless it was: whether it changed.
+pub fn acknowledge(task: &mut Task, by: u64) -> bool {
+    if task.acknowledged_at.is_some() {
+        return false;
+    }
+    task.acknowledged_at = Some(now());
+    task.acknowledged_by = Some(by);
+    true
+}
+
 fn now() -> chrono::DateTime<Utc> {
     let t = Utc::now();
     chrono::DateTime::from_timestamp(t.timestamp(), 0).unwrap_or(t)
@@ -174,40 +197,21 @@ impl TaskRegistry {
     /// Tasks matching `query`: (total matching, the page asked for).
     pub fn query(&self, query: &TaskQuery) -> (usize, Vec<Task>) {
         let inner = self.lock();
-        let matching: Vec<&Task> = inner
+        let tasks = inner
             .order
             .iter()
             .filter_map(|id| inner.tasks.get(id).map(|e| &e.task))
             .filter(|t| query.matches(t))
+            .cloned()
             .collect();
-        let total = matching.len();
-        let page: Vec<Task> = if query.descending {
-            matching
-                .iter()
-                .rev()
-                .skip(query.offset)
-                .take(query.limit)
-                .map(|t| (*t).clone())
-                .collect()
-        } else {
-            matching
-                .iter()
-                .skip(query.offset)
-                .take(query.limit)
-                .map(|t| (*t).clone())
-                .collect()
-        };
-        (total, page)
+        page(tasks, query)
     }
 
     /// Marks a task acknowledged, as Gcore does (once; the first time counts).
     pub fn acknowledge(&self, id: &TaskId, by: u64) -> Option<Task> {
         let mut inner = self.lock();
         let entry = inner.tasks.get_mut(id)?;
-        if entry.task.acknowledged_at.is_none() {
-            entry.task.acknowledged_at = Some(now());
-            entry.task.acknowledged_by = Some(by);
-        }
+        acknowledge(&mut entry.task, by);
         let task = entry.task.clone();
         drop(inner);
         self.saved(&task);
