@@ -174,8 +174,15 @@ impl Backend for Instrumented {
         self.call("tasks", self.inner.tasks(cx, query)).await
     }
 
-    async fn task_states(&self, cx: &Cx, scope: Scope, ids: &[TaskId]) -> Result<Vec<Task>> {
-        self.call("task_states", self.inner.task_states(cx, scope, ids)).await
+    async fn task_states(
+        &self,
+        cx: &Cx,
+        scope: Scope,
+        ids: &[TaskId],
+        since: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> Result<Vec<Task>> {
+        self.call("task_states", self.inner.task_states(cx, scope, ids, since))
+            .await
     }
 
     async fn acknowledge(&self, cx: &Cx, id: &TaskId) -> Result<Task> {

@@ -19,6 +19,7 @@ pub use instrumented::{CallTelemetry, Instrumented};
 use crate::model::{Atom, Group, GroupId, GroupPatch, NewGroup, Scope, Shape, Task, TaskId, TaskQuery, Uuid};
 use crate::tasks::TaskRegistry;
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use std::fmt;
 
 /// What went wrong, in terms every front end can render.
@@ -185,9 +186,17 @@ pub trait Backend: Send + Sync + 'static {
     async fn tasks(&self, cx: &Cx, query: &TaskQuery) -> Result<(usize, Vec<Task>)>;
 
     /// The current state of several tasks of one scope, in one call where
-    /// the backend allows; tasks it cannot show yet are left out.
-    async fn task_states(&self, cx: &Cx, scope: Scope, ids: &[TaskId]) -> Result<Vec<Task>> {
-        let _ = scope;
+    /// the backend allows; tasks it cannot show yet are left out. `since`,
+    /// when known, is the earliest creation time among them (the backend's
+    /// clock), so a backend that lists can find ended ones in one call.
+    async fn task_states(
+        &self,
+        cx: &Cx,
+        scope: Scope,
+        ids: &[TaskId],
+        since: Option<DateTime<Utc>>,
+    ) -> Result<Vec<Task>> {
+        let _ = (scope, since);
         one_by_one(self, cx, ids).await
     }
 

@@ -31,7 +31,7 @@ pub struct PollConfig {
 impl Default for PollConfig {
     fn default() -> Self {
         PollConfig {
-            interval: Duration::from_millis(100),
+            interval: Duration::from_millis(50),
             max_backoff: Duration::from_secs(2),
             round_timeout: Duration::from_secs(10),
         }
@@ -220,7 +220,7 @@ async fn poll_scope(backend: Arc<dyn Backend>, cfg: PollConfig, scopes: Scopes, 
     let mut failures = 0u32;
     loop {
         tokio::time::sleep(pause(&cfg, failures)).await;
-        let ids: Vec<TaskId> = {
+        let (ids, since) = {
             let mut all = lock(&scopes);
             let Some(state) = all.get_mut(&scope) else { return };
             state.tasks.retain(|_, tx| tx.receiver_count() > 0);
@@ -228,10 +228,15 @@ async fn poll_scope(backend: Arc<dyn Backend>, cfg: PollConfig, scopes: Scopes, 
                 all.remove(&scope);
                 return;
             }
-            state.tasks.keys().cloned().collect()
+            let since = state
+                .tasks
+                .values()
+                .filter_map(|tx| tx.borrow().as_ref().map(|t| t.created_on))
+                .min();
+            (state.tasks.keys().cloned().collect::<Vec<_>>(), since)
         };
         stats.rounds.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let round = tokio::time::timeout(cfg.round_timeout, backend.task_states(&cx, scope, &ids)).await;
+        let round = tokio::time::timeout(cfg.round_timeout, backend.task_states(&cx, scope, &ids, since)).await;
         let mut all = lock(&scopes);
         let Some(state) = all.get_mut(&scope) else { return };
         match round {

@@ -162,8 +162,18 @@ impl GcoreHttp {
     }
 
     /// States of several tasks from the list of the scope's pending tasks.
-    async fn states_from_list(&self, cx: &Cx, scope: Scope, ids: &[TaskId]) -> Result<Vec<Task>> {
-        let mut query = TaskQuery {
+    /// The pending tasks of `ids` from the pending list; those that left it
+    /// from one list of ended tasks created since `since` (when two or more
+    /// left and `since` is known), the rest one by one — so the requests per
+    /// round follow the pages, not the number of tasks that ended.
+    async fn states_from_list(
+        &self,
+        cx: &Cx,
+        scope: Scope,
+        ids: &[TaskId],
+        since: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> Result<Vec<Task>> {
+        let pending = TaskQuery {
             project_ids: vec![scope.project_id],
             region_ids: vec![scope.region_id],
             states: vec![TaskState::New, TaskState::Running],
@@ -171,6 +181,43 @@ impl GcoreHttp {
             ..TaskQuery::default()
         };
         let wanted: HashSet<&TaskId> = ids.iter().collect();
+        let mut found = self.listed(cx, scope, pending, &wanted).await?;
+        let listed: HashSet<TaskId> = found.iter().map(|t| t.id.clone()).collect();
+        let mut left: HashSet<&TaskId> = wanted.iter().copied().filter(|id| !listed.contains(*id)).collect();
+        if let (true, Some(since)) = (left.len() > 1, since) {
+            let ended = TaskQuery {
+                project_ids: vec![scope.project_id],
+                region_ids: vec![scope.region_id],
+                states: vec![TaskState::Finished, TaskState::Error],
+                // Second resolution on the wire: a second's margin.
+                from: Some(since - chrono::Duration::seconds(1)),
+                limit: PAGE,
+                ..TaskQuery::default()
+            };
+            for task in self.listed(cx, scope, ended, &left).await? {
+                left.remove(&task.id);
+                found.push(task);
+            }
+        }
+        // Not listed either way (not listed yet, or older): read them.
+        for id in ids.iter().filter(|id| left.contains(id)) {
+            match self.task(cx, id).await {
+                Ok(t) => found.push(t),
+                Err(e) if e.is_not_found() => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(found)
+    }
+
+    /// The tasks of `wanted` among every page of `query`.
+    async fn listed(
+        &self,
+        cx: &Cx,
+        scope: Scope,
+        mut query: TaskQuery,
+        wanted: &HashSet<&TaskId>,
+    ) -> Result<Vec<Task>> {
         let mut found = Vec::new();
         loop {
             let page = self.task_page(cx, &query).await?;
@@ -183,19 +230,9 @@ impl GcoreHttp {
             }
             query.offset += got;
             if got == 0 || query.offset >= page.count {
-                break;
+                return Ok(found);
             }
         }
-        // Tasks no longer pending have ended (or are not listed yet): read them.
-        let listed: HashSet<TaskId> = found.iter().map(|t| t.id.clone()).collect();
-        for id in ids.iter().filter(|id| !listed.contains(*id)) {
-            match self.task(cx, id).await {
-                Ok(t) => found.push(t),
-                Err(e) if e.is_not_found() => {}
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(found)
     }
 }
 
@@ -367,9 +404,15 @@ impl Backend for GcoreHttp {
         Ok((page.count, tasks))
     }
 
-    async fn task_states(&self, cx: &Cx, scope: Scope, ids: &[TaskId]) -> Result<Vec<Task>> {
+    async fn task_states(
+        &self,
+        cx: &Cx,
+        scope: Scope,
+        ids: &[TaskId],
+        since: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> Result<Vec<Task>> {
         if ids.len() > 1 && !self.no_task_list.load(Ordering::Relaxed) {
-            match self.states_from_list(cx, scope, ids).await {
+            match self.states_from_list(cx, scope, ids, since).await {
                 Err(e) if matches!(e.status, Some(404 | 405 | 501)) => {
                     tracing::info!("the Gcore upstream has no task list; polling task by task");
                     self.no_task_list.store(true, Ordering::Relaxed);
