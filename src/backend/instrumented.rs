@@ -174,14 +174,8 @@ impl Backend for Instrumented {
         self.call("tasks", self.inner.tasks(cx, query)).await
     }
 
-    async fn task_states(
-        &self,
-        cx: &Cx,
-        scope: Scope,
-        ids: &[TaskId],
-        since: Option<chrono::DateTime<chrono::Utc>>,
-    ) -> Result<Vec<Task>> {
-        self.call("task_states", self.inner.task_states(cx, scope, ids, since))
+    async fn task_states(&self, cx: &Cx, scope: Scope, ids: &[TaskId], seen: &super::Seen) -> Result<Vec<Task>> {
+        self.call("task_states", self.inner.task_states(cx, scope, ids, seen))
             .await
     }
 

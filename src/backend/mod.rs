@@ -98,6 +98,9 @@ impl BackendError {
 
 pub type Result<T> = std::result::Result<T, BackendError>;
 
+/// When each task a poller has seen was created.
+pub type Seen = std::collections::HashMap<TaskId, DateTime<Utc>>;
+
 /// The tasks of `ids` the backend can show, read one at a time.
 pub async fn one_by_one<B: Backend + ?Sized>(backend: &B, cx: &Cx, ids: &[TaskId]) -> Result<Vec<Task>> {
     let mut out = Vec::with_capacity(ids.len());
@@ -186,17 +189,11 @@ pub trait Backend: Send + Sync + 'static {
     async fn tasks(&self, cx: &Cx, query: &TaskQuery) -> Result<(usize, Vec<Task>)>;
 
     /// The current state of several tasks of one scope, in one call where
-    /// the backend allows; tasks it cannot show yet are left out. `since`,
-    /// when known, is the earliest creation time among them (the backend's
+    /// the backend allows; tasks it cannot show yet are left out. `seen`:
+    /// when the ones the caller has seen before were created (the backend's
     /// clock), so a backend that lists can find ended ones in one call.
-    async fn task_states(
-        &self,
-        cx: &Cx,
-        scope: Scope,
-        ids: &[TaskId],
-        since: Option<DateTime<Utc>>,
-    ) -> Result<Vec<Task>> {
-        let _ = (scope, since);
+    async fn task_states(&self, cx: &Cx, scope: Scope, ids: &[TaskId], seen: &Seen) -> Result<Vec<Task>> {
+        let _ = (scope, seen);
         one_by_one(self, cx, ids).await
     }
 

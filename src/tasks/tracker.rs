@@ -9,7 +9,7 @@
 //! backoff; only a task's ERROR or the waiter's deadline ends a wait.
 
 use super::TaskRegistry;
-use crate::backend::{Backend, Cx};
+use crate::backend::{Backend, Cx, Seen};
 use crate::model::{Scope, Task, TaskId, TaskState};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -220,7 +220,7 @@ async fn poll_scope(backend: Arc<dyn Backend>, cfg: PollConfig, scopes: Scopes, 
     let mut failures = 0u32;
     loop {
         tokio::time::sleep(pause(&cfg, failures)).await;
-        let (ids, since) = {
+        let (ids, seen) = {
             let mut all = lock(&scopes);
             let Some(state) = all.get_mut(&scope) else { return };
             state.tasks.retain(|_, tx| tx.receiver_count() > 0);
@@ -228,15 +228,15 @@ async fn poll_scope(backend: Arc<dyn Backend>, cfg: PollConfig, scopes: Scopes, 
                 all.remove(&scope);
                 return;
             }
-            let since = state
+            let seen: Seen = state
                 .tasks
-                .values()
-                .filter_map(|tx| tx.borrow().as_ref().map(|t| t.created_on))
-                .min();
-            (state.tasks.keys().cloned().collect::<Vec<_>>(), since)
+                .iter()
+                .filter_map(|(id, tx)| tx.borrow().as_ref().map(|t| (id.clone(), t.created_on)))
+                .collect();
+            (state.tasks.keys().cloned().collect::<Vec<_>>(), seen)
         };
         stats.rounds.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let round = tokio::time::timeout(cfg.round_timeout, backend.task_states(&cx, scope, &ids, since)).await;
+        let round = tokio::time::timeout(cfg.round_timeout, backend.task_states(&cx, scope, &ids, &seen)).await;
         let mut all = lock(&scopes);
         let Some(state) = all.get_mut(&scope) else { return };
         match round {

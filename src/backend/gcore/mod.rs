@@ -161,18 +161,11 @@ impl GcoreHttp {
         self.json(cx, Method::GET, &task_list_path(query), None).await
     }
 
-    /// States of several tasks from the list of the scope's pending tasks.
-    /// The pending tasks of `ids` from the pending list; those that left it
-    /// from one list of ended tasks created since `since` (when two or more
-    /// left and `since` is known), the rest one by one — so the requests per
-    /// round follow the pages, not the number of tasks that ended.
-    async fn states_from_list(
-        &self,
-        cx: &Cx,
-        scope: Scope,
-        ids: &[TaskId],
-        since: Option<chrono::DateTime<chrono::Utc>>,
-    ) -> Result<Vec<Task>> {
+    /// States of several tasks: the pending ones from the scope's pending
+    /// list; those that left it from one list of ended tasks created since
+    /// the earliest one seen (when two or more left), the rest one by one —
+    /// so the requests per round follow the pages, not the tasks that ended.
+    async fn states_from_list(&self, cx: &Cx, scope: Scope, ids: &[TaskId], seen: &super::Seen) -> Result<Vec<Task>> {
         let pending = TaskQuery {
             project_ids: vec![scope.project_id],
             region_ids: vec![scope.region_id],
@@ -181,10 +174,10 @@ impl GcoreHttp {
             ..TaskQuery::default()
         };
         let wanted: HashSet<&TaskId> = ids.iter().collect();
-        let mut found = self.listed(cx, scope, pending, &wanted).await?;
+        let (mut found, pages) = self.listed(cx, scope, pending, &wanted).await?;
         let listed: HashSet<TaskId> = found.iter().map(|t| t.id.clone()).collect();
         let mut left: HashSet<&TaskId> = wanted.iter().copied().filter(|id| !listed.contains(*id)).collect();
-        if let (true, Some(since)) = (left.len() > 1, since) {
+        if let (true, Some(since)) = (left.len() > 1, seen.values().min().copied()) {
             let ended = TaskQuery {
                 project_ids: vec![scope.project_id],
                 region_ids: vec![scope.region_id],
@@ -194,9 +187,15 @@ impl GcoreHttp {
                 limit: PAGE,
                 ..TaskQuery::default()
             };
-            for task in self.listed(cx, scope, ended, &left).await? {
+            for task in self.listed(cx, scope, ended, &left).await?.0 {
                 left.remove(&task.id);
                 found.push(task);
+            }
+            // Over several pages, tasks ending between two pages shift the
+            // offsets and hide pending ones: a task seen before and found in
+            // neither list is looked for again next round, not read alone.
+            if pages > 1 {
+                left.retain(|id| !seen.contains_key(*id));
             }
         }
         // Not listed either way (not listed yet, or older): read them.
@@ -210,16 +209,18 @@ impl GcoreHttp {
         Ok(found)
     }
 
-    /// The tasks of `wanted` among every page of `query`.
+    /// The tasks of `wanted` among every page of `query`, and how many
+    /// pages there were.
     async fn listed(
         &self,
         cx: &Cx,
         scope: Scope,
         mut query: TaskQuery,
         wanted: &HashSet<&TaskId>,
-    ) -> Result<Vec<Task>> {
-        let mut found = Vec::new();
+    ) -> Result<(Vec<Task>, usize)> {
+        let (mut found, mut pages) = (Vec::new(), 0);
         loop {
+            pages += 1;
             let page = self.task_page(cx, &query).await?;
             let got = page.results.len();
             for t in page.results {
@@ -230,7 +231,7 @@ impl GcoreHttp {
             }
             query.offset += got;
             if got == 0 || query.offset >= page.count {
-                return Ok(found);
+                return Ok((found, pages));
             }
         }
     }
@@ -404,15 +405,9 @@ impl Backend for GcoreHttp {
         Ok((page.count, tasks))
     }
 
-    async fn task_states(
-        &self,
-        cx: &Cx,
-        scope: Scope,
-        ids: &[TaskId],
-        since: Option<chrono::DateTime<chrono::Utc>>,
-    ) -> Result<Vec<Task>> {
+    async fn task_states(&self, cx: &Cx, scope: Scope, ids: &[TaskId], seen: &super::Seen) -> Result<Vec<Task>> {
         if ids.len() > 1 && !self.no_task_list.load(Ordering::Relaxed) {
-            match self.states_from_list(cx, scope, ids, since).await {
+            match self.states_from_list(cx, scope, ids, seen).await {
                 Err(e) if matches!(e.status, Some(404 | 405 | 501)) => {
                     tracing::info!("the Gcore upstream has no task list; polling task by task");
                     self.no_task_list.store(true, Ordering::Relaxed);
