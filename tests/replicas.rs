@@ -581,3 +581,27 @@ async fn the_embedded_backend_scales_out_on_postgres() {
     drop(replicas);
     drop(pg);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_schema_newer_than_the_binary_is_refused_with_one_line() {
+    let pg = Postgres::start("schema");
+    let config = format!("{COMMON}[store]\nkind = \"postgres\"\n");
+    let path = std::env::temp_dir().join(format!("sgbridge-schema-{}.toml", std::process::id()));
+    std::fs::write(&path, &config).unwrap();
+    // Migrates, serves, stops; then a newer sgbridge would have added a version.
+    drop(serve("schema-first", &config, &[("SGBRIDGE_STORE_URL", pg.url.as_str())]));
+    pg.psql("INSERT INTO sgbridge_schema (version) VALUES (99)");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sgbridge"))
+        .args(["serve", "--config"])
+        .arg(&path)
+        .env("SGBRIDGE_STORE_URL", &pg.url)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "one line: {stderr}");
+    assert!(lines[0].contains("schema is version 99, newer than this sgbridge knows"), "{stderr}");
+    assert!(!stderr.contains("postgres://"), "no URL: {stderr}");
+}

@@ -94,6 +94,15 @@ impl Postgres {
         assert!(ok, "pg_ctl start failed");
     }
 
+    /// Runs SQL with `psql` (the package's client), failing on any error.
+    pub fn psql(&self, sql: &str) {
+        let out = Command::new(pg_bin("psql"))
+            .args(["-v", "ON_ERROR_STOP=1", "-q", "-d", &self.url, "-c", sql])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "psql: {}", String::from_utf8_lossy(&out.stderr));
+    }
+
     /// Stops the server, closing every connection (`-m fast`).
     pub fn down(&self) {
         let ok = as_postgres_user(&pg_bin("pg_ctl"))
