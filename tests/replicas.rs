@@ -589,7 +589,11 @@ async fn a_schema_newer_than_the_binary_is_refused_with_one_line() {
     let path = std::env::temp_dir().join(format!("sgbridge-schema-{}.toml", std::process::id()));
     std::fs::write(&path, &config).unwrap();
     // Migrates, serves, stops; then a newer sgbridge would have added a version.
-    drop(serve("schema-first", &config, &[("SGBRIDGE_STORE_URL", pg.url.as_str())]));
+    drop(serve(
+        "schema-first",
+        &config,
+        &[("SGBRIDGE_STORE_URL", pg.url.as_str())],
+    ));
     pg.psql("INSERT INTO sgbridge_schema (version) VALUES (99)");
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_sgbridge"))
         .args(["serve", "--config"])
@@ -602,6 +606,9 @@ async fn a_schema_newer_than_the_binary_is_refused_with_one_line() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
     assert_eq!(lines.len(), 1, "one line: {stderr}");
-    assert!(lines[0].contains("schema is version 99, newer than this sgbridge knows"), "{stderr}");
+    assert!(
+        lines[0].contains("schema is version 99, newer than this sgbridge knows"),
+        "{stderr}"
+    );
     assert!(!stderr.contains("postgres://"), "no URL: {stderr}");
 }
