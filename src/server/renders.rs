@@ -3,13 +3,17 @@
 //! formatting every rule on every request.
 //!
 //! The key is the view (CF v2, CF v3, Gcore), the scope, the group id and a
-//! hash of the whole group (aHash: hashing is what a cache hit costs), so
-//! any change is a new key whatever the backend does with revisions and
-//! rule ids. Entries are bounded by their size in bytes. A cache
+//! hash of the whole group (aHash), so any change is a new key whatever the
+//! backend does with revisions and rule ids. Hashing a large group is what
+//! a hit costs, so each group's last rendering is also kept beside the very
+//! content it came from: a backend that hands out the same shared content
+//! (the embedded one, copy on write) is served after a pointer comparison
+//! (the kept `Arc` keeps that content alive, so its address cannot be
+//! reused by another). Entries are bounded by their size in bytes. A cache
 //! belongs to one config (a reload starts a new one), since flags such as
 //! CC's `enable_comma_delimited_destinations` change what is rendered.
 
-use crate::model::{Group, GroupId, Scope};
+use crate::model::{Content, Group, GroupId, GroupMeta, Scope};
 use moka::sync::Cache;
 use serde::Serialize;
 use serde_json::value::RawValue;
@@ -29,6 +33,8 @@ pub struct Rendered {
     pub json: Box<RawValue>,
     pub warnings: Vec<String>,
     etag: std::sync::OnceLock<String>,
+    /// The body as sent: shared, not copied, per response.
+    body: std::sync::OnceLock<bytes::Bytes>,
 }
 
 impl Serialize for Rendered {
@@ -45,6 +51,7 @@ impl Rendered {
             json,
             warnings,
             etag: std::sync::OnceLock::new(),
+            body: std::sync::OnceLock::new(),
         })
     }
 
@@ -61,7 +68,9 @@ impl Rendered {
     }
 
     pub fn bytes(&self) -> bytes::Bytes {
-        bytes::Bytes::copy_from_slice(self.json.get().as_bytes())
+        self.body
+            .get_or_init(|| bytes::Bytes::copy_from_slice(self.json.get().as_bytes()))
+            .clone()
     }
 }
 
@@ -88,8 +97,35 @@ struct Key {
     state: u64,
 }
 
+/// A group's last rendering for a view, with what it was rendered from.
+#[derive(Clone)]
+struct Last {
+    meta: GroupMeta,
+    content: Content,
+    rendered: Arc<Rendered>,
+}
+
+impl Last {
+    /// Whether `group` is the very state this was rendered from.
+    fn is(&self, group: &Group) -> bool {
+        let same = match (&self.content, &group.content) {
+            (Content::Atomic(a), Content::Atomic(b)) => Arc::ptr_eq(a, b),
+            (Content::Compact(a), Content::Compact(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        };
+        same && self.meta == group.meta
+    }
+}
+
 pub struct Renders {
     cache: Cache<Key, Arc<Rendered>>,
+    last: Cache<(View, Scope, GroupId), Last>,
+}
+
+fn weight(r: &Rendered) -> u32 {
+    let warnings: usize = r.warnings.iter().map(String::len).sum();
+    // The JSON, its shared body once sent, the warnings, some overhead.
+    u32::try_from(2 * r.json.get().len() + warnings + 64).unwrap_or(u32::MAX)
 }
 
 impl Renders {
@@ -97,11 +133,14 @@ impl Renders {
     pub fn new(max_bytes: u64) -> Renders {
         Renders {
             cache: Cache::builder()
-                .max_capacity(max_bytes)
-                .weigher(|_, r: &Arc<Rendered>| {
-                    let warnings: usize = r.warnings.iter().map(String::len).sum();
-                    u32::try_from(r.json.get().len() + warnings + 64).unwrap_or(u32::MAX)
-                })
+                .max_capacity(max_bytes / 2)
+                .weigher(|_, r: &Arc<Rendered>| weight(r))
+                .build(),
+            // Counted by the rendering alone: the content it holds is the
+            // backend's own, shared.
+            last: Cache::builder()
+                .max_capacity(max_bytes / 2)
+                .weigher(|_, l: &Last| weight(&l.rendered))
                 .build(),
         }
     }
@@ -109,6 +148,27 @@ impl Renders {
     /// The group rendered for `view`: from the cache, or by `render` (JSON
     /// value and warnings) once for this state of the group.
     pub fn get<T: Serialize>(
+        &self,
+        view: View,
+        scope: Scope,
+        group: &Group,
+        render: impl FnOnce() -> (T, Vec<String>),
+    ) -> Arc<Rendered> {
+        let slot = (view, scope, group.id().clone());
+        if let Some(last) = self.last.get(&slot).filter(|l| l.is(group)) {
+            return last.rendered;
+        }
+        let rendered = self.by_hash(view, scope, group, render);
+        let last = Last {
+            meta: group.meta.clone(),
+            content: group.content.clone(),
+            rendered: rendered.clone(),
+        };
+        self.last.insert(slot, last);
+        rendered
+    }
+
+    fn by_hash<T: Serialize>(
         &self,
         view: View,
         scope: Scope,
@@ -187,5 +247,50 @@ mod tests {
         };
         assert_eq!(get(&renamed).json.get(), "\"b\"");
         assert_eq!(calls.get(), 2);
+    }
+
+    #[test]
+    fn shared_content_is_recognised_and_new_content_is_not_trusted() {
+        let cache = Renders::new(1 << 20);
+        let scope = Scope {
+            project_id: 1,
+            region_id: 1,
+        };
+        let calls = std::cell::Cell::new(0);
+        let get = |g: &Group| {
+            cache.get(View::Gcore, scope, g, || {
+                calls.set(calls.get() + 1);
+                let Content::Compact(c) = &g.content else {
+                    unreachable!()
+                };
+                (c.attrs.running_default, Vec::new())
+            })
+        };
+        let a = group("a");
+        get(&a);
+        get(&a.clone()); // the same shared content: no render, no hash
+        assert_eq!(calls.get(), 1);
+        // The same state in new content (a backend that parses each read):
+        // found by its hash, not rendered again.
+        let Content::Compact(c) = &a.content else {
+            unreachable!()
+        };
+        let copy = Group {
+            content: Content::Compact(Arc::new((**c).clone())),
+            ..a.clone()
+        };
+        get(&copy);
+        assert_eq!(calls.get(), 1);
+        // Different content under the same meta (revision kept): rendered again.
+        let mut changed = (**c).clone();
+        changed.attrs.running_default = true;
+        let changed = Group {
+            content: Content::Compact(Arc::new(changed)),
+            ..a.clone()
+        };
+        assert_eq!(get(&changed).json.get(), "true");
+        assert_eq!(calls.get(), 2);
+        // And the first state again (its content still shared): its own body.
+        assert_eq!(get(&a).json.get(), "false");
     }
 }
