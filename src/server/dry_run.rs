@@ -59,7 +59,12 @@ struct Plan {
 
 pub async fn dry_run<S, B>(app: Arc<App>, mut req: Request<B>, inner: S) -> Resp
 where
-    S: tower::Service<Request<B>, Response = Resp, Error = std::convert::Infallible>,
+    S: tower::Service<
+        Request<B>,
+        Response = Resp,
+        Error = std::convert::Infallible,
+        Future = crate::server::layers::BoxFuture,
+    >,
 {
     if !requested(&req) {
         return next(inner, req).await;

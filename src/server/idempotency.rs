@@ -91,7 +91,12 @@ fn key(req: &Request<Bytes>) -> Option<Result<String, ()>> {
 
 pub async fn idempotency<S>(keys: Keys, req: Request<Bytes>, inner: S) -> Resp
 where
-    S: tower::Service<Request<Bytes>, Response = Resp, Error = std::convert::Infallible>,
+    S: tower::Service<
+        Request<Bytes>,
+        Response = Resp,
+        Error = std::convert::Infallible,
+        Future = crate::server::layers::BoxFuture,
+    >,
 {
     let writes = matches!(*req.method(), Method::POST | Method::PUT | Method::PATCH)
         && req.extensions().get::<super::dry_run::DryRun>().is_none();

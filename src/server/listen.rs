@@ -6,7 +6,7 @@
 
 use super::layers::observe::ClientAddr;
 use super::live::Live;
-use super::{router, AdminPort, App};
+use super::{AdminPort, App};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::Watcher;
@@ -19,7 +19,6 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_io_timeout::TimeoutStream;
-use tower::ServiceExt;
 
 const TIMEOUT_408: &[u8] =
     b"HTTP/1.1 408 Request Timeout\r\ncontent-type: text/plain\r\ncontent-length: 25\r\nconnection: close\r\n\r\nrequest headers timed out";
@@ -212,7 +211,7 @@ where
         if conn.on_admin {
             req.extensions_mut().insert(AdminPort);
         }
-        router::<Incoming>(conn.live.app()).oneshot(req)
+        conn.live.router().handle(req)
     });
     let served = hyper::server::conn::http1::Builder::new()
         .keep_alive(true)

@@ -3,15 +3,32 @@
 //! it arrives and keeps it to its end, so in-flight requests finish on the
 //! config they started with.
 
+use super::layers::Handle;
 use super::App;
 use crate::config::Config;
 use arc_swap::ArcSwap;
+use hyper::body::Incoming;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+/// An `App` and the request stack built for it.
+struct Served {
+    app: Arc<App>,
+    router: Arc<dyn Handle<http::Request<Incoming>>>,
+}
+
+impl Served {
+    fn new(app: Arc<App>) -> Served {
+        Served {
+            router: Arc::new(super::router::<Incoming>(app.clone())),
+            app,
+        }
+    }
+}
+
 pub struct Live {
-    current: ArcSwap<App>,
+    current: ArcSwap<Served>,
     /// Where the config came from (`None`: the built-in defaults).
     path: Option<PathBuf>,
     /// `--listen`, which overrides the file's `server.listen`.
@@ -21,14 +38,19 @@ pub struct Live {
 impl Live {
     pub fn new(app: App, path: Option<PathBuf>, listen: Option<SocketAddr>) -> Live {
         Live {
-            current: ArcSwap::from_pointee(app),
+            current: ArcSwap::from_pointee(Served::new(Arc::new(app))),
             path,
             listen,
         }
     }
 
     pub fn app(&self) -> Arc<App> {
-        self.current.load_full()
+        self.current.load().app.clone()
+    }
+
+    /// The request stack of the current `App`.
+    pub fn router(&self) -> Arc<dyn Handle<http::Request<Incoming>>> {
+        self.current.load().router.clone()
     }
 
     /// Reads the config file again and, if it is valid, serves it from now
@@ -51,7 +73,7 @@ impl Live {
         let old = self.app();
         let kept = keep_restart_only(&old.cfg, &mut cfg);
         let app = old.reconfigured(cfg)?;
-        self.current.store(Arc::new(app));
+        self.current.store(Arc::new(Served::new(Arc::new(app))));
         Ok(kept)
     }
 }

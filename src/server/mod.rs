@@ -34,10 +34,13 @@ use std::sync::Arc;
 use std::time::Duration;
 use tower::{ServiceBuilder, ServiceExt};
 
-/// The gateway as a tower service for requests with any body type.
+/// The gateway as a tower service for requests with any body type; built
+/// once per config ([`live::Live`] keeps it) and called by reference.
 pub fn router<B>(
     app: Arc<App>,
-) -> impl tower::Service<Request<B>, Response = Resp, Error = Infallible, Future = impl Send> + Clone + Send
+) -> impl layers::Handle<Request<B>>
+       + tower::Service<Request<B>, Response = Resp, Error = Infallible, Future = layers::BoxFuture>
+       + Clone
 where
     B: http_body::Body<Data = Bytes> + Send + 'static,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
@@ -85,16 +88,8 @@ struct Dispatch {
     app: Arc<App>,
 }
 
-impl tower::Service<Request<Bytes>> for Dispatch {
-    type Response = Resp;
-    type Error = Infallible;
-    type Future = layers::BoxFuture;
-
-    fn poll_ready(&mut self, _: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), Infallible>> {
-        std::task::Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, req: Request<Bytes>) -> layers::BoxFuture {
+impl layers::Handle<Request<Bytes>> for Dispatch {
+    fn handle(&self, req: Request<Bytes>) -> layers::BoxFuture {
         let app = self.app.clone();
         Box::pin(async move { Ok(dispatch(&app, req).await) })
     }

@@ -22,7 +22,7 @@ fn open(route: RouteId, method: &Method) -> bool {
 
 pub async fn authenticate<S, B>(auth: Arc<Authenticator>, mut req: Request<B>, inner: S) -> Resp
 where
-    S: tower::Service<Request<B>, Response = Resp, Error = Infallible>,
+    S: tower::Service<Request<B>, Response = Resp, Error = Infallible, Future = crate::server::layers::BoxFuture>,
 {
     let (dialect, id) = answer_as(&req);
     let route = req.extensions().get::<Route>().map_or(RouteId::CfOther, |r| r.id);

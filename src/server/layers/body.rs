@@ -17,7 +17,7 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 pub async fn read_body<S, B>(max: usize, limit: Duration, req: Request<B>, inner: S) -> Resp
 where
-    S: tower::Service<Request<Bytes>, Response = Resp, Error = Infallible>,
+    S: tower::Service<Request<Bytes>, Response = Resp, Error = Infallible, Future = crate::server::layers::BoxFuture>,
     B: http_body::Body<Data = Bytes>,
     B::Error: Into<BoxError>,
 {

@@ -42,7 +42,7 @@ fn fresh() -> Arc<str> {
 
 pub async fn classify<S, B>(mut req: Request<B>, inner: S) -> Resp
 where
-    S: tower::Service<Request<B>, Response = Resp, Error = Infallible>,
+    S: tower::Service<Request<B>, Response = Resp, Error = Infallible, Future = crate::server::layers::BoxFuture>,
 {
     let route = route::classify(req.uri().path());
     let dialect = route.dialect();

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 pub async fn deadline<S, B>(limit: Duration, lifecycle: Arc<Lifecycle>, req: Request<B>, inner: S) -> Resp
 where
-    S: tower::Service<Request<B>, Response = Resp, Error = Infallible>,
+    S: tower::Service<Request<B>, Response = Resp, Error = Infallible, Future = crate::server::layers::BoxFuture>,
 {
     let (dialect, id) = answer_as(&req);
     tokio::select! {

@@ -24,8 +24,8 @@ use super::route::{Dialect, Route};
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
-use tower::ServiceExt;
 
 pub type BoxFuture = Pin<Box<dyn Future<Output = Result<Resp, Infallible>> + Send>>;
 
@@ -43,23 +43,72 @@ impl<S, F: Clone> tower::Layer<S> for FnLayer<F> {
     type Service = FnService<S, F>;
     fn layer(&self, inner: S) -> FnService<S, F> {
         FnService {
-            inner,
+            inner: Arc::new(inner),
             f: self.f.clone(),
         }
     }
 }
 
-#[derive(Clone)]
+/// A service of the stack called through a shared reference: none keeps
+/// state between calls, so the stack is built once per config and each
+/// layer hands the rest of it on as one `Arc` (no copy of the stack per
+/// request and layer).
+pub trait Handle<Req>: Send + Sync + 'static {
+    fn handle(&self, req: Req) -> BoxFuture;
+}
+
+/// The rest of the stack, as a layer function receives it.
+pub struct Next<S>(Arc<S>);
+
+impl<S> Clone for Next<S> {
+    fn clone(&self) -> Self {
+        Next(self.0.clone())
+    }
+}
+
+impl<S: Handle<Req>, Req> tower::Service<Req> for Next<S> {
+    type Response = Resp;
+    type Error = Infallible;
+    type Future = BoxFuture;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Req) -> BoxFuture {
+        self.0.handle(req)
+    }
+}
+
 pub struct FnService<S, F> {
-    inner: S,
+    inner: Arc<S>,
     f: F,
 }
 
-impl<S, F, B, Fut> tower::Service<http::Request<B>> for FnService<S, F>
+impl<S, F: Clone> Clone for FnService<S, F> {
+    fn clone(&self) -> Self {
+        FnService {
+            inner: self.inner.clone(),
+            f: self.f.clone(),
+        }
+    }
+}
+
+impl<S, F, B, Fut> Handle<http::Request<B>> for FnService<S, F>
 where
-    F: Fn(http::Request<B>, S) -> Fut,
+    F: Fn(http::Request<B>, Next<S>) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Resp> + Send + 'static,
-    S: Clone,
+    S: Send + Sync + 'static,
+{
+    fn handle(&self, req: http::Request<B>) -> BoxFuture {
+        let fut = (self.f)(req, Next(self.inner.clone()));
+        Box::pin(async move { Ok(fut.await) })
+    }
+}
+
+impl<S, F, B> tower::Service<http::Request<B>> for FnService<S, F>
+where
+    Self: Handle<http::Request<B>>,
 {
     type Response = Resp;
     type Error = Infallible;
@@ -72,19 +121,24 @@ where
     }
 
     fn call(&mut self, req: http::Request<B>) -> BoxFuture {
-        let fut = (self.f)(req, self.inner.clone());
-        Box::pin(async move { Ok(fut.await) })
+        self.handle(req)
     }
 }
 
-/// Calls the next service of the stack.
-pub async fn next<S, B>(inner: S, req: http::Request<B>) -> Resp
+/// Calls the next service of the stack. The call is made at once (every
+/// service of the stack is always ready), so the caller's future holds the
+/// next one's boxed future, not the request and the service waiting for a
+/// first poll.
+pub fn next<S, B>(mut inner: S, req: http::Request<B>) -> impl Future<Output = Resp>
 where
-    S: tower::Service<http::Request<B>, Response = Resp, Error = Infallible>,
+    S: tower::Service<http::Request<B>, Response = Resp, Error = Infallible, Future = BoxFuture>,
 {
-    match inner.oneshot(req).await {
-        Ok(r) => r,
-        Err(never) => match never {},
+    let fut = inner.call(req);
+    async move {
+        match fut.await {
+            Ok(r) => r,
+            Err(never) => match never {},
+        }
     }
 }
 

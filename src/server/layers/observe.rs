@@ -33,7 +33,12 @@ pub fn method_label(m: &Method) -> &'static str {
 
 pub async fn observe<S, B>(app: Arc<App>, req: Request<B>, inner: S) -> Resp
 where
-    S: tower::Service<Request<B>, Response = Resp, Error = std::convert::Infallible>,
+    S: tower::Service<
+        Request<B>,
+        Response = Resp,
+        Error = std::convert::Infallible,
+        Future = crate::server::layers::BoxFuture,
+    >,
 {
     let started = Instant::now();
     let method = method_label(req.method());

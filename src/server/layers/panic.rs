@@ -12,7 +12,7 @@ use std::panic::AssertUnwindSafe;
 
 pub async fn rescue_panics<S, B>(req: Request<B>, inner: S) -> Resp
 where
-    S: tower::Service<Request<B>, Response = Resp, Error = Infallible>,
+    S: tower::Service<Request<B>, Response = Resp, Error = Infallible, Future = crate::server::layers::BoxFuture>,
 {
     let (dialect, id) = answer_as(&req);
     match AssertUnwindSafe(next(inner, req)).catch_unwind().await {
