@@ -5,6 +5,8 @@
 //! rule is one Gcore rule).
 //!
 //!     populate --base http://127.0.0.1:18080 --groups 2000 --rules 200 --concurrency 32
+// Real processes or the wall clock on purpose (a benchmark, a process-level test).
+#![allow(clippy::disallowed_types, clippy::disallowed_methods)]
 
 #[path = "support/mod.rs"]
 mod support;

@@ -27,6 +27,8 @@
 //! Targets (issue): RSS growth < 100 MB; /healthz p99 < 10 ms meanwhile;
 //! backend polls/s with N waiters ≤ 2 × with 10; 0 errors; A→B connections
 //! ≤ the configured pool (`backend.gcore.max_connections`).
+// Real processes or the wall clock on purpose (a benchmark, a process-level test).
+#![allow(clippy::disallowed_types, clippy::disallowed_methods)]
 
 #[path = "support/mod.rs"]
 mod support;

@@ -8,6 +8,8 @@
 //!
 //! Each test starts a throwaway PostgreSQL of its own (`support::postgres`).
 //! These are process-level tests: real time, polled with short sleeps.
+// Real processes or the wall clock on purpose (a benchmark, a process-level test).
+#![allow(clippy::disallowed_types, clippy::disallowed_methods)]
 
 mod support;
 

@@ -3,6 +3,8 @@
 //! group across a `kill -9` and a restart; a task that was RUNNING when the process died
 //! ends in ERROR (never stays RUNNING) and applied nothing; Idempotency-Key
 //! answers survive the restart too.
+// Real processes or the wall clock on purpose (a benchmark, a process-level test).
+#![allow(clippy::disallowed_types, clippy::disallowed_methods)]
 
 mod support;
 

@@ -27,11 +27,12 @@ impl Service {
             return Err(Error::new(Kind::NameTaken(req.name.clone()), "name taken"));
         }
         let marker = crate::backend::embedded::new_id().to_string();
-        let (new, warnings) = self
-            .settings
-            .mapping
-            .plan_cf_create(self.backend.shape(), &req, &marker)
-            .map_err(Error::plan)?;
+        let (new, warnings) = super::heavy(req.rules.len(), || {
+            self.settings
+                .mapping
+                .plan_cf_create(self.backend.shape(), &req, &marker)
+        })
+        .map_err(Error::plan)?;
         warnings.iter().for_each(|w| crate::journal::warn(w.clone()));
         self.note_planned("create", scope, None, super::audit::planned_new(&new));
         let id = self.commit_create(cx, scope, new, &req.name, &marker, deadline).await?;
@@ -60,11 +61,9 @@ impl Service {
                     return Err(Error::new(Kind::NameTaken(name.clone()), "name taken"));
                 }
             }
-            let (patch, warnings) = self
-                .settings
-                .mapping
-                .plan_cf_update(&current, &change)
-                .map_err(Error::plan)?;
+            let size = change.rules.as_ref().map_or(0, Vec::len);
+            let (patch, warnings) =
+                super::heavy(size, || self.settings.mapping.plan_cf_update(&current, &change)).map_err(Error::plan)?;
             warnings.iter().for_each(|w| crate::journal::warn(w.clone()));
             if patch.is_empty() {
                 return Ok(CfWritten {

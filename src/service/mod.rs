@@ -321,3 +321,20 @@ impl Service {
         Ok(same.iter().any(|g| g.name() == name && Some(g.id()) != except))
     }
 }
+
+/// Rule sets from this many rules up are planned off the async worker.
+const HEAVY_RULES: usize = 1_000;
+
+/// Runs the planning of `rules` rules where it stalls no other request: a
+/// large one (a 16 MB rule set expands and folds ~300,000 rules) tells the
+/// runtime this worker blocks, so its other tasks move to another thread.
+/// A single-threaded runtime (some tests) cannot, and runs it in place.
+fn heavy<T>(rules: usize, plan: impl FnOnce() -> T) -> T {
+    let multi = tokio::runtime::Handle::try_current()
+        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+    if rules >= HEAVY_RULES && multi {
+        tokio::task::block_in_place(plan)
+    } else {
+        plan()
+    }
+}
