@@ -103,6 +103,59 @@ fn rule(port: u16) -> String {
     )
 }
 
+/// `n` writes at once on one group, spread over `bases`: every `cf_every`-th
+/// a CF PUT renaming it to `name(i)` (its rules kept), the others Gcore rule
+/// adds of port `first_port + i`; each must succeed. Answers the ports added.
+async fn interleaved_writes(
+    bases: &[String],
+    guid: &str,
+    n: u16,
+    cf_every: u16,
+    first_port: u16,
+    name: impl Fn(u16) -> String,
+) -> HashSet<u64> {
+    let mut writes = Vec::new();
+    for i in 0..n {
+        let base = bases[usize::from(i) % bases.len()].clone();
+        let (guid, body) = (guid.to_string(), format!(r#"{{"name":"{}"}}"#, name(i)));
+        writes.push(tokio::spawn(async move {
+            let http = Http::default();
+            if i % cf_every == 0 {
+                http.cf(Method::PUT, &format!("{base}/v2/security_groups/{guid}"), &body)
+                    .await
+                    .status
+            } else {
+                http.send(
+                    Method::POST,
+                    &format!("{base}/cloud/v2/security_groups/1/1/{guid}/rules"),
+                    &[("authorization", GCORE_AUTH), ("prefer", "wait=60")],
+                    rule(first_port + i),
+                )
+                .await
+                .status
+            }
+        }));
+    }
+    for w in writes {
+        let status = w.await.unwrap();
+        assert!(status.is_success(), "{status}");
+    }
+    (0..n)
+        .filter(|i| i % cf_every != 0)
+        .map(|i| u64::from(first_port + i))
+        .collect()
+}
+
+/// The ports of a Gcore group's rules.
+fn ports(group: &Value) -> HashSet<u64> {
+    group["security_group_rules"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|r| r["port_range_min"].as_u64())
+        .collect()
+}
+
 /// GETs `url` until `done` holds of the JSON body (at most 20 s).
 async fn poll_until(url: &str, gcore: bool, done: impl Fn(&Value) -> bool) -> Value {
     let http = Http::default();
@@ -152,41 +205,9 @@ async fn three_replicas_share_names_groups_jobs_tasks_and_idempotency_keys() {
 
     // CF PUTs and Gcore rule adds on that group, interleaved 100 times
     // through different replicas (a CF PUT without rules keeps them).
-    let mut writes = Vec::new();
-    for i in 0..100u16 {
-        let base = c.base(usize::from(i));
-        let guid = guid.clone();
-        writes.push(tokio::spawn(async move {
-            let http = Http::default();
-            if i % 2 == 0 {
-                let body = r#"{"name":"shared-name"}"#;
-                http.cf(Method::PUT, &format!("{base}/v2/security_groups/{guid}"), body)
-                    .await
-                    .status
-            } else {
-                http.send(
-                    Method::POST,
-                    &format!("{base}/cloud/v2/security_groups/1/1/{guid}/rules"),
-                    &[("authorization", GCORE_AUTH), ("prefer", "wait=60")],
-                    rule(2000 + i),
-                )
-                .await
-                .status
-            }
-        }));
-    }
-    for w in writes {
-        let status = w.await.unwrap();
-        assert!(status.is_success(), "{status}");
-    }
-    let group = c.backend_group(&guid).await;
-    let ports: HashSet<u64> = group["security_group_rules"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["port_range_min"].as_u64().unwrap())
-        .collect();
-    let expected: HashSet<u64> = (0..100u64).filter(|i| i % 2 == 1).map(|i| 2000 + i).collect();
+    let bases: Vec<String> = (0..3).map(|i| c.base(i)).collect();
+    let expected = interleaved_writes(&bases, &guid, 100, 2, 2000, |_| "shared-name".into()).await;
+    let ports = ports(&c.backend_group(&guid).await);
     assert_eq!(ports, expected, "no rule lost");
 
     // An Idempotency-Key answered by replica 0 is replayed by replica 2.
@@ -457,33 +478,8 @@ async fn the_embedded_backend_scales_out_on_postgres() {
     assert_eq!(taken.json()["error_code"], "CF-SecurityGroupNameTaken");
 
     // Gcore rule adds and CF renames through every replica: nothing lost.
-    let mut writes = Vec::new();
-    for i in 0..30u16 {
-        let base = base(usize::from(i));
-        let guid = guid.clone();
-        writes.push(tokio::spawn(async move {
-            let http = Http::default();
-            if i % 3 == 0 {
-                let body = format!(r#"{{"name":"everywhere-{i}"}}"#);
-                http.cf(Method::PUT, &format!("{base}/v2/security_groups/{guid}"), &body)
-                    .await
-                    .status
-            } else {
-                http.send(
-                    Method::POST,
-                    &format!("{base}/cloud/v2/security_groups/1/1/{guid}/rules"),
-                    &[("authorization", GCORE_AUTH), ("prefer", "wait=60")],
-                    rule(3000 + i),
-                )
-                .await
-                .status
-            }
-        }));
-    }
-    for w in writes {
-        let status = w.await.unwrap();
-        assert!(status.is_success(), "{status}");
-    }
+    let bases: Vec<String> = (0..3).map(base).collect();
+    let expected = interleaved_writes(&bases, &guid, 30, 3, 3000, |i| format!("everywhere-{i}")).await;
     for i in 0..3 {
         let group = http
             .gcore(
@@ -493,13 +489,7 @@ async fn the_embedded_backend_scales_out_on_postgres() {
             )
             .await
             .json();
-        let ports: HashSet<u64> = group["security_group_rules"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter_map(|r| r["port_range_min"].as_u64())
-            .collect();
-        let expected: HashSet<u64> = (0..30u64).filter(|i| i % 3 != 0).map(|i| 3000 + i).collect();
+        let ports = ports(&group);
         assert!(ports.is_superset(&expected), "replica {i} lost a rule: {group}");
     }
 
