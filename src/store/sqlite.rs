@@ -219,9 +219,10 @@ impl TaskLog for Sqlite {
                 tracing::warn!(task = %task.id, error = %e, "a task's state was not saved");
             }
         };
-        // Durable before the caller hears of the task (a crash right after
-        // the answer must not lose it): written in place, the worker told it
-        // blocks; a single-threaded runtime (tests) cannot, and writes behind.
+        // Written in place, so states land in the order they happened (a
+        // task's start is saved by its starter, with `save_now`); the worker
+        // is told it blocks. A single-threaded runtime (tests) cannot, and
+        // writes behind.
         match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
             Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(write),
             Ok(_) => drop(tokio::task::spawn_blocking(write)),

@@ -146,7 +146,9 @@ impl TaskRegistry {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Registers a RUNNING task and returns its id.
+    /// Registers a RUNNING task and returns its id. With a log, the caller
+    /// saves the start itself (`TaskLog::save_now`) before anyone hears of
+    /// the task; later states are saved here.
     pub fn start(&self, scope: Scope, kind: TaskKind, request_id: Option<String>) -> TaskId {
         let id = new_id();
         let at = now();
@@ -168,7 +170,6 @@ impl TaskRegistry {
         let mut inner = self.lock();
         self.sweep(&mut inner);
         inner.order.push(id.clone());
-        self.saved(&task);
         inner.tasks.insert(id.clone(), Entry { task, notify });
         id
     }
