@@ -31,7 +31,7 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Samplin
 use serde::{Deserialize, Serialize};
 use sgbridge::cli::translate::{run, Dialect, Port25, TranslateArgs};
 use sgbridge::dialect::cf::{self, CfFlags};
-use sgbridge::dialect::gcore::{self, rule::to_spec, GcoreFlags};
+use sgbridge::dialect::gcore::{self, rule::SpecView, GcoreFlags};
 use sgbridge::mapping::on_gcore::{self, Policy, SmtpPolicy};
 use std::hint::black_box;
 use std::time::Duration;
@@ -246,7 +246,7 @@ fn stages(c: &mut Criterion, case: &Case) {
     });
     g.bench_function(BenchmarkId::new("atoms_to_gcore_json", l), |b| {
         b.iter(|| {
-            let specs: Vec<gcore::RuleSpec> = black_box(&expanded.atoms).iter().map(to_spec).collect();
+            let specs: Vec<SpecView> = black_box(&expanded.atoms).iter().map(SpecView).collect();
             serde_json::to_string_pretty(&specs).unwrap()
         })
     });

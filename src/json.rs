@@ -3,7 +3,9 @@
 //! `serde_json::Value` tree: nested arrays and objects are skipped, not stored,
 //! so parsing stays linear and allocation-light on very large bodies.
 
-use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use compact_str::CompactString;
+use serde::de::{self, Deserialize, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
 
@@ -17,7 +19,8 @@ pub enum Scalar {
     /// An integer literal above `i64::MAX` (still an Integer to Ruby).
     BigInt,
     Float(f64),
-    Str(String),
+    /// Short strings (most rule values: `tcp`, `10.0.0.1`, `443`) are kept inline.
+    Str(CompactString),
     Array,
     Object,
 }
@@ -66,10 +69,10 @@ impl<'de> Visitor<'de> for ScalarVisitor {
         Ok(Scalar::Float(v))
     }
     fn visit_str<E>(self, v: &str) -> Result<Scalar, E> {
-        Ok(Scalar::Str(v.to_owned()))
+        Ok(Scalar::Str(CompactString::from(v)))
     }
     fn visit_string<E>(self, v: String) -> Result<Scalar, E> {
-        Ok(Scalar::Str(v))
+        Ok(Scalar::Str(CompactString::from(v)))
     }
     fn visit_unit<E>(self) -> Result<Scalar, E> {
         Ok(Scalar::Null)
@@ -93,10 +96,59 @@ impl<'de> Deserialize<'de> for Scalar {
     }
 }
 
+/// A key of an object: the keys either dialect knows are shared statics, so
+/// reading a rule allocates no key (a 16 MB body holds about a million).
+type Key = Cow<'static, str>;
+
+/// Every rule key of both dialects.
+const KNOWN_KEYS: [&str; 15] = [
+    "protocol",
+    "destination",
+    "ports",
+    "type",
+    "code",
+    "log",
+    "description",
+    "direction",
+    "ethertype",
+    "port_range_min",
+    "port_range_max",
+    "remote_ip_prefix",
+    "remote_group_id",
+    "name",
+    "id",
+];
+
+fn key(text: &str) -> Key {
+    match KNOWN_KEYS.iter().find(|k| **k == text) {
+        Some(known) => Cow::Borrowed(known),
+        None => Cow::Owned(text.to_owned()),
+    }
+}
+
+struct KeySeed;
+
+impl<'de> DeserializeSeed<'de> for KeySeed {
+    type Value = Key;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Key, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Key;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an object key")
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Key, E> {
+                Ok(key(v))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
 /// The fields of one JSON object in first-seen key order. A repeated key keeps
 /// its first position and its last value, as Ruby's and Python's parsers do.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Fields(Vec<(String, Scalar)>);
+pub struct Fields(Vec<(Key, Scalar)>);
 
 impl Fields {
     pub fn get(&self, key: &str) -> Option<&Scalar> {
@@ -108,11 +160,11 @@ impl Fields {
     }
 
     pub fn keys(&self) -> impl Iterator<Item = &str> {
-        self.0.iter().map(|(k, _)| k.as_str())
+        self.0.iter().map(|(k, _)| k.as_ref())
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&str, &Scalar)> {
-        self.0.iter().map(|(k, v)| (k.as_str(), v))
+        self.0.iter().map(|(k, v)| (k.as_ref(), v))
     }
 
     pub fn len(&self) -> usize {
@@ -136,28 +188,45 @@ impl<'de> Visitor<'de> for FieldsVisitor {
         f.write_str("a JSON object")
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Fields, A::Error> {
-        let mut fields: Vec<(String, Scalar)> = Vec::new();
-        let mut index: Option<HashMap<String, usize>> = None;
-        while let Some((key, value)) = map.next_entry::<String, Scalar>()? {
-            let found = match &index {
-                Some(ix) => ix.get(&key).copied(),
-                None => fields.iter().position(|(k, _)| *k == key),
-            };
-            match found {
-                Some(i) => fields[i].1 = value,
-                None => {
-                    if let Some(ix) = &mut index {
-                        ix.insert(key.clone(), fields.len());
-                    }
-                    fields.push((key, value));
-                    if index.is_none() && fields.len() > SCAN_LIMIT {
-                        index = Some(fields.iter().enumerate().map(|(i, (k, _))| (k.clone(), i)).collect());
-                    }
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Fields, A::Error> {
+        let mut fields = Fields::default();
+        fill(map, &mut fields)?;
+        Ok(fields)
+    }
+}
+
+/// Reads an object's entries into `fields` (emptied first, its room kept).
+fn fill<'de, A: MapAccess<'de>>(mut map: A, fields: &mut Fields) -> Result<(), A::Error> {
+    let fields = &mut fields.0;
+    fields.clear();
+    let mut index: Option<HashMap<Key, usize>> = None;
+    while let Some(key) = map.next_key_seed(KeySeed)? {
+        let value: Scalar = map.next_value()?;
+        let found = match &index {
+            Some(ix) => ix.get(&key).copied(),
+            None => fields.iter().position(|(k, _)| same_key(k, &key)),
+        };
+        match found {
+            Some(i) => fields[i].1 = value,
+            None => {
+                if let Some(ix) = &mut index {
+                    ix.insert(key.clone(), fields.len());
+                }
+                fields.push((key, value));
+                if index.is_none() && fields.len() > SCAN_LIMIT {
+                    index = Some(fields.iter().enumerate().map(|(i, (k, _))| (k.clone(), i)).collect());
                 }
             }
         }
-        Ok(Fields(fields))
+    }
+    Ok(())
+}
+
+/// Key equality, by address first: known keys are the same statics.
+fn same_key(a: &Key, b: &Key) -> bool {
+    match (a, b) {
+        (Cow::Borrowed(a), Cow::Borrowed(b)) => std::ptr::eq(*a, *b),
+        _ => a == b,
     }
 }
 
@@ -201,7 +270,7 @@ impl<'de> Deserialize<'de> for Element {
                 Ok(Element::Other(Scalar::Float(v)))
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<Element, E> {
-                Ok(Element::Other(Scalar::Str(v.to_owned())))
+                Ok(Element::Other(Scalar::Str(CompactString::from(v))))
             }
             fn visit_unit<E: de::Error>(self) -> Result<Element, E> {
                 Ok(Element::Other(Scalar::Null))
@@ -220,43 +289,110 @@ pub enum ObjectList {
 
 impl<'de> Deserialize<'de> for ObjectList {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = ObjectList;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("any JSON value")
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<ObjectList, A::Error> {
-                let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(4096));
-                while let Some(e) = seq.next_element::<Element>()? {
-                    out.push(e);
-                }
-                Ok(ObjectList::List(out))
-            }
-            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<ObjectList, A::Error> {
-                ScalarVisitor.visit_map(map).map(ObjectList::Other)
-            }
-            fn visit_bool<E: de::Error>(self, v: bool) -> Result<ObjectList, E> {
-                Ok(ObjectList::Other(Scalar::Bool(v)))
-            }
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<ObjectList, E> {
-                Ok(ObjectList::Other(Scalar::Int(v)))
-            }
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<ObjectList, E> {
-                ScalarVisitor.visit_u64(v).map(ObjectList::Other)
-            }
-            fn visit_f64<E: de::Error>(self, v: f64) -> Result<ObjectList, E> {
-                Ok(ObjectList::Other(Scalar::Float(v)))
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<ObjectList, E> {
-                Ok(ObjectList::Other(Scalar::Str(v.to_owned())))
-            }
-            fn visit_unit<E: de::Error>(self) -> Result<ObjectList, E> {
-                Ok(ObjectList::Other(Scalar::Null))
-            }
-        }
-        d.deserialize_any(V)
+        let mut items = Vec::new();
+        let found = each_object(d, |_, e| {
+            items.push(match e {
+                Ok(fields) => Element::Object(fields.clone()),
+                Err(other) => Element::Other(other),
+            })
+        })?;
+        Ok(match found {
+            None => ObjectList::List(items),
+            Some(other) => ObjectList::Other(other),
+        })
     }
+}
+
+/// Reads a value that must be a list of objects, handing each element to
+/// `each` (with its index) as soon as it is read: the object's fields, or the
+/// value found instead. Each object is read into one buffer reused for every
+/// element, so a caller that keeps only what it makes of an element never
+/// holds the list (a 16 MB rule list is ~300,000 objects). Returns `None`
+/// when the value was a list, else the value found.
+pub fn each_object<'de, D, F>(d: D, each: F) -> Result<Option<Scalar>, D::Error>
+where
+    D: Deserializer<'de>,
+    F: FnMut(usize, Result<&Fields, Scalar>),
+{
+    /// Reads one element: `None` when it was an object (now in the buffer).
+    struct Seed<'b>(&'b mut Fields);
+    impl<'de> DeserializeSeed<'de> for Seed<'_> {
+        type Value = Option<Scalar>;
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Option<Scalar>, D::Error> {
+            d.deserialize_any(self)
+        }
+    }
+    impl<'de> Visitor<'de> for Seed<'_> {
+        type Value = Option<Scalar>;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("any JSON value")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Option<Scalar>, A::Error> {
+            fill(map, self.0).map(|()| None)
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Option<Scalar>, A::Error> {
+            ScalarVisitor.visit_seq(seq).map(Some)
+        }
+        fn visit_bool<E: de::Error>(self, v: bool) -> Result<Option<Scalar>, E> {
+            Ok(Some(Scalar::Bool(v)))
+        }
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<Option<Scalar>, E> {
+            Ok(Some(Scalar::Int(v)))
+        }
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<Option<Scalar>, E> {
+            ScalarVisitor.visit_u64(v).map(Some)
+        }
+        fn visit_f64<E: de::Error>(self, v: f64) -> Result<Option<Scalar>, E> {
+            Ok(Some(Scalar::Float(v)))
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<Option<Scalar>, E> {
+            Ok(Some(Scalar::Str(CompactString::from(v))))
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Option<Scalar>, E> {
+            Ok(Some(Scalar::Null))
+        }
+    }
+    struct V<F>(F);
+    impl<'de, F: FnMut(usize, Result<&Fields, Scalar>)> Visitor<'de> for V<F> {
+        type Value = Option<Scalar>;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("any JSON value")
+        }
+        fn visit_seq<A: SeqAccess<'de>>(mut self, mut seq: A) -> Result<Option<Scalar>, A::Error> {
+            let mut buffer = Fields::default();
+            let mut i = 0;
+            while let Some(found) = seq.next_element_seed(Seed(&mut buffer))? {
+                match found {
+                    None => (self.0)(i, Ok(&buffer)),
+                    Some(other) => (self.0)(i, Err(other)),
+                }
+                i += 1;
+            }
+            Ok(None)
+        }
+        fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Option<Scalar>, A::Error> {
+            ScalarVisitor.visit_map(map).map(Some)
+        }
+        fn visit_bool<E: de::Error>(self, v: bool) -> Result<Option<Scalar>, E> {
+            Ok(Some(Scalar::Bool(v)))
+        }
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<Option<Scalar>, E> {
+            Ok(Some(Scalar::Int(v)))
+        }
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<Option<Scalar>, E> {
+            ScalarVisitor.visit_u64(v).map(Some)
+        }
+        fn visit_f64<E: de::Error>(self, v: f64) -> Result<Option<Scalar>, E> {
+            Ok(Some(Scalar::Float(v)))
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<Option<Scalar>, E> {
+            Ok(Some(Scalar::Str(CompactString::from(v))))
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Option<Scalar>, E> {
+            Ok(Some(Scalar::Null))
+        }
+    }
+    d.deserialize_any(V(each))
 }
 
 /// A JSON value that must be a list of scalars (e.g. guid lists).
@@ -297,7 +433,7 @@ impl<'de> Deserialize<'de> for ScalarList {
                 Ok(ScalarList::Other(Scalar::Float(v)))
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<ScalarList, E> {
-                Ok(ScalarList::Other(Scalar::Str(v.to_owned())))
+                Ok(ScalarList::Other(Scalar::Str(CompactString::from(v))))
             }
             fn visit_unit<E: de::Error>(self) -> Result<ScalarList, E> {
                 Ok(ScalarList::Other(Scalar::Null))
@@ -316,6 +452,31 @@ mod tests {
         let f: Fields = serde_json::from_str(r#"{"a":1,"b":"x","a":true}"#).unwrap();
         assert_eq!(f.keys().collect::<Vec<_>>(), ["a", "b"]);
         assert_eq!(f.get("a"), Some(&Scalar::Bool(true)));
+    }
+
+    #[test]
+    fn each_object_reads_every_element_afresh() {
+        let mut seen = Vec::new();
+        let json = r#"[{"protocol":"tcp","x":1,"protocol":"udp"},{"ports":"80"},3,{}]"#;
+        let found = each_object(&mut serde_json::Deserializer::from_str(json), |i, e| {
+            seen.push(match e {
+                Ok(fields) => format!("{i}: {:?}", fields.iter().collect::<Vec<_>>()),
+                Err(other) => format!("{i}: {}", other.ruby_class()),
+            })
+        })
+        .unwrap();
+        assert_eq!(found, None);
+        assert_eq!(
+            seen,
+            [
+                r#"0: [("protocol", Str("udp")), ("x", Int(1))]"#,
+                r#"1: [("ports", Str("80"))]"#,
+                "2: Integer",
+                "3: []",
+            ]
+        );
+        let found = each_object(&mut serde_json::Deserializer::from_str(r#"{"a":[]}"#), |_, _| panic!()).unwrap();
+        assert_eq!(found, Some(Scalar::Object));
     }
 
     #[test]

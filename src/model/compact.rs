@@ -10,16 +10,24 @@ use super::ip::IpRange;
 use super::port::{PortRange, PortSet};
 use super::proto::{BareProto, IcmpVersion, PortedProto};
 use super::rule::{Atom, AtomDest, AtomProto, Direction, IcmpMatch, IpList, Protocol, Rule, Target};
+use ahash::{AHashMap, AHashSet};
 use ipnet::IpNet;
-use std::collections::{HashMap, HashSet};
+
+// aHash throughout: a 16 MB group is ~300,000 atoms, each hashed a few times.
 
 /// Compact atoms into rules that allow exactly what the atoms allow.
 pub fn compact(atoms: &[Atom]) -> Vec<Rule> {
-    factor(&dedup(atoms))
+    compact_unique(&unique(atoms))
 }
 
-fn dedup(atoms: &[Atom]) -> Vec<Atom> {
-    let mut seen = HashSet::with_capacity(atoms.len());
+/// [`compact`] of atoms already without repeats (see [`unique`]).
+pub fn compact_unique(atoms: &[Atom]) -> Vec<Rule> {
+    factor(atoms)
+}
+
+/// The atoms without repeats, first occurrences in order.
+pub fn unique(atoms: &[Atom]) -> Vec<Atom> {
+    let mut seen = AHashSet::with_capacity(atoms.len());
     atoms.iter().filter(|a| seen.insert(*a)).cloned().collect()
 }
 
@@ -84,17 +92,15 @@ fn port_of(a: &Atom) -> Option<PortRange> {
 /// destinations with equal port lists become one rule each.
 fn factor_block(block: &[Atom], out: &mut Vec<Rule>) {
     let head = &block[0];
-    let mut dests: Vec<(&AtomDest, Vec<PortRange>)> = Vec::new();
-    let mut index: HashMap<&AtomDest, usize> = HashMap::new();
+    let mut dests: Vec<(&AtomDest, Ports)> = Vec::new();
+    let mut index: AHashMap<&AtomDest, usize> = AHashMap::new();
     for a in block {
         let i = *index.entry(&a.dest).or_insert_with(|| {
-            dests.push((&a.dest, Vec::new()));
+            dests.push((&a.dest, Ports::default()));
             dests.len() - 1
         });
         if let Some(r) = port_of(a) {
-            if !dests[i].1.contains(&r) {
-                dests[i].1.push(r);
-            }
+            dests[i].1.add(r);
         }
     }
     let mut run_start = 0;
@@ -120,12 +126,35 @@ fn factor_block(block: &[Atom], out: &mut Vec<Rule>) {
         };
         out.push(Rule {
             direction: head.direction,
-            protocol: protocol_of(head.proto, &run[0].1),
+            protocol: protocol_of(head.proto, &run[0].1.to_vec()),
             target,
             description: head.description.clone(),
             log: head.log,
         });
         run_start = run_end;
+    }
+}
+
+/// The port ranges of one destination in first-seen order, without repeats;
+/// the first is kept inline (most destinations have one, and a 16 MB group has
+/// ~300,000 destinations).
+#[derive(Default, PartialEq, Eq)]
+struct Ports {
+    first: Option<PortRange>,
+    rest: Vec<PortRange>,
+}
+
+impl Ports {
+    fn add(&mut self, r: PortRange) {
+        match self.first {
+            None => self.first = Some(r),
+            Some(f) if f == r || self.rest.contains(&r) => {}
+            Some(_) => self.rest.push(r),
+        }
+    }
+
+    fn to_vec(&self) -> Vec<PortRange> {
+        self.first.iter().chain(&self.rest).copied().collect()
     }
 }
 
@@ -148,7 +177,7 @@ fn join_nets(nets: &[IpNet]) -> Vec<IpRange> {
         let next = IpRange::from_net(*net);
         current = match current {
             Some((range, count)) => match range.join(&next) {
-                Some(joined) if joined.cidrs().len() == count + 1 => Some((joined, count + 1)),
+                Some(joined) if joined.cidr_iter().count() == count + 1 => Some((joined, count + 1)),
                 _ => {
                     out.push(range);
                     Some((next, 1))

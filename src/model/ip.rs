@@ -8,6 +8,22 @@ use ipnet::{IpNet, Ipv4Net, Ipv4Subnets, Ipv6Net, Ipv6Subnets};
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
+/// The CIDR cover of an [`IpRange`], ascending.
+pub enum Cidrs {
+    V4(Ipv4Subnets),
+    V6(Ipv6Subnets),
+}
+
+impl Iterator for Cidrs {
+    type Item = IpNet;
+    fn next(&mut self) -> Option<IpNet> {
+        match self {
+            Cidrs::V4(s) => s.next().map(IpNet::V4),
+            Cidrs::V6(s) => s.next().map(IpNet::V6),
+        }
+    }
+}
+
 /// Address family, named as Gcore names ethertypes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Family {
@@ -81,9 +97,14 @@ impl IpRange {
 
     /// The minimal list of CIDRs whose union is exactly this range, ascending.
     pub fn cidrs(&self) -> Vec<IpNet> {
+        self.cidr_iter().collect()
+    }
+
+    /// [`IpRange::cidrs`] without collecting them.
+    pub fn cidr_iter(&self) -> Cidrs {
         match (self.start, self.end) {
-            (IpAddr::V4(a), IpAddr::V4(b)) => Ipv4Subnets::new(a, b, 0).map(IpNet::V4).collect(),
-            (IpAddr::V6(a), IpAddr::V6(b)) => Ipv6Subnets::new(a, b, 0).map(IpNet::V6).collect(),
+            (IpAddr::V4(a), IpAddr::V4(b)) => Cidrs::V4(Ipv4Subnets::new(a, b, 0)),
+            (IpAddr::V6(a), IpAddr::V6(b)) => Cidrs::V6(Ipv6Subnets::new(a, b, 0)),
             _ => unreachable!("IpRange holds one family by construction"),
         }
     }

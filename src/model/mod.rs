@@ -20,7 +20,7 @@ pub use group::{
     NewGroup, PatchContent, Shape, Tag, TagPatch,
 };
 pub use ids::{GroupId, Uuid};
-pub use ip::{Family, IpRange};
+pub use ip::{Cidrs, Family, IpRange};
 pub use port::{PortRange, PortSet};
 pub use proto::{BareProto, IcmpVersion, NamedProto, PortedProto};
 pub use rule::{Atom, AtomDest, AtomProto, Direction, IcmpMatch, IpList, Protocol, Rule, Target};

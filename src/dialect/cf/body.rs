@@ -8,7 +8,7 @@
 use super::destination::CfFlags;
 use super::error::CfError;
 use super::{name, rule};
-use crate::json::{Element, ObjectList, Scalar, ScalarList};
+use crate::json::{Scalar, ScalarList};
 use crate::model::Rule;
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde::Deserialize;
@@ -111,7 +111,7 @@ pub fn parse(body: &[u8], mode: Mode, flags: CfFlags) -> Result<GroupBody, CfErr
     let top = decode(body)?;
     let mut field_errors: Vec<(&str, String)> = Vec::new();
     let name = match (top.name, mode) {
-        (Some(Scalar::Str(s)), _) => Some(s),
+        (Some(Scalar::Str(s)), _) => Some(s.into_string()),
         (Some(other), _) => {
             field_errors.push(("name", class_error("String", &other)));
             None
@@ -124,8 +124,8 @@ pub fn parse(body: &[u8], mode: Mode, flags: CfFlags) -> Result<GroupBody, CfErr
     };
     let rules = match top.rules {
         None => None,
-        Some(raw) => match object_list(raw) {
-            Ok(list) => Some((raw, list)),
+        Some(raw) => match object_list(raw, flags) {
+            Ok(read) => Some((raw, read)),
             Err(e) => {
                 field_errors.push(("rules", e));
                 None
@@ -142,11 +142,12 @@ pub fn parse(body: &[u8], mode: Mode, flags: CfFlags) -> Result<GroupBody, CfErr
         return Err(CfError::MessageParse(text.join(", ")));
     }
     let mut invalid: Vec<String> = name.as_deref().map(name::errors).unwrap_or_default();
-    let rules = rules.map(|(raw, list)| {
+    let rules = rules.map(|(raw, read)| {
         if ruby_json_len(raw.get()) > MAX_RULES_CHARS {
             invalid.push(format!("rules length must not exceed {MAX_RULES_CHARS} characters"));
         }
-        validate_rules(&list, flags, &mut invalid)
+        invalid.extend(read.invalid);
+        read.rules
     });
     if !invalid.is_empty() {
         return Err(CfError::SecurityGroupInvalid(invalid));
@@ -162,18 +163,50 @@ pub fn parse(body: &[u8], mode: Mode, flags: CfFlags) -> Result<GroupBody, CfErr
 /// Parse and validate a bare JSON array of CF rules (the `translate` input),
 /// with the same messages as the `rules` field of a body.
 pub fn parse_rules(body: &[u8], flags: CfFlags) -> Result<Vec<Rule>, CfError> {
-    let list: ObjectList = serde_json::from_slice(body).map_err(|e| CfError::MessageParse(e.to_string()))?;
-    let list = match list {
-        ObjectList::List(items) => check_elements(items).map_err(|e| field_error("rules", e))?,
-        ObjectList::Other(other) => return Err(field_error("rules", list_class_error(&other))),
-    };
-    let mut invalid = Vec::new();
-    let rules = validate_rules(&list, flags, &mut invalid);
-    if invalid.is_empty() {
-        Ok(rules)
+    let mut json = serde_json::Deserializer::from_slice(body);
+    let read = read_rules(&mut json, flags, body.len())
+        .and_then(|read| json.end().map(|()| read))
+        .map_err(|e| CfError::MessageParse(e.to_string()))?;
+    let read = read.map_err(|e| field_error("rules", e))?;
+    if read.invalid.is_empty() {
+        Ok(read.rules)
     } else {
-        Err(CfError::SecurityGroupInvalid(invalid))
+        Err(CfError::SecurityGroupInvalid(read.invalid))
     }
+}
+
+/// A `rules` list read and validated in one pass (each element is checked as
+/// it is read, so the list's fields are never all held at once).
+struct RulesRead {
+    rules: Vec<Rule>,
+    /// CC's model messages (`rules rule number N …`).
+    invalid: Vec<String>,
+}
+
+/// The rules, or the message layer's error for a value that is not a list of
+/// objects (which CC reports instead of any rule's errors). `json_len` sizes
+/// the list up front (a big body would otherwise be copied through every
+/// doubling).
+fn read_rules<'de, D: serde::Deserializer<'de>>(
+    d: D,
+    flags: CfFlags,
+    json_len: usize,
+) -> Result<Result<RulesRead, String>, D::Error> {
+    // The shortest useful rule, `{"protocol":"all","destination":"::"}`, is 38 bytes.
+    let mut read = RulesRead {
+        rules: Vec::with_capacity(json_len / 38),
+        invalid: Vec::new(),
+    };
+    let mut not_objects = Vec::new();
+    let other = crate::json::each_object(d, |i, element| match element {
+        Ok(fields) => validate_rule(i, fields, flags, &mut read.rules, &mut read.invalid),
+        Err(other) => not_objects.push(format!("At index {i}: {}", class_error("Hash", &other))),
+    })?;
+    Ok(match other {
+        Some(other) => Err(list_class_error(&other)),
+        None if !not_objects.is_empty() => Err(not_objects.join(", ")),
+        None => Ok(read),
+    })
 }
 
 fn field_error(field: &str, error: String) -> CfError {
@@ -208,27 +241,11 @@ fn list_class_error(got: &Scalar) -> String {
     format!("Expected instance of Array, given instance of {}", got.ruby_class())
 }
 
-fn object_list(raw: &RawValue) -> Result<Vec<crate::json::Fields>, String> {
-    match serde_json::from_str::<ObjectList>(raw.get()) {
-        Ok(ObjectList::List(items)) => check_elements(items),
-        Ok(ObjectList::Other(other)) => Err(list_class_error(&other)),
+fn object_list(raw: &RawValue, flags: CfFlags) -> Result<RulesRead, String> {
+    let mut json = serde_json::Deserializer::from_str(raw.get());
+    match read_rules(&mut json, flags, raw.get().len()).and_then(|read| json.end().map(|()| read)) {
+        Ok(read) => read,
         Err(e) => Err(e.to_string()),
-    }
-}
-
-fn check_elements(items: Vec<Element>) -> Result<Vec<crate::json::Fields>, String> {
-    let mut errors = Vec::new();
-    let mut objects = Vec::with_capacity(items.len());
-    for (i, item) in items.into_iter().enumerate() {
-        match item {
-            Element::Object(f) => objects.push(f),
-            Element::Other(other) => errors.push(format!("At index {i}: {}", class_error("Hash", &other))),
-        }
-    }
-    if errors.is_empty() {
-        Ok(objects)
-    } else {
-        Err(errors.join(", "))
     }
 }
 
@@ -243,7 +260,7 @@ fn string_list(list: Option<ScalarList>, field: &'static str, errors: &mut Vec<(
             let mut out = Vec::with_capacity(items.len());
             for (i, item) in items.into_iter().enumerate() {
                 match item {
-                    Scalar::Str(s) => out.push(s),
+                    Scalar::Str(s) => out.push(s.into_string()),
                     other => bad.push(format!("At index {i}: {}", class_error("String", &other))),
                 }
             }
@@ -260,12 +277,23 @@ fn string_list(list: Option<ScalarList>, field: &'static str, errors: &mut Vec<(
 pub(crate) fn validate_rules(list: &[crate::json::Fields], flags: CfFlags, invalid: &mut Vec<String>) -> Vec<Rule> {
     let mut rules = Vec::with_capacity(list.len());
     for (i, fields) in list.iter().enumerate() {
-        match rule::parse(fields, flags) {
-            Ok(r) => rules.push(r),
-            Err(errs) => invalid.extend(errs.iter().map(|e| format!("rules rule number {} {e}", i + 1))),
-        }
+        validate_rule(i, fields, flags, &mut rules, invalid);
     }
     rules
+}
+
+/// The rule at (0-based) `index`, or its errors.
+fn validate_rule(
+    index: usize,
+    fields: &crate::json::Fields,
+    flags: CfFlags,
+    rules: &mut Vec<Rule>,
+    invalid: &mut Vec<String>,
+) {
+    match rule::parse(fields, flags) {
+        Ok(r) => rules.push(r),
+        Err(errs) => invalid.extend(errs.iter().map(|e| format!("rules rule number {} {e}", index + 1))),
+    }
 }
 
 /// The length in characters of the rules as Ruby's `JSON.generate` would write

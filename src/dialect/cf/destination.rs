@@ -56,13 +56,12 @@ fn is_ruby_space(c: char) -> bool {
 }
 
 fn parse_one(text: &str, flags: CfFlags) -> Option<IpRange> {
-    let mut parts: Vec<&str> = text.split('-').collect();
-    while parts.last() == Some(&"") {
-        parts.pop();
-    }
-    match parts.as_slice() {
-        [single] => parse_net(single, flags).map(IpRange::from_net),
-        [a, b] => {
+    // Ruby's `split('-')` drops trailing empty fields: trailing dashes go.
+    let text = text.trim_end_matches('-');
+    match text.split_once('-') {
+        None => parse_net(text, flags).map(IpRange::from_net),
+        Some((_, b)) if b.contains('-') => None,
+        Some((a, b)) => {
             let (a, b) = match (parse_v4(a), parse_v4(b)) {
                 (Some(a), Some(b)) => (IpAddr::V4(a), IpAddr::V4(b)),
                 _ if flags.ipv6 => (IpAddr::V6(parse_v6(a)?), IpAddr::V6(parse_v6(b)?)),
@@ -70,7 +69,6 @@ fn parse_one(text: &str, flags: CfFlags) -> Option<IpRange> {
             };
             IpRange::new(a, b)
         }
-        _ => None,
     }
 }
 

@@ -19,15 +19,13 @@ pub fn parse(ports: &str) -> Option<Vec<PortRange>> {
         }
         return None;
     }
-    let mut items: Vec<&str> = ports.split(',').collect();
-    while items.last() == Some(&"") {
-        items.pop();
-    }
+    // Ruby's `split(',')` drops trailing empty fields: trailing commas go.
+    let items = ports.trim_end_matches(',');
     if items.is_empty() {
         return None;
     }
     items
-        .into_iter()
+        .split(',')
         .map(|item| number(item).filter(|n| valid(*n)).map(|n| PortRange::single(n as u16)))
         .collect()
 }

@@ -142,7 +142,7 @@ fn base_values(fields: &Fields, flags: CfFlags) -> Result<BaseValues, Vec<RuleEr
     };
     let description = match fields.get("description") {
         None => Ok(None),
-        Some(Scalar::Str(s)) => Ok(Some(s.clone())),
+        Some(Scalar::Str(s)) => Ok(Some(s.to_string())),
         Some(_) => Err(RuleError::InvalidDescription),
     };
     match (dests, log, description) {

@@ -3,7 +3,7 @@
 //! `POST …/rules`, validated field by field.
 
 use super::error::{GcoreError, InvalidFields};
-use super::rule::{self, check_atom, opens_smtp, ApiVersion, SMTP_BLOCKED};
+use super::rule::{self, check_atom, opens_smtp, ApiVersion, RulePath, SMTP_BLOCKED};
 use crate::json::{Element, Fields, ObjectList, Scalar};
 use crate::model::{Atom, TagPatch};
 
@@ -147,7 +147,7 @@ pub fn parse_patch(body: &[u8], flags: GcoreFlags) -> Result<GcorePatch, GcoreEr
     unknown_keys(&top, &mut errs);
     let name = match &top.name {
         None | Some(Scalar::Null) => None,
-        Some(Scalar::Str(s)) if valid_patch_name(s) => Some(s.clone()),
+        Some(Scalar::Str(s)) if valid_patch_name(s) => Some(s.to_string()),
         Some(Scalar::Str(_)) => {
             errs.add("name", NAME_PATTERN_MESSAGE);
             None
@@ -181,7 +181,7 @@ pub fn parse_patch(body: &[u8], flags: GcoreFlags) -> Result<GcorePatch, GcoreEr
 pub fn parse_rule(body: &[u8], api: ApiVersion, flags: GcoreFlags) -> Result<Atom, GcoreError> {
     let fields = decode(body)?;
     let mut errs = Errors::new();
-    let atom = one_rule(&fields, "", api, flags, &mut errs);
+    let atom = one_rule(&fields, RulePath::Body, api, flags, &mut errs);
     errs.finish()?;
     atom.ok_or(GcoreError::Internal)
 }
@@ -200,10 +200,13 @@ pub fn parse_copy(body: &[u8]) -> Result<String, GcoreError> {
 
 /// A bare JSON array of rules (the `translate` input), checked like `rules`.
 pub fn parse_rule_list(body: &[u8], flags: GcoreFlags) -> Result<Vec<Atom>, GcoreError> {
-    let list: ObjectList =
-        serde_json::from_slice(body).map_err(|e| GcoreError::validation(format!("Invalid JSON: {e}")))?;
+    let mut json = serde_json::Deserializer::from_slice(body);
+    let mut reader = RuleReader::new(flags);
+    let found = crate::json::each_object(&mut json, |i, element| reader.element(i, element))
+        .and_then(|found| json.end().map(|()| found))
+        .map_err(|e| GcoreError::validation(format!("Invalid JSON: {e}")))?;
     let mut errs = Errors::new();
-    let atoms = rules_list(list, flags, &mut errs);
+    let atoms = reader.finish(found, &mut errs);
     errs.finish()?;
     atoms.ok_or(GcoreError::Internal)
 }
@@ -271,7 +274,7 @@ fn unknown_keys(top: &Top, errs: &mut Errors) {
 /// A required, non-empty `name`.
 fn required_name(value: Option<&Scalar>, errs: &mut Errors) -> Option<String> {
     let problem = match value {
-        Some(Scalar::Str(s)) if !s.is_empty() && !too_long(s) => return Some(s.clone()),
+        Some(Scalar::Str(s)) if !s.is_empty() && !too_long(s) => return Some(s.to_string()),
         None => "Missing data for required field.",
         Some(Scalar::Str(s)) if too_long(s) => "Longer than maximum length 255.",
         Some(Scalar::Str(_)) => "Shorter than minimum length 1.",
@@ -293,7 +296,7 @@ fn optional_string(value: Option<&Scalar>, key: &str, errs: &mut Errors) -> Opti
             errs.add(key, format!("Longer than maximum length {MAX_TEXT}."));
             None
         }
-        Some(Scalar::Str(s)) => Some(s.clone()),
+        Some(Scalar::Str(s)) => Some(s.to_string()),
         Some(_) => {
             errs.add(key, "Not a valid string.");
             None
@@ -302,37 +305,81 @@ fn optional_string(value: Option<&Scalar>, key: &str, errs: &mut Errors) -> Opti
 }
 
 fn rules_list(list: ObjectList, flags: GcoreFlags, errs: &mut Errors) -> Option<Vec<Atom>> {
-    let items = match list {
-        ObjectList::List(items) => items,
-        ObjectList::Other(Scalar::Null) => {
-            errs.add("rules", "Field may not be null.");
-            return None;
+    let mut reader = RuleReader::new(flags);
+    let found = match list {
+        ObjectList::List(items) => {
+            for (i, item) in items.iter().enumerate() {
+                match item {
+                    Element::Object(fields) => reader.element(i, Ok(fields)),
+                    Element::Other(other) => reader.element(i, Err(other.clone())),
+                }
+            }
+            None
         }
-        ObjectList::Other(_) => {
-            errs.add("rules", "Not a valid list.");
-            return None;
-        }
+        ObjectList::Other(other) => Some(other),
     };
-    if items.len() > flags.max_rules {
-        errs.add("rules", format!("Longer than maximum length {}.", flags.max_rules));
-        return None;
-    }
-    let mut atoms = Vec::with_capacity(items.len());
-    for (i, item) in items.into_iter().enumerate() {
-        let path = format!("rules.{i}");
-        match item {
-            Element::Object(fields) => atoms.extend(one_rule(&fields, &path, ApiVersion::V2, flags, errs)),
-            Element::Other(_) => errs.add(&path, "Invalid input type."),
-        }
-    }
-    Some(atoms)
+    reader.finish(found, errs)
 }
 
-fn one_rule(fields: &Fields, path: &str, api: ApiVersion, flags: GcoreFlags, errs: &mut Errors) -> Option<Atom> {
-    let label = if path.is_empty() { "rule" } else { path };
+/// A `rules` list checked element by element as it is read. Past the cap,
+/// elements are only counted: the list is refused whole.
+struct RuleReader {
+    flags: GcoreFlags,
+    atoms: Vec<Atom>,
+    errs: Errors,
+    count: usize,
+}
+
+impl RuleReader {
+    fn new(flags: GcoreFlags) -> Self {
+        RuleReader {
+            flags,
+            atoms: Vec::new(),
+            errs: Errors::new(),
+            count: 0,
+        }
+    }
+
+    fn element(&mut self, i: usize, element: Result<&Fields, Scalar>) {
+        self.count = i + 1;
+        if self.count > self.flags.max_rules {
+            return;
+        }
+        let path = RulePath::Index(i);
+        match element {
+            Ok(fields) => {
+                let atom = one_rule(fields, path, ApiVersion::V2, self.flags, &mut self.errs);
+                self.atoms.extend(atom);
+            }
+            Err(_) => self.errs.add(&path.label(), "Invalid input type."),
+        }
+    }
+
+    /// The atoms, or `None` with the list's errors added to `errs`; `found` is
+    /// the value read when it was not a list.
+    fn finish(self, found: Option<Scalar>, errs: &mut Errors) -> Option<Vec<Atom>> {
+        match found {
+            Some(Scalar::Null) => errs.add("rules", "Field may not be null."),
+            Some(_) => errs.add("rules", "Not a valid list."),
+            None if self.count > self.flags.max_rules => {
+                errs.add("rules", format!("Longer than maximum length {}.", self.flags.max_rules));
+            }
+            None => {
+                for (field, messages) in self.errs.fields {
+                    errs.fields.entry(field).or_default().extend(messages);
+                }
+                errs.rules.extend(self.errs.rules);
+                return Some(self.atoms);
+            }
+        }
+        None
+    }
+}
+
+fn one_rule(fields: &Fields, path: RulePath, api: ApiVersion, flags: GcoreFlags, errs: &mut Errors) -> Option<Atom> {
     match rule::parse(fields, path, api, &mut errs.fields)? {
         Err(message) => {
-            errs.rules.push((label.to_string(), message));
+            errs.rules.push((path.label(), message));
             None
         }
         Ok(atom) => {
@@ -341,7 +388,7 @@ fn one_rule(fields: &Fields, path: &str, api: ApiVersion, flags: GcoreFlags, err
                 .or_else(|| (flags.smtp_blocked && opens_smtp(&atom)).then(|| SMTP_BLOCKED.to_string()));
             match policy {
                 Some(message) => {
-                    errs.rules.push((label.to_string(), message));
+                    errs.rules.push((path.label(), message));
                     None
                 }
                 None => Some(atom),
@@ -379,7 +426,7 @@ fn tag_pairs(fields: &Fields, nulls_delete: bool, errs: &mut Errors) -> Vec<(Str
             Scalar::Null if nulls_delete => out.push((key.to_string(), None)),
             Scalar::Str(v) => match tag_text_error(v) {
                 Some(e) => errs.add(&path, format!("Tag value {e}.")),
-                None => out.push((key.to_string(), Some(v.clone()))),
+                None => out.push((key.to_string(), Some(v.to_string()))),
             },
             _ => errs.add(&path, "Not a valid string."),
         }

@@ -55,32 +55,56 @@ const NOT_NULL: &str = "Field may not be null.";
 const NOT_STRING: &str = "Not a valid string.";
 const NOT_INTEGER: &str = "Not a valid integer.";
 
-/// Collects per-field messages under a path prefix such as `rules.3`.
+/// Where a rule sits, for error paths: the body itself, or `rules.N` of a
+/// list (spelled out only when there is an error to name).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RulePath {
+    Body,
+    Index(usize),
+}
+
+impl RulePath {
+    /// The path of one of the rule's fields.
+    pub fn field(self, field: &str) -> String {
+        match self {
+            RulePath::Body => field.to_string(),
+            RulePath::Index(i) => format!("rules.{i}.{field}"),
+        }
+    }
+
+    /// The rule's own path (`rule` for a body).
+    pub fn label(self) -> String {
+        match self {
+            RulePath::Body => "rule".to_string(),
+            RulePath::Index(i) => format!("rules.{i}"),
+        }
+    }
+}
+
+/// Collects per-field messages under a rule's path.
 struct Collector<'a> {
-    prefix: &'a str,
+    path: RulePath,
     errors: &'a mut InvalidFields,
 }
 
 impl Collector<'_> {
     fn add(&mut self, field: &str, message: impl Into<String>) {
-        let key = if self.prefix.is_empty() {
-            field.to_string()
-        } else {
-            format!("{}.{field}", self.prefix)
-        };
-        self.errors.entry(key).or_default().push(message.into());
+        self.errors
+            .entry(self.path.field(field))
+            .or_default()
+            .push(message.into());
     }
 }
 
-/// Parse one rule object. Field errors go to `errors` under `prefix`; a rule
+/// Parse one rule object. Field errors go to `errors` under `path`; a rule
 /// whose fields are well-typed but inconsistent yields `Err(message)`.
 pub fn parse(
     fields: &Fields,
-    prefix: &str,
+    path: RulePath,
     api: ApiVersion,
     errors: &mut InvalidFields,
 ) -> Option<Result<Atom, String>> {
-    let mut c = Collector { prefix, errors };
+    let mut c = Collector { path, errors };
     for key in fields.keys().filter(|k| !RULE_KEYS.contains(k)) {
         c.add(key, "Unknown field.");
     }
@@ -164,7 +188,7 @@ pub fn parse(
             c.add("description", format!("Longer than maximum length {MAX_DESCRIPTION}."));
             None
         }
-        Some(Scalar::Str(s)) => Some(Some(s.clone())),
+        Some(Scalar::Str(s)) => Some(Some(s.to_string())),
         Some(_) => {
             c.add("description", NOT_STRING);
             None
@@ -438,6 +462,54 @@ pub fn to_spec(atom: &Atom) -> RuleSpec {
     }
 }
 
+/// An atom written as [`to_spec`] writes it, borrowing instead of building a
+/// [`RuleSpec`] (no string is allocated): for writing many rules at once.
+pub struct SpecView<'a>(pub &'a Atom);
+
+impl Serialize for SpecView<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        /// Written through `Display`, straight into the output.
+        struct Shown<'a, T>(&'a T);
+        impl<T: std::fmt::Display> Serialize for Shown<'_, T> {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.collect_str(self.0)
+            }
+        }
+        let atom = self.0;
+        let (protocol, min, max) = match atom.proto {
+            AtomProto::Any => (None, None, None),
+            AtomProto::Ported(p, r) => (Some(NamedProto::Ported(p)), r.map(|r| r.lo()), r.map(|r| r.hi())),
+            AtomProto::Icmp(v, m) => (Some(NamedProto::Icmp(v)), m.ty.map(u16::from), m.code.map(u16::from)),
+            AtomProto::Bare(b) => (Some(NamedProto::Bare(b)), None, None),
+        };
+        let (prefix, group) = match &atom.dest {
+            AtomDest::Any(_) => (None, None),
+            AtomDest::Net(n) => (Some(Shown(n)), None),
+            AtomDest::Group(id, _) => (None, Some(Shown(id))),
+        };
+        let direction = match atom.direction {
+            Direction::Egress => "egress",
+            Direction::Ingress => "ingress",
+        };
+        let fields = 6 + usize::from(group.is_some()) + usize::from(atom.description.is_some());
+        let mut out = s.serialize_struct("RuleSpec", fields)?;
+        out.serialize_field("direction", direction)?;
+        out.serialize_field("ethertype", ethertype_name(atom.dest.family()))?;
+        out.serialize_field("protocol", &protocol.map(|p| p.gcore_name()))?;
+        out.serialize_field("port_range_min", &min)?;
+        out.serialize_field("port_range_max", &max)?;
+        out.serialize_field("remote_ip_prefix", &prefix)?;
+        if let Some(group) = group {
+            out.serialize_field("remote_group_id", &group)?;
+        }
+        if let Some(description) = &atom.description {
+            out.serialize_field("description", description)?;
+        }
+        out.end()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -445,9 +517,27 @@ mod tests {
     fn parse_one(json: &str) -> Result<Atom, String> {
         let fields: Fields = serde_json::from_str(json).unwrap();
         let mut errors = InvalidFields::new();
-        match parse(&fields, "rules.0", ApiVersion::V2, &mut errors) {
+        match parse(&fields, RulePath::Index(0), ApiVersion::V2, &mut errors) {
             Some(r) => r,
             None => Err(format!("{errors:?}")),
+        }
+    }
+
+    #[test]
+    fn spec_view_writes_what_to_spec_writes() {
+        let rules = [
+            r#"{"direction":"egress","protocol":"tcp","port_range_min":80,"port_range_max":90,"remote_ip_prefix":"10.0.0.0/8"}"#,
+            r#"{"direction":"ingress","ethertype":"IPv6","description":"d \"q\""}"#,
+            r#"{"direction":"egress","protocol":"icmp","port_range_min":3,"remote_group_id":"0a1b2c3d-0000-4000-8000-000000000001"}"#,
+            r#"{"direction":"egress","protocol":"gre","remote_ip_prefix":"2001:db8::/32"}"#,
+        ];
+        for json in rules {
+            let atom = parse_one(json).unwrap();
+            assert_eq!(
+                serde_json::to_string_pretty(&SpecView(&atom)).unwrap(),
+                serde_json::to_string_pretty(&to_spec(&atom)).unwrap(),
+                "{json}"
+            );
         }
     }
 

@@ -45,21 +45,28 @@ pub enum ExpandError {
 /// [`expand`], giving up as soon as the result would exceed `max` rules.
 pub fn expand_within(rules: &[Rule], policy: SmtpPolicy, max: usize) -> Result<Expanded, ExpandError> {
     let mut out = Expanded::default();
-    // aHash: every atom of every rule is looked up (300,000 for a 16 MB
-    // body); the set itself never holds more than `max` + 1.
-    let mut seen = ahash::AHashSet::new();
+    let room = rules.len().min(max.saturating_add(1));
+    let mut seen = Seen::with_capacity(room);
+    out.atoms.reserve(room);
     let mut errors = Vec::new();
+    let mut atoms = Vec::new();
     for (i, rule) in rules.iter().enumerate() {
         let number = i + 1;
         let mut narrowed = false;
         let mut kept = 0usize;
         let mut failed = None;
-        for atom in rule.atoms() {
+        let mut keep = |piece: Atom, out: &mut Expanded| {
+            kept += 1;
+            seen.push_new(&mut out.atoms, piece);
+        };
+        atoms.clear();
+        rule.atoms_into(&mut atoms);
+        for atom in atoms.drain(..) {
             if let Err(e) = check_atom(&atom) {
                 failed = Some(e);
                 break;
             }
-            let pieces = match (policy, opens_smtp(&atom)) {
+            match (policy, opens_smtp(&atom)) {
                 (SmtpPolicy::Reject, true) => {
                     failed = Some(format!(
                         "covers egress TCP/UDP port {SMTP_PORT}, which Gcore blocks (set gcore.port25 = \"narrow\" to carve it out)"
@@ -67,19 +74,13 @@ pub fn expand_within(rules: &[Rule], policy: SmtpPolicy, max: usize) -> Result<E
                     break;
                 }
                 (SmtpPolicy::Narrow, true) => match carve(&atom, SMTP_PORT) {
-                    Carved::Untouched => vec![atom],
-                    Carved::Replaced(v) => {
+                    Carved::Untouched => keep(atom, &mut out),
+                    Carved::Replaced(pieces) => {
                         narrowed = true;
-                        v
+                        pieces.into_iter().for_each(|p| keep(p, &mut out));
                     }
                 },
-                _ => vec![atom],
-            };
-            for piece in pieces {
-                kept += 1;
-                if seen.insert(piece.clone()) {
-                    out.atoms.push(piece);
-                }
+                _ => keep(atom, &mut out),
             }
             if out.atoms.len() > max {
                 return Err(ExpandError::TooMany { max, at: number });
@@ -100,6 +101,34 @@ pub fn expand_within(rules: &[Rule], policy: SmtpPolicy, max: usize) -> Result<E
         Ok(out)
     } else {
         Err(ExpandError::Rules(errors))
+    }
+}
+
+/// The atoms kept so far, by index: each atom is looked up once (300,000
+/// times for a 16 MB body), so the set holds indices into the output rather
+/// than copies, hashed with aHash.
+struct Seen {
+    table: hashbrown::HashTable<usize>,
+    hasher: ahash::RandomState,
+}
+
+impl Seen {
+    fn with_capacity(n: usize) -> Self {
+        Seen {
+            table: hashbrown::HashTable::with_capacity(n),
+            hasher: ahash::RandomState::new(),
+        }
+    }
+
+    /// Appends `atom` to `atoms` unless an equal one is there already.
+    fn push_new(&mut self, atoms: &mut Vec<Atom>, atom: Atom) {
+        let hash = self.hasher.hash_one(&atom);
+        let hasher = &self.hasher;
+        if self.table.find(hash, |&i| atoms[i] == atom).is_none() {
+            self.table
+                .insert_unique(hash, atoms.len(), |&i| hasher.hash_one(&atoms[i]));
+            atoms.push(atom);
+        }
     }
 }
 

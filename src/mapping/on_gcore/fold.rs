@@ -4,17 +4,25 @@
 //! are compacted.
 
 use super::narrow::{joined_any_template, rejoin, SMTP_PORT};
-use crate::model::{compact, Atom, AtomDest, AtomProto, Direction, Family, Rule};
-use std::collections::{HashMap, HashSet};
+use crate::model::compact::{compact, compact_unique, unique};
+use crate::model::{Atom, AtomDest, AtomProto, Direction, Family, Rule};
+use ahash::{AHashMap, AHashSet};
 
 /// Fold atoms into compact rules; with `carved`, undo port-25 narrowing.
 pub fn fold(atoms: &[Atom], carved: bool) -> Vec<Rule> {
     if !carved {
         return compact(atoms);
     }
-    let mut seen = HashSet::with_capacity(atoms.len());
-    let unique: Vec<Atom> = atoms.iter().filter(|a| seen.insert(*a)).cloned().collect();
-    compact(&collapse_any_templates(rejoin_halves(unique)))
+    let atoms = unique(atoms);
+    let before = atoms.len();
+    let folded = collapse_any_templates(rejoin_halves(atoms));
+    // Each join makes one atom of several, which may equal an atom kept beside
+    // it; with nothing joined the atoms are still unique.
+    if folded.len() == before {
+        compact_unique(&folded)
+    } else {
+        compact(&folded)
+    }
 }
 
 fn rejoin_halves(atoms: Vec<Atom>) -> Vec<Atom> {
@@ -35,21 +43,23 @@ fn rejoin_halves(atoms: Vec<Atom>) -> Vec<Atom> {
 /// to one destination by a single `Any` atom, placed where the set began.
 fn collapse_any_templates(atoms: Vec<Atom>) -> Vec<Atom> {
     type Key<'a> = (&'a AtomDest, &'a Option<String>, bool);
-    let templates: HashMap<Family, HashSet<AtomProto>> = [Family::V4, Family::V6]
+    let templates: AHashMap<Family, AHashSet<AtomProto>> = [Family::V4, Family::V6]
         .into_iter()
         .map(|f| (f, joined_any_template(f).into_iter().collect()))
         .collect();
-    let mut members: HashMap<Key, (HashSet<AtomProto>, Vec<usize>)> = HashMap::new();
+    let mut members: AHashMap<Key, (AHashSet<AtomProto>, Vec<usize>)> = AHashMap::new();
     for (i, a) in atoms.iter().enumerate() {
         if a.direction == Direction::Egress && templates[&a.dest.family()].contains(&a.proto) {
-            let entry = members.entry((&a.dest, &a.description, a.log)).or_default();
+            let entry = members
+                .entry((&a.dest, &a.description, a.log))
+                .or_insert_with(|| (AHashSet::new(), Vec::new()));
             if entry.0.insert(a.proto) {
                 entry.1.push(i);
             }
         }
     }
     let mut drop = vec![false; atoms.len()];
-    let mut first = HashSet::new();
+    let mut first = AHashSet::new();
     for ((dest, _, _), (protos, idx)) in &members {
         if protos.len() == templates[&dest.family()].len() {
             idx.iter().for_each(|&i| drop[i] = true);
@@ -116,5 +126,22 @@ mod tests {
         };
         atoms.pop();
         assert!(fold(&atoms, true).iter().all(|r| r.protocol != Protocol::Any));
+    }
+
+    #[test]
+    fn a_rejoined_atom_equal_to_another_is_folded_once() {
+        let whole = rule(tcp(1, 65535), "10.0.0.1", "10.0.0.1");
+        let Carved::Replaced(mut atoms) = carve(&whole.atoms()[0], SMTP_PORT) else {
+            panic!()
+        };
+        // The two halves rejoin into an atom already in the list, apart.
+        let between = rule(
+            Protocol::Icmp(crate::model::IcmpVersion::V4, Default::default()),
+            "10.0.0.1",
+            "10.0.0.1",
+        );
+        atoms.extend(between.atoms());
+        atoms.extend(whole.atoms());
+        assert_eq!(fold(&atoms, true), vec![whole, between]);
     }
 }
