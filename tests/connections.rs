@@ -139,3 +139,47 @@ fn tempdir() -> std::path::PathBuf {
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
+
+/// The outbound pool never holds more connections than its cap, however many
+/// requests arrive at once (hyper's pool alone opens one per waiting request).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_outbound_pool_opens_at_most_its_cap() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let open = Arc::new(AtomicUsize::new(0));
+    let most = Arc::new(AtomicUsize::new(0));
+    let (o, m) = (open.clone(), most.clone());
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let now = o.fetch_add(1, Ordering::SeqCst) + 1;
+            m.fetch_max(now, Ordering::SeqCst);
+            let o = o.clone();
+            tokio::spawn(async move {
+                let svc = hyper::service::service_fn(|_req| async {
+                    Ok::<_, std::convert::Infallible>(http::Response::new(http_body_util::Full::new(
+                        bytes::Bytes::from_static(b"ok"),
+                    )))
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
+                    .await;
+                o.fetch_sub(1, Ordering::SeqCst);
+            });
+        }
+    });
+    let client = sgbridge::outbound::client(None, 3).unwrap();
+    let uri: http::Uri = format!("http://{addr}/").parse().unwrap();
+    let requests = (0..40).map(|_| {
+        let req = http::Request::get(uri.clone())
+            .body(http_body_util::Full::new(bytes::Bytes::new()))
+            .unwrap();
+        client.request(req)
+    });
+    for answer in futures_util::future::join_all(requests).await {
+        assert_eq!(answer.expect("every request is served").status(), 200);
+    }
+    let most = most.load(Ordering::SeqCst);
+    assert!((1..=3).contains(&most), "{most} connections open at once");
+}

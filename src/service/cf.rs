@@ -52,12 +52,14 @@ impl Service {
         loop {
             let current = self.get(cx, scope, id).await?;
             if let Some(name) = change.name.as_ref().filter(|n| *n != current.name()) {
+                // Renames are rare: their futures are boxed so a waiting
+                // write does not carry room for them (see `settle_write`).
                 if renaming.as_ref().is_none_or(|(n, _)| n != name) {
                     let held = self.coord.lock(LockKey::Name(scope, name.clone())).await?;
-                    self.reconcile(cx, scope, name, deadline).await?;
+                    Box::pin(self.reconcile(cx, scope, name, deadline)).await?;
                     renaming = Some((name.clone(), held));
                 }
-                if self.name_taken(cx, scope, name, Some(id)).await? {
+                if Box::pin(self.name_taken(cx, scope, name, Some(id))).await? {
                     return Err(Error::new(Kind::NameTaken(name.clone()), "name taken"));
                 }
             }
@@ -148,7 +150,9 @@ impl Service {
             Ok(_) => Ok(()),
             Err(e @ crate::tasks::WaitError::Failed { .. }) => {
                 let err = Error::wait(e).with_tasks(tasks.to_vec());
-                match self.undo_tags(cx, scope, before, patch).await {
+                // Boxed: only a failed write needs it, and inline it would
+                // make every waiting write's future as large as the undo.
+                match Box::pin(self.undo_tags(cx, scope, before, patch)).await {
                     Ok(undone) => {
                         let note = if undone {
                             "the backend applied the tag change anyway; it was undone, so nothing was applied"
