@@ -201,7 +201,7 @@ pub fn parse_copy(body: &[u8]) -> Result<String, GcoreError> {
 /// A bare JSON array of rules (the `translate` input), checked like `rules`.
 pub fn parse_rule_list(body: &[u8], flags: GcoreFlags) -> Result<Vec<Atom>, GcoreError> {
     let mut json = serde_json::Deserializer::from_slice(body);
-    let mut reader = RuleReader::new(flags);
+    let mut reader = RuleReader::new(flags, body.len());
     let found = crate::json::each_object(&mut json, |i, element| reader.element(i, element))
         .and_then(|found| json.end().map(|()| found))
         .map_err(|e| GcoreError::validation(format!("Invalid JSON: {e}")))?;
@@ -305,7 +305,7 @@ fn optional_string(value: Option<&Scalar>, key: &str, errs: &mut Errors) -> Opti
 }
 
 fn rules_list(list: ObjectList, flags: GcoreFlags, errs: &mut Errors) -> Option<Vec<Atom>> {
-    let mut reader = RuleReader::new(flags);
+    let mut reader = RuleReader::new(flags, 0);
     let found = match list {
         ObjectList::List(items) => {
             for (i, item) in items.iter().enumerate() {
@@ -331,10 +331,14 @@ struct RuleReader {
 }
 
 impl RuleReader {
-    fn new(flags: GcoreFlags) -> Self {
+    /// `json_len` sizes the list up front (a big body would otherwise be
+    /// copied through every doubling).
+    fn new(flags: GcoreFlags, json_len: usize) -> Self {
+        // The shortest rule, `{"direction":"egress"}`, is 22 bytes.
+        let room = (json_len / 22).min(flags.max_rules.saturating_add(1));
         RuleReader {
             flags,
-            atoms: Vec::new(),
+            atoms: Vec::with_capacity(room),
             errs: Errors::new(),
             count: 0,
         }
