@@ -301,6 +301,31 @@ impl<'de> Deserialize<'de> for ObjectList {
     }
 }
 
+/// The visits of a value that is neither a list nor an object, as
+/// `Some(scalar)`, for visitors that handle the containers themselves.
+macro_rules! other_scalars {
+    () => {
+        fn visit_bool<E: de::Error>(self, v: bool) -> Result<Option<Scalar>, E> {
+            Ok(Some(Scalar::Bool(v)))
+        }
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<Option<Scalar>, E> {
+            Ok(Some(Scalar::Int(v)))
+        }
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<Option<Scalar>, E> {
+            ScalarVisitor.visit_u64(v).map(Some)
+        }
+        fn visit_f64<E: de::Error>(self, v: f64) -> Result<Option<Scalar>, E> {
+            Ok(Some(Scalar::Float(v)))
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<Option<Scalar>, E> {
+            Ok(Some(Scalar::Str(CompactString::from(v))))
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Option<Scalar>, E> {
+            Ok(Some(Scalar::Null))
+        }
+    };
+}
+
 /// Reads a value that must be a list of objects, handing each element to
 /// `each` (with its index) as soon as it is read: the object's fields, or the
 /// value found instead. Each object is read into one buffer reused for every
@@ -331,24 +356,7 @@ where
         fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Option<Scalar>, A::Error> {
             ScalarVisitor.visit_seq(seq).map(Some)
         }
-        fn visit_bool<E: de::Error>(self, v: bool) -> Result<Option<Scalar>, E> {
-            Ok(Some(Scalar::Bool(v)))
-        }
-        fn visit_i64<E: de::Error>(self, v: i64) -> Result<Option<Scalar>, E> {
-            Ok(Some(Scalar::Int(v)))
-        }
-        fn visit_u64<E: de::Error>(self, v: u64) -> Result<Option<Scalar>, E> {
-            ScalarVisitor.visit_u64(v).map(Some)
-        }
-        fn visit_f64<E: de::Error>(self, v: f64) -> Result<Option<Scalar>, E> {
-            Ok(Some(Scalar::Float(v)))
-        }
-        fn visit_str<E: de::Error>(self, v: &str) -> Result<Option<Scalar>, E> {
-            Ok(Some(Scalar::Str(CompactString::from(v))))
-        }
-        fn visit_unit<E: de::Error>(self) -> Result<Option<Scalar>, E> {
-            Ok(Some(Scalar::Null))
-        }
+        other_scalars!();
     }
     struct V<F>(F);
     impl<'de, F: FnMut(usize, Result<&Fields, Scalar>)> Visitor<'de> for V<F> {
@@ -371,24 +379,7 @@ where
         fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Option<Scalar>, A::Error> {
             ScalarVisitor.visit_map(map).map(Some)
         }
-        fn visit_bool<E: de::Error>(self, v: bool) -> Result<Option<Scalar>, E> {
-            Ok(Some(Scalar::Bool(v)))
-        }
-        fn visit_i64<E: de::Error>(self, v: i64) -> Result<Option<Scalar>, E> {
-            Ok(Some(Scalar::Int(v)))
-        }
-        fn visit_u64<E: de::Error>(self, v: u64) -> Result<Option<Scalar>, E> {
-            ScalarVisitor.visit_u64(v).map(Some)
-        }
-        fn visit_f64<E: de::Error>(self, v: f64) -> Result<Option<Scalar>, E> {
-            Ok(Some(Scalar::Float(v)))
-        }
-        fn visit_str<E: de::Error>(self, v: &str) -> Result<Option<Scalar>, E> {
-            Ok(Some(Scalar::Str(CompactString::from(v))))
-        }
-        fn visit_unit<E: de::Error>(self) -> Result<Option<Scalar>, E> {
-            Ok(Some(Scalar::Null))
-        }
+        other_scalars!();
     }
     d.deserialize_any(V(each))
 }

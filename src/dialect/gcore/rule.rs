@@ -435,23 +435,14 @@ pub const SMTP_BLOCKED: &str = "Opening egress port 25 for TCP or UDP traffic is
 
 /// The wire form of an atom.
 pub fn to_spec(atom: &Atom) -> RuleSpec {
-    let (protocol, min, max) = match atom.proto {
-        AtomProto::Any => (None, None, None),
-        AtomProto::Ported(p, r) => (Some(NamedProto::Ported(p)), r.map(|r| r.lo()), r.map(|r| r.hi())),
-        AtomProto::Icmp(v, m) => (Some(NamedProto::Icmp(v)), m.ty.map(u16::from), m.code.map(u16::from)),
-        AtomProto::Bare(b) => (Some(NamedProto::Bare(b)), None, None),
-    };
+    let (protocol, min, max) = proto_fields(atom.proto);
     let (prefix, group) = match &atom.dest {
         AtomDest::Any(_) => (None, None),
         AtomDest::Net(n) => (Some(n.to_string()), None),
         AtomDest::Group(id, _) => (None, Some(id.to_string())),
     };
     RuleSpec {
-        direction: match atom.direction {
-            Direction::Egress => "egress",
-            Direction::Ingress => "ingress",
-        }
-        .to_string(),
+        direction: direction_name(atom.direction).to_string(),
         ethertype: ethertype_name(atom.dest.family()).to_string(),
         protocol: protocol.map(|p| p.gcore_name().to_string()),
         port_range_min: min,
@@ -459,6 +450,23 @@ pub fn to_spec(atom: &Atom) -> RuleSpec {
         remote_ip_prefix: prefix,
         remote_group_id: group,
         description: atom.description.clone(),
+    }
+}
+
+/// Gcore's protocol name and port (or ICMP type and code) fields of an atom.
+fn proto_fields(proto: AtomProto) -> (Option<NamedProto>, Option<u16>, Option<u16>) {
+    match proto {
+        AtomProto::Any => (None, None, None),
+        AtomProto::Ported(p, r) => (Some(NamedProto::Ported(p)), r.map(|r| r.lo()), r.map(|r| r.hi())),
+        AtomProto::Icmp(v, m) => (Some(NamedProto::Icmp(v)), m.ty.map(u16::from), m.code.map(u16::from)),
+        AtomProto::Bare(b) => (Some(NamedProto::Bare(b)), None, None),
+    }
+}
+
+fn direction_name(d: Direction) -> &'static str {
+    match d {
+        Direction::Egress => "egress",
+        Direction::Ingress => "ingress",
     }
 }
 
@@ -477,24 +485,15 @@ impl Serialize for SpecView<'_> {
             }
         }
         let atom = self.0;
-        let (protocol, min, max) = match atom.proto {
-            AtomProto::Any => (None, None, None),
-            AtomProto::Ported(p, r) => (Some(NamedProto::Ported(p)), r.map(|r| r.lo()), r.map(|r| r.hi())),
-            AtomProto::Icmp(v, m) => (Some(NamedProto::Icmp(v)), m.ty.map(u16::from), m.code.map(u16::from)),
-            AtomProto::Bare(b) => (Some(NamedProto::Bare(b)), None, None),
-        };
+        let (protocol, min, max) = proto_fields(atom.proto);
         let (prefix, group) = match &atom.dest {
             AtomDest::Any(_) => (None, None),
             AtomDest::Net(n) => (Some(Shown(n)), None),
             AtomDest::Group(id, _) => (None, Some(Shown(id))),
         };
-        let direction = match atom.direction {
-            Direction::Egress => "egress",
-            Direction::Ingress => "ingress",
-        };
         let fields = 6 + usize::from(group.is_some()) + usize::from(atom.description.is_some());
         let mut out = s.serialize_struct("RuleSpec", fields)?;
-        out.serialize_field("direction", direction)?;
+        out.serialize_field("direction", direction_name(atom.direction))?;
         out.serialize_field("ethertype", ethertype_name(atom.dest.family()))?;
         out.serialize_field("protocol", &protocol.map(|p| p.gcore_name()))?;
         out.serialize_field("port_range_min", &min)?;
