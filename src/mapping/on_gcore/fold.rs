@@ -25,18 +25,23 @@ pub fn fold(atoms: &[Atom], carved: bool) -> Vec<Rule> {
     }
 }
 
-fn rejoin_halves(atoms: Vec<Atom>) -> Vec<Atom> {
-    let mut out: Vec<Atom> = Vec::with_capacity(atoms.len());
-    for atom in atoms {
-        match out.last_mut() {
-            Some(prev) => match rejoin(prev, &atom, SMTP_PORT) {
-                Some(joined) => *prev = joined,
-                None => out.push(atom),
-            },
-            None => out.push(atom),
+/// Joins each pair of neighbouring halves, in place (a 16 MB group is ~300,000
+/// atoms: no second copy of them).
+fn rejoin_halves(mut atoms: Vec<Atom>) -> Vec<Atom> {
+    // `atoms[..kept]` is the output so far; the rest is still to be read.
+    let mut kept = 0;
+    for next in 0..atoms.len() {
+        if kept > 0 {
+            if let Some(joined) = rejoin(&atoms[kept - 1], &atoms[next], SMTP_PORT) {
+                atoms[kept - 1] = joined;
+                continue;
+            }
         }
+        atoms.swap(kept, next);
+        kept += 1;
     }
-    out
+    atoms.truncate(kept);
+    atoms
 }
 
 /// Replace each complete "everything but the carved port" set of egress atoms
@@ -66,18 +71,28 @@ fn collapse_any_templates(atoms: Vec<Atom>) -> Vec<Atom> {
             first.insert(idx[0]);
         }
     }
+    drop_marked(atoms, &drop, &first)
+}
+
+/// `atoms` without those marked in `drop`, those in `first` becoming `Any`;
+/// in place.
+fn drop_marked(mut atoms: Vec<Atom>, drop: &[bool], first: &AHashSet<usize>) -> Vec<Atom> {
+    if first.is_empty() {
+        return atoms;
+    }
+    let mut i = 0;
+    atoms.retain_mut(|a| {
+        let keep = match (first.contains(&i), drop[i]) {
+            (true, _) => {
+                a.proto = AtomProto::Any;
+                true
+            }
+            (false, dropped) => !dropped,
+        };
+        i += 1;
+        keep
+    });
     atoms
-        .into_iter()
-        .enumerate()
-        .filter_map(|(i, a)| match (first.contains(&i), drop[i]) {
-            (true, _) => Some(Atom {
-                proto: AtomProto::Any,
-                ..a
-            }),
-            (false, true) => None,
-            (false, false) => Some(a),
-        })
-        .collect()
 }
 
 #[cfg(test)]
