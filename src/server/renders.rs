@@ -219,20 +219,37 @@ mod tests {
         }
     }
 
+    /// A cache that counts how often it renders.
+    struct Counted {
+        cache: Renders,
+        calls: std::cell::Cell<usize>,
+    }
+
+    impl Counted {
+        fn new() -> Self {
+            Counted {
+                cache: Renders::new(1 << 20),
+                calls: std::cell::Cell::new(0),
+            }
+        }
+
+        fn get<T: Serialize>(&self, view: View, g: &Group, render: impl FnOnce(&Group) -> T) -> Arc<Rendered> {
+            let scope = Scope {
+                project_id: 1,
+                region_id: 1,
+            };
+            self.cache.get(view, scope, g, || {
+                self.calls.set(self.calls.get() + 1);
+                (render(g), Vec::new())
+            })
+        }
+    }
+
     #[test]
     fn renders_once_per_state_of_a_group() {
-        let cache = Renders::new(1 << 20);
-        let scope = Scope {
-            project_id: 1,
-            region_id: 1,
-        };
-        let calls = std::cell::Cell::new(0);
-        let get = |g: &Group| {
-            cache.get(View::CfV3, scope, g, || {
-                calls.set(calls.get() + 1);
-                (g.name().to_string(), Vec::new())
-            })
-        };
+        let counted = Counted::new();
+        let calls = &counted.calls;
+        let get = |g: &Group| counted.get(View::CfV3, g, |g| g.name().to_string());
         let a = group("a");
         assert_eq!(get(&a).json.get(), "\"a\"");
         assert_eq!(get(&a).json.get(), "\"a\"");
@@ -251,19 +268,14 @@ mod tests {
 
     #[test]
     fn shared_content_is_recognised_and_new_content_is_not_trusted() {
-        let cache = Renders::new(1 << 20);
-        let scope = Scope {
-            project_id: 1,
-            region_id: 1,
-        };
-        let calls = std::cell::Cell::new(0);
+        let counted = Counted::new();
+        let calls = &counted.calls;
         let get = |g: &Group| {
-            cache.get(View::Gcore, scope, g, || {
-                calls.set(calls.get() + 1);
+            counted.get(View::Gcore, g, |g| {
                 let Content::Compact(c) = &g.content else {
                     unreachable!()
                 };
-                (c.attrs.running_default, Vec::new())
+                c.attrs.running_default
             })
         };
         let a = group("a");

@@ -308,10 +308,10 @@ fn rules_list(list: ObjectList, flags: GcoreFlags, errs: &mut Errors) -> Option<
     let mut reader = RuleReader::new(flags, 0);
     let found = match list {
         ObjectList::List(items) => {
-            for (i, item) in items.iter().enumerate() {
+            for (i, item) in items.into_iter().enumerate() {
                 match item {
-                    Element::Object(fields) => reader.element(i, Ok(fields)),
-                    Element::Other(other) => reader.element(i, Err(other.clone())),
+                    Element::Object(fields) => reader.element(i, Ok(&fields)),
+                    Element::Other(other) => reader.element(i, Err(other)),
                 }
             }
             None
