@@ -136,8 +136,9 @@ fn run_serve(path: Option<PathBuf>, listen: Option<SocketAddr>) -> ExitCode {
 async fn serve(cfg: Config, path: Option<PathBuf>, listen: Option<SocketAddr>) -> Result<(), String> {
     let (addr, admin_addr) = (cfg.server.listen, cfg.server.admin_listen);
     let app = App::open(cfg).await?;
+    let backlog = app.cfg.server.listen_backlog;
     let bind = |a: SocketAddr| async move {
-        tokio::net::TcpListener::bind(a)
+        server::listen::bind(a, backlog)
             .await
             .map_err(|e| format!("cannot listen on {a}: {e}"))
     };

@@ -183,3 +183,28 @@ async fn the_outbound_pool_opens_at_most_its_cap() {
     let most = most.load(Ordering::SeqCst);
     assert!((1..=3).contains(&most), "{most} connections open at once");
 }
+
+fn open_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd").map(|d| d.count()).unwrap_or(0)
+}
+
+/// A connection costs the gateway one file descriptor (a dup'd socket for
+/// the 408 answer made it two: 10,000 connections ran out of 20,000). Client
+/// and server share this process: 2 a connection, and the other tests of
+/// this file open a few meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_holds_one_descriptor() {
+    let gw = start(quick_config()).await;
+    let before = open_fds();
+    let mut open = Vec::new();
+    for _ in 0..200 {
+        let mut s = TcpStream::connect(gw.addr).await.unwrap();
+        s.write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n").await.unwrap();
+        let mut reply = [0u8; 12];
+        s.read_exact(&mut reply).await.unwrap();
+        assert_eq!(&reply, b"HTTP/1.1 200");
+        open.push(s);
+    }
+    let grown = open_fds().saturating_sub(before);
+    assert!(grown < 200 * 2 + 60, "{grown} descriptors for 200 connections");
+}

@@ -34,6 +34,10 @@ pub struct Config {
 #[serde(deny_unknown_fields, default)]
 pub struct ServerConfig {
     pub listen: SocketAddr,
+    /// Connections the kernel holds for the gateway before it accepts them
+    /// (the kernel caps it at `net.core.somaxconn`). A burst larger than this
+    /// has its connects dropped and retried by the clients' TCP a second later.
+    pub listen_backlog: u32,
     /// Largest request body; CF allows 16 MiB of rules, so the default is 20 MiB.
     pub max_body_bytes: usize,
     /// Upper bound on any one request, waiting included.
@@ -74,6 +78,7 @@ impl Default for ServerConfig {
     fn default() -> Self {
         ServerConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            listen_backlog: 4096,
             max_body_bytes: 20 << 20,
             request_timeout_s: 120,
             body_timeout_s: 30,

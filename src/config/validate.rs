@@ -105,6 +105,7 @@ fn limits(c: &Config) -> Result<(), ConfigError> {
             std::fs::metadata(path).map_err(|e| invalid(format!("{key}: cannot read {}: {e}", path.display())))?;
         }
     }
+    range("server.listen_backlog", u64::from(s.listen_backlog), 1..=65_535)?;
     range("server.shutdown_delay_s", s.shutdown_delay_s, 0..=600)?;
     range("server.shutdown_grace_s", s.shutdown_grace_s, 0..=86_400)?;
     range("server.readiness_interval_s", s.readiness_interval_s, 1..=3_600)?;

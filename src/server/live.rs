@@ -94,6 +94,7 @@ fn keep_restart_only(old: &Config, new: &mut Config) -> Vec<&'static str> {
     }
     keep!("server.listen", server.listen);
     keep!("server.admin_listen", server.admin_listen);
+    keep!("server.listen_backlog", server.listen_backlog);
     keep!("server.tls", server.tls);
     keep!("backend", backend);
     keep!("cf.project_id", cf.project_id);

@@ -20,6 +20,7 @@ pub mod offload;
 pub mod renders;
 pub mod rescue;
 pub mod route;
+mod shared_socket;
 
 pub use app::App;
 pub use listen::{serve, serve_live};
@@ -27,6 +28,7 @@ pub use listen::{serve, serve_live};
 use crate::error::{Error, Kind};
 use ::http::{Request, StatusCode};
 use bytes::Bytes;
+use futures_util::FutureExt;
 use http::{Ctx, Principal, RequestId, Resp};
 use route::{Dialect, Route, RouteId};
 use std::convert::Infallible;
@@ -90,8 +92,7 @@ struct Dispatch {
 
 impl layers::Handle<Request<Bytes>> for Dispatch {
     fn handle(&self, req: Request<Bytes>) -> layers::BoxFuture {
-        let app = self.app.clone();
-        Box::pin(async move { Ok(dispatch(&app, req).await) })
+        Box::pin(dispatch(self.app.clone(), req).map(Ok))
     }
 }
 
@@ -99,7 +100,8 @@ impl layers::Handle<Request<Bytes>> for Dispatch {
 #[derive(Debug, Clone, Copy)]
 pub struct AdminPort;
 
-async fn dispatch(app: &App, req: Request<Bytes>) -> Resp {
+async fn dispatch(app: Arc<App>, req: Request<Bytes>) -> Resp {
+    let app = &*app;
     let (mut parts, body) = req.into_parts();
     let route = parts
         .extensions
@@ -193,7 +195,7 @@ mod tests {
     #[tokio::test]
     async fn dispatch_holds_only_its_own_front_end() {
         let app = Arc::new(App::new(crate::config::Config::default()).expect("default config"));
-        let dispatching = dispatch(&app, Request::new(Bytes::new()));
+        let dispatching = dispatch(app, Request::new(Bytes::new()));
         let size = std::mem::size_of_val(&dispatching);
         assert!(size < 2048, "dispatch future is {size} bytes");
     }

@@ -8,7 +8,9 @@ use crate::error::{Error, Kind};
 use crate::server::http::Resp;
 use crate::server::rescue;
 use bytes::Bytes;
-use http::Request;
+use http::header::HeaderValue;
+use http::request::Parts;
+use http::{Method, Request, Uri};
 use http_body_util::{BodyExt, Limited};
 use std::convert::Infallible;
 use std::time::Duration;
@@ -40,5 +42,86 @@ where
         Ok(Err(e)) => return fail(Kind::BodyTimeout, &format!("The request body could not be read: {e}")),
         Ok(Ok(c)) => c.to_bytes(),
     };
+    let (parts, bytes) = match parts.method {
+        Method::GET | Method::HEAD => (parts, bytes),
+        _ => detach(parts, bytes),
+    };
     next(inner, Request::from_parts(parts, bytes)).await
+}
+
+/// Copies of a request's URI, header values and body that share nothing
+/// with hyper's read buffer. hyper hands them out as slices of that buffer;
+/// while one lives, the connection's next read needs a new buffer. A write
+/// can wait seconds on its task, and 10,000 of them held a third 8 KB
+/// buffer each.
+const DETACH_BODY_MAX: usize = 64 << 10;
+
+fn detach(mut parts: Parts, body: Bytes) -> (Parts, Bytes) {
+    let copy = |v: &HeaderValue| {
+        let mut copied = HeaderValue::from_bytes(v.as_bytes()).unwrap_or_else(|_| v.clone());
+        copied.set_sensitive(v.is_sensitive());
+        copied
+    };
+    parts.headers = parts
+        .headers
+        .iter()
+        .map(|(name, value)| (name.clone(), copy(value)))
+        .collect();
+    if let Ok(uri) = Uri::try_from(parts.uri.to_string()) {
+        parts.uri = uri;
+    }
+    // A small body is a slice of that buffer even when it is the last one
+    // left; a large one came in several reads and was joined into a buffer
+    // of its own size.
+    let body = if body.len() <= DETACH_BODY_MAX {
+        Bytes::copy_from_slice(&body)
+    } else {
+        body
+    };
+    (parts, body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// hyper's way: the URI, header values and body are slices of the one
+    /// buffer the request was read into.
+    #[test]
+    fn a_detached_request_holds_nothing_of_the_read_buffer() {
+        let read = Bytes::from(b"/v2/security_groups/abc?x=1|bearer t|{\"rules\":[]}".to_vec());
+        let (path, token, body) = (read.slice(0..27), read.slice(28..36), read.slice(37..));
+        let mut parts = Request::new(()).into_parts().0;
+        parts.method = Method::PUT;
+        parts.uri = Uri::from_maybe_shared(path).expect("uri");
+        let mut secret = HeaderValue::from_maybe_shared(token).expect("header");
+        secret.set_sensitive(true);
+        parts.headers.insert(http::header::AUTHORIZATION, secret);
+        // The body alone keeps the buffer once hyper's own handle has moved on.
+        let (parts, body) = detach(parts, body);
+        assert!(read.is_unique(), "a copy still shares the read buffer");
+        assert_eq!(parts.uri, "/v2/security_groups/abc?x=1");
+        let token = parts.headers.get(http::header::AUTHORIZATION).expect("kept");
+        assert_eq!(token, "bearer t");
+        assert!(token.is_sensitive());
+        assert_eq!(body, &b"{\"rules\":[]}"[..]);
+    }
+
+    /// A small body keeps the whole buffer alive even as its only user.
+    #[test]
+    fn a_small_body_is_copied_even_when_it_is_the_last_slice() {
+        let read = Bytes::from(vec![b'x'; 8192]);
+        let span = read.as_ptr_range();
+        let span = (span.start as usize)..(span.end as usize);
+        let body = read.slice(0..100);
+        drop(read);
+        let mut parts = Request::new(()).into_parts().0;
+        parts.method = Method::PUT;
+        let (_, body) = detach(parts, body);
+        assert!(
+            !span.contains(&(body.as_ptr() as usize)),
+            "the body still points into the read buffer"
+        );
+        assert_eq!(body.len(), 100);
+    }
 }
