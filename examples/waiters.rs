@@ -8,6 +8,10 @@
 //! - `gcore`: gateway A (CF front end, backend = gcore → B) and gateway B
 //!   (Gcore front end, embedded backend, tasks of `TASK_MS`), both here.
 //!
+//! First a baseline: a minimal hyper server (`waiters stub`, a child process)
+//! holds `N` concurrent PUTs for `TASK_MS` each; its RSS growth is the floor
+//! any hyper server pays, and the RSS rows give the ratio against it.
+//!
 //! Per mode: the child creates `N` groups (each create waits on a task too;
 //! reported as "prepare"), then a baseline burst of `BASE_N` (10) concurrent
 //! CF `PUT`s and the measured burst of `N` concurrent `PUT`s, each changing
@@ -504,7 +508,7 @@ fn hz(h: &[f64]) -> String {
     )
 }
 
-async fn run_mode(mode: Mode, n: usize, base_n: usize, task_ms: u64) -> bool {
+async fn run_mode(mode: Mode, n: usize, base_n: usize, task_ms: u64, stub_growth_mb: f64) -> bool {
     let (a, b) = match mode {
         Mode::Embedded => (Gateway::start(embedded(task_ms)).await, None),
         Mode::Gcore => {
@@ -607,8 +611,18 @@ async fn run_mode(mode: Mode, n: usize, base_n: usize, task_ms: u64) -> bool {
         "RSS growth, peak − before (MB)",
         format!("{:+.1}", growth(&base)),
         format!("{:+.1}", growth(&big)),
+        format!("{:.2}", growth(&big) / stub_growth_mb),
+        format!(
+            "< 100 MB: {}; ratio: vs the stub's {stub_growth_mb:+.1}",
+            verdict(rss_ok)
+        ),
+    );
+    row(
+        "RSS growth per waiter (KB)",
         String::new(),
-        format!("< 100 MB: {}", verdict(rss_ok)),
+        format!("{:.1}", growth(&big) * 1e3 / big.waits_peak.max(1.0)),
+        String::new(),
+        "at the peak's waits in flight".into(),
     );
     row(
         "RSS before / peak (MB)",
@@ -705,6 +719,119 @@ async fn run_mode(mode: Mode, n: usize, base_n: usize, task_ms: u64) -> bool {
     ok
 }
 
+// ------------------------------------------------------ the stub baseline
+
+/// `waiters stub TASK_MS`: a minimal hyper HTTP/1.1 server that reads each
+/// request's body, waits `TASK_MS`, and answers 200 with a small JSON body:
+/// what holding a request open costs hyper and tokio alone. Prints its
+/// address, then serves until killed. Same listener, runtime and allocator
+/// as the gateway (it inherits this process's CPU pinning).
+fn stub_main(args: &[String]) -> ExitCode {
+    let task = Duration::from_millis(args.first().and_then(|a| a.parse().ok()).unwrap_or(5000));
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async move {
+        let backlog = sgbridge::config::Config::default().server.listen_backlog;
+        let listener = sgbridge::server::listen::bind(SocketAddr::from(([127, 0, 0, 1], 0)), backlog)
+            .await
+            .expect("bind");
+        println!("{}", listener.local_addr().expect("addr"));
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
+            let _ = stream.set_nodelay(true);
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| async move {
+                    let _ = req.into_body().collect().await;
+                    tokio::time::sleep(task).await;
+                    Ok::<_, std::convert::Infallible>(http::Response::new(http_body_util::Full::new(
+                        bytes::Bytes::from_static(br#"{"stub":true}"#),
+                    )))
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .keep_alive(true)
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    })
+}
+
+fn rss_of(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse::<u64>().ok())
+        })
+        .unwrap_or(0)
+        * 1024
+}
+
+/// The stub's RSS growth (MB) for `n` concurrent PUTs held `task_ms`: the
+/// floor any hyper server pays, and the baseline of the gateway's figure.
+async fn stub_baseline(n: usize, task_ms: u64) -> f64 {
+    let exe = std::env::current_exe().expect("current exe");
+    let mut child = Command::new(exe)
+        .args(["stub", &task_ms.to_string()])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn the stub");
+    let mut line = String::new();
+    if let Some(out) = child.stdout.take() {
+        let _ = std::io::BufRead::read_line(&mut std::io::BufReader::new(out), &mut line);
+    }
+    let addr = line.trim().to_string();
+    let file = std::env::temp_dir().join(format!("sgbridge-waiters-stub-{}.txt", std::process::id()));
+    let paths: String = (0..n).map(|i| format!("stub-{i}\n")).collect();
+    std::fs::write(&file, paths).expect("write the stub's paths");
+    let pid = child.id();
+    let before = rss_of(pid);
+    let stop = Arc::new(AtomicBool::new(false));
+    let peak = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let mut peak = 0;
+            while !stop.load(Ordering::Relaxed) {
+                peak = peak.max(rss_of(pid));
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            peak
+        })
+    };
+    let args: Vec<String> = vec![
+        "put".into(),
+        addr,
+        file.display().to_string(),
+        n.to_string(),
+        "443".into(),
+    ];
+    let result = tokio::task::spawn_blocking(move || run_client(&args))
+        .await
+        .expect("client thread");
+    stop.store(true, Ordering::Relaxed);
+    let peak = peak.join().expect("sampler").max(before);
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = std::fs::remove_file(&file);
+    let growth = mb(peak - before);
+    println!(
+        "== stub baseline: a minimal hyper server holding each of {n} concurrent PUTs {task_ms} ms: \
+         RSS {:.1} → {:.1} MB, growth {growth:+.1} MB ({:.1} KB a request); answers: {}",
+        mb(before),
+        mb(peak),
+        growth * 1e3 / n as f64,
+        result.get("statuses").map(String::as_str).unwrap_or("?"),
+    );
+    println!();
+    growth
+}
+
 fn nofile_limit() -> Option<u64> {
     let text = std::fs::read_to_string("/proc/self/limits").ok()?;
     let line = text.lines().find(|l| l.starts_with("Max open files"))?;
@@ -715,6 +842,9 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().collect();
     if args.get(1).map(String::as_str) == Some("client") {
         return client_main(&args[2..]);
+    }
+    if args.get(1).map(String::as_str) == Some("stub") {
+        return stub_main(&args[2..]);
     }
     let n = env_u64("N", 10_000) as usize;
     let base_n = env_u64("BASE_N", 10) as usize;
@@ -758,9 +888,10 @@ fn main() -> ExitCode {
         .enable_all()
         .build()
         .expect("runtime");
+    let stub = runtime.block_on(stub_baseline(n, task_ms));
     let mut all = true;
     for mode in modes {
-        all &= runtime.block_on(run_mode(mode, n, base_n, task_ms));
+        all &= runtime.block_on(run_mode(mode, n, base_n, task_ms, stub));
     }
     println!("every target met: {}", if all { "yes" } else { "no" });
     ExitCode::SUCCESS

@@ -33,7 +33,10 @@ pub struct Gateway {
 
 impl Gateway {
     pub async fn start(cfg: Config) -> Gateway {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        // The binary's listener: its backlog is the config's.
+        let listener = sgbridge::server::listen::bind(SocketAddr::from(([127, 0, 0, 1], 0)), cfg.server.listen_backlog)
+            .await
+            .expect("bind");
         let addr = listener.local_addr().expect("bound");
         let app = App::new(cfg).expect("gateway config");
         let metrics = app.metrics.clone();
