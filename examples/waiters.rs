@@ -25,7 +25,8 @@
 //!     N=500 MODE=embedded cargo run --release --example waiters
 //!
 //! Environment: `N` (10000), `BASE_N` (10), `TASK_MS` (5000), `MODE`
-//! (`both`, `embedded`, `gcore`), `CLIENT_CPU` (run the load client under
+//! (`both`, `embedded`, `gcore`), `ADMIN` (1: gateway A serves `/healthz` on
+//! `server.admin_listen`, its own thread, where the probe asks; 0: on the API port), `CLIENT_CPU` (run the load client under
 //! `taskset -c CLIENT_CPU`; `scripts/bench.sh` also pins this process to the
 //! other CPU). Needs `ulimit -n` ≥ N + 1024 (checked).
 //! Targets (issue): RSS growth < 100 MB; /healthz p99 < 10 ms meanwhile;
@@ -398,7 +399,7 @@ async fn burst(a: &Gateway, b: Option<&Gateway>, file: &str, count: usize, port:
     let rss_before = rss_bytes();
     let a0 = a.scrape();
     let stop = Arc::new(AtomicBool::new(false));
-    let health = probe(a.addr, stop.clone());
+    let health = probe(a.ops, stop.clone());
     let samples = sampler(
         a.metrics.clone(),
         b.map(|b| (b.metrics.clone(), b.addr.port())),
@@ -510,10 +511,10 @@ fn hz(h: &[f64]) -> String {
 
 async fn run_mode(mode: Mode, n: usize, base_n: usize, task_ms: u64, stub_growth_mb: f64) -> bool {
     let (a, b) = match mode {
-        Mode::Embedded => (Gateway::start(embedded(task_ms)).await, None),
+        Mode::Embedded => (Gateway::start(with_admin(embedded(task_ms))).await, None),
         Mode::Gcore => {
             let b = Gateway::start(embedded(task_ms)).await;
-            (Gateway::start(through(&b.base)).await, Some(b))
+            (Gateway::start(with_admin(through(&b.base))).await, Some(b))
         }
     };
     let pool = through("http://unused").backend.gcore.max_connections;
@@ -551,7 +552,7 @@ async fn run_mode(mode: Mode, n: usize, base_n: usize, task_ms: u64, stub_growth
         }
     );
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let (idle, idle_errors) = idle_health(a.addr, 2).await;
+    let (idle, idle_errors) = idle_health(a.ops, 2).await;
     let base = burst(&a, b.as_ref(), &file_s, base_n, 445).await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     let big = burst(&a, b.as_ref(), &file_s, n, 444).await;
@@ -717,6 +718,15 @@ async fn run_mode(mode: Mode, n: usize, base_n: usize, task_ms: u64, stub_growth
         b.stop().await;
     }
     ok
+}
+
+/// Gateway A's admin endpoints on their own port (and thread), as the
+/// deployment examples run it, unless `ADMIN=0`: `/healthz` is probed there.
+fn with_admin(mut cfg: sgbridge::config::Config) -> sgbridge::config::Config {
+    if std::env::var("ADMIN").map_or(true, |v| v != "0") {
+        cfg.server.admin_listen = Some(SocketAddr::from(([127, 0, 0, 1], 0)));
+    }
+    cfg
 }
 
 // ------------------------------------------------------ the stub baseline

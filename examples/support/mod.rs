@@ -10,7 +10,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use sgbridge::config::{AuditTarget, BackendKind, Config};
 use sgbridge::server::metrics::Metrics;
-use sgbridge::server::{serve, App};
+use sgbridge::server::{serve_live, App};
 use std::io::{Read, Write};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -25,6 +25,8 @@ pub const KEY_ENV: &str = "SGBRIDGE_BENCH_GCORE_KEY";
 /// A gateway served in this process.
 pub struct Gateway {
     pub addr: SocketAddr,
+    /// Where `/healthz` and `/metrics` are: the admin port when configured.
+    pub ops: SocketAddr,
     pub base: String,
     pub metrics: Arc<Metrics>,
     stop: Option<oneshot::Sender<()>>,
@@ -38,14 +40,25 @@ impl Gateway {
             .await
             .expect("bind");
         let addr = listener.local_addr().expect("bound");
+        let admin = match cfg.server.admin_listen {
+            Some(a) => Some(
+                sgbridge::server::listen::bind(a, 1024)
+                    .await
+                    .expect("bind the admin port"),
+            ),
+            None => None,
+        };
+        let ops = admin.as_ref().map_or(addr, |l| l.local_addr().expect("bound"));
         let app = App::new(cfg).expect("gateway config");
         let metrics = app.metrics.clone();
         let (tx, rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(serve(listener, Arc::new(app), async move {
+        let live = Arc::new(sgbridge::server::live::Live::new(app, None, None));
+        let task = tokio::spawn(serve_live(live, listener, admin, async move {
             let _ = rx.await;
         }));
         Gateway {
             addr,
+            ops,
             base: format!("http://{addr}"),
             metrics,
             stop: Some(tx),

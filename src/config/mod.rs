@@ -54,7 +54,8 @@ pub struct ServerConfig {
     /// Serve HTTPS with this certificate and key (PEM).
     pub tls: Option<TlsConfig>,
     /// Serve `/healthz`, `/readyz` and `/metrics` on this address instead
-    /// of the API's (plain HTTP; keep it off the public network).
+    /// of the API's (plain HTTP; keep it off the public network), on a
+    /// thread of their own.
     pub admin_listen: Option<SocketAddr>,
     /// After SIGTERM: `/readyz` answers 503 at once, new connections are
     /// still taken for this long (so load balancers notice), then refused.

