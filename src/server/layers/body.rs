@@ -49,13 +49,14 @@ where
     next(inner, Request::from_parts(parts, bytes)).await
 }
 
+/// Bodies up to this size are copied by [`detach`].
+const DETACH_BODY_MAX: usize = 64 << 10;
+
 /// Copies of a request's URI, header values and body that share nothing
 /// with hyper's read buffer. hyper hands them out as slices of that buffer;
 /// while one lives, the connection's next read needs a new buffer. A write
 /// can wait seconds on its task, and 10,000 of them held a third 8 KB
 /// buffer each.
-const DETACH_BODY_MAX: usize = 64 << 10;
-
 fn detach(mut parts: Parts, body: Bytes) -> (Parts, Bytes) {
     let copy = |v: &HeaderValue| {
         let mut copied = HeaderValue::from_bytes(v.as_bytes()).unwrap_or_else(|_| v.clone());
@@ -97,7 +98,6 @@ mod tests {
         let mut secret = HeaderValue::from_maybe_shared(token).expect("header");
         secret.set_sensitive(true);
         parts.headers.insert(http::header::AUTHORIZATION, secret);
-        // The body alone keeps the buffer once hyper's own handle has moved on.
         let (parts, body) = detach(parts, body);
         assert!(read.is_unique(), "a copy still shares the read buffer");
         assert_eq!(parts.uri, "/v2/security_groups/abc?x=1");
