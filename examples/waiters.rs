@@ -770,19 +770,6 @@ fn stub_main(args: &[String]) -> ExitCode {
     })
 }
 
-fn rss_of(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|v| v.parse::<u64>().ok())
-        })
-        .unwrap_or(0)
-        * 1024
-}
-
 /// The stub's RSS growth (MB) for `n` concurrent PUTs held `task_ms`: the
 /// floor any hyper server pays, and the baseline of the gateway's figure.
 async fn stub_baseline(n: usize, task_ms: u64) -> f64 {
@@ -801,14 +788,14 @@ async fn stub_baseline(n: usize, task_ms: u64) -> f64 {
     let paths: String = (0..n).map(|i| format!("stub-{i}\n")).collect();
     std::fs::write(&file, paths).expect("write the stub's paths");
     let pid = child.id();
-    let before = rss_of(pid);
+    let before = rss_bytes_of(pid);
     let stop = Arc::new(AtomicBool::new(false));
     let peak = {
         let stop = stop.clone();
         std::thread::spawn(move || {
             let mut peak = 0;
             while !stop.load(Ordering::Relaxed) {
-                peak = peak.max(rss_of(pid));
+                peak = peak.max(rss_bytes_of(pid));
                 std::thread::sleep(Duration::from_millis(100));
             }
             peak

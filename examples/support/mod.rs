@@ -189,16 +189,21 @@ pub fn get_blocking(addr: SocketAddr, path: &str) -> std::io::Result<String> {
 
 /// This process's resident set, in bytes.
 pub fn rss_bytes() -> u64 {
-    status_kb("VmRSS:") * 1024
+    status_kb("self", "VmRSS:") * 1024
+}
+
+/// Process `pid`'s resident set, in bytes.
+pub fn rss_bytes_of(pid: u32) -> u64 {
+    status_kb(&pid.to_string(), "VmRSS:") * 1024
 }
 
 /// This process's peak resident set, in bytes.
 pub fn hwm_bytes() -> u64 {
-    status_kb("VmHWM:") * 1024
+    status_kb("self", "VmHWM:") * 1024
 }
 
-fn status_kb(key: &str) -> u64 {
-    std::fs::read_to_string("/proc/self/status")
+fn status_kb(process: &str, key: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{process}/status"))
         .ok()
         .and_then(|s| {
             s.lines()

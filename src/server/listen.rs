@@ -106,11 +106,11 @@ pub async fn serve_live(
     let (close_admin, admin_closing) = tokio::sync::watch::channel(false);
     let admin = admin.map(|l| spawn_admin(live.clone(), l, admin_closing)).transpose()?;
     tokio::pin!(shutdown);
-    accepting.run(Some(&listener), None, &mut shutdown).await;
+    accepting.run(&listener, false, &mut shutdown).await;
     app.lifecycle.drain();
     tracing::info!("draining: /readyz answers 503; still accepting for server.shutdown_delay_s");
     let delay = tokio::time::sleep(Duration::from_secs(app.cfg.server.shutdown_delay_s));
-    accepting.run(Some(&listener), None, delay).await;
+    accepting.run(&listener, false, delay).await;
     drop(listener);
     let _ = close_admin.send(true);
     let grace = live.app().cfg.shutdown_grace();
@@ -136,7 +136,7 @@ pub async fn serve_live(
     Ok(())
 }
 
-/// Accepting connections on the API and admin listeners.
+/// Accepting connections on one listener (the API's, or the admin's on its own thread).
 struct Accepting<'a> {
     live: Arc<Live>,
     tls: Option<tokio_rustls::TlsAcceptor>,
@@ -144,16 +144,16 @@ struct Accepting<'a> {
 }
 
 impl Accepting<'_> {
-    /// Accepts until `until` resolves.
-    async fn run(&self, api: Option<&TcpListener>, admin: Option<&TcpListener>, until: impl Future<Output = ()>) {
+    /// Accepts on `listener` until `until` resolves; `on_admin` marks the
+    /// admin port (plain HTTP; TLS is the API's).
+    async fn run(&self, listener: &TcpListener, on_admin: bool, until: impl Future<Output = ()>) {
         tokio::pin!(until);
         loop {
             let accepted = tokio::select! {
-                a = accept_or_never(api) => a.map(|(s, p)| (s, p, false)),
-                a = accept_or_never(admin) => a.map(|(s, p)| (s, p, true)),
+                a = listener.accept() => a,
                 _ = &mut until => return,
             };
-            let (stream, peer, on_admin) = match accepted {
+            let (stream, peer) = match accepted {
                 Ok(a) => a,
                 Err(e) => {
                     tracing::warn!(error = %e, "accept failed");
@@ -162,7 +162,6 @@ impl Accepting<'_> {
                 }
             };
             let _ = stream.set_nodelay(true);
-            // The admin port is plain HTTP; TLS is the API's.
             let tls = if on_admin { None } else { self.tls.clone() };
             let conn = Conn {
                 live: self.live.clone(),
@@ -203,18 +202,11 @@ fn spawn_admin(
                 let closed = async move {
                     let _ = closing.wait_for(|closed| *closed).await;
                 };
-                accepting.run(None, Some(&listener), closed).await;
+                accepting.run(&listener, true, closed).await;
                 drop(listener);
                 let _ = tokio::time::timeout(Duration::from_secs(5), graceful.shutdown()).await;
             })
         })
-}
-
-async fn accept_or_never(l: Option<&TcpListener>) -> std::io::Result<(TcpStream, SocketAddr)> {
-    match l {
-        Some(l) => l.accept().await,
-        None => std::future::pending().await,
-    }
 }
 
 /// One accepted connection.
