@@ -45,7 +45,7 @@ pub fn cf_destination(data: &[u8]) {
         let shown: Vec<String> = ranges.iter().map(IpRange::to_string).collect();
         for (range, text) in ranges.iter().zip(&shown) {
             let again = cf::destination::parse(text, ALL_FLAGS[3]).unwrap_or_else(|| panic!("{text} does not parse"));
-            assert_eq!(again, vec![*range], "{text}");
+            assert_eq!(again.as_slice(), [*range], "{text}");
         }
     }
 }

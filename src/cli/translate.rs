@@ -88,54 +88,87 @@ impl TranslateArgs {
 
 /// Translate; `Err` is the text for stderr.
 pub fn run(args: &TranslateArgs, input: &[u8]) -> Result<Output, String> {
-    let mut warnings = Vec::new();
-    let rules = match args.from {
-        Dialect::Cf => cf::body::parse_rules(input, args.cf_flags()).map_err(|e| cf_error(&e))?,
-        Dialect::Gcore => {
+    let rules = match (args.from, args.to) {
+        (Dialect::Cf, Dialect::Gcore) => return cf_to_gcore(args, input),
+        (Dialect::Cf, Dialect::Cf) => cf::body::parse_rules(input, args.cf_flags()).map_err(|e| cf_error(&e))?,
+        (Dialect::Gcore, to) => {
             let atoms = read_gcore(input, args).map_err(|e| gcore_error(&e))?;
-            match args.to {
+            match to {
                 // Gcore → Gcore keeps atoms one to one.
                 Dialect::Gcore => atoms.iter().map(Rule::from).collect(),
                 Dialect::Cf => on_gcore::to_cf(&atoms, args.policy()),
             }
         }
     };
-    let stdout = match args.to {
+    match args.to {
         Dialect::Cf => {
             let out = cf::render::rules(&rules, args.cf_flags()).map_err(|errs| {
                 let messages = errs.iter().map(|(n, e)| format!("rules rule number {n} {e}")).collect();
                 cf_error(&CfError::SecurityGroupInvalid(messages))
             })?;
-            to_json_sized(&out, input.len())
+            Ok(Output {
+                stdout: to_json_sized(&out, input.len()),
+                warnings: Vec::new(),
+            })
         }
-        Dialect::Gcore => {
-            let expanded = on_gcore::to_gcore(&rules, args.policy(), 0).map_err(|e| {
-                let messages: Vec<String> = match e {
-                    PlanError::Rules(errs) => errs.iter().map(|(n, e)| format!("rules rule number {n} {e}")).collect(),
-                    other => vec![other.to_string()],
-                };
-                match args.from {
-                    Dialect::Cf => cf_error(&CfError::SecurityGroupInvalid(messages)),
-                    Dialect::Gcore => gcore_error(&GcoreError::validation(messages.join(", "))),
-                }
-            })?;
-            warnings.extend(expanded.warnings.iter().cloned());
-            let log_tags = on_gcore::cf_tags(&CfAttrs::default(), &expanded.atoms);
-            let specs: Vec<SpecView> = expanded.atoms.iter().map(SpecView).collect();
-            // Pretty Gcore rules run about 3.5 times the bytes of compact CF ones.
-            let size = input.len().saturating_mul(4);
-            if args.with_tags {
-                let tags = log_tags.into_iter().collect();
-                to_json_sized(&GcoreOutput { rules: specs, tags }, size)
-            } else {
-                if !log_tags.is_empty() {
-                    warnings.push(
-                        "CF `log` flags have no Gcore rule field and are not in this output; use --with-tags to keep them as group tags".into(),
-                    );
-                }
-                to_json_sized(&specs, size)
-            }
+        Dialect::Gcore => gcore_output(args, on_gcore::to_gcore(&rules, args.policy(), 0), input.len()),
+    }
+}
+
+/// CF rules mapped one by one as they are read: a 16 MB rule set is never
+/// also held as a list of model rules.
+fn cf_to_gcore(args: &TranslateArgs, input: &[u8]) -> Result<Output, String> {
+    // As many rules as the shortest useful rule (38 bytes) allows: room
+    // that is never written costs no memory, a short guess a copy of all.
+    let mut plan = on_gcore::ToGcore::new(args.policy(), 0, input.len() / 38);
+    // Only valid rules are pushed, and the plan is used only when every rule
+    // was valid: its rule numbers are then the list's. Without a cap, `push`
+    // cannot fail; were it to, the first error stands.
+    let mut stopped = None;
+    cf::body::each_rule(input, args.cf_flags(), |rule| {
+        if stopped.is_none() {
+            stopped = plan.push(&rule).err();
         }
+    })
+    .map_err(|e| cf_error(&e))?;
+    let planned = match stopped {
+        Some(e) => Err(e),
+        None => plan.finish(),
+    };
+    gcore_output(args, planned, input.len())
+}
+
+/// The Gcore rules (and, with `--with-tags`, tags) of expanded model rules.
+fn gcore_output(
+    args: &TranslateArgs,
+    planned: Result<on_gcore::Expanded, PlanError>,
+    input_len: usize,
+) -> Result<Output, String> {
+    let expanded = planned.map_err(|e| {
+        let messages: Vec<String> = match e {
+            PlanError::Rules(errs) => errs.iter().map(|(n, e)| format!("rules rule number {n} {e}")).collect(),
+            other => vec![other.to_string()],
+        };
+        match args.from {
+            Dialect::Cf => cf_error(&CfError::SecurityGroupInvalid(messages)),
+            Dialect::Gcore => gcore_error(&GcoreError::validation(messages.join(", "))),
+        }
+    })?;
+    let mut warnings = expanded.warnings.clone();
+    let log_tags = on_gcore::cf_tags(&CfAttrs::default(), &expanded.atoms);
+    let specs: Vec<SpecView> = expanded.atoms.iter().map(SpecView).collect();
+    // Pretty Gcore rules run about 3.5 times the bytes of compact CF ones.
+    let size = input_len.saturating_mul(4);
+    let stdout = if args.with_tags {
+        let tags = log_tags.into_iter().collect();
+        to_json_sized(&GcoreOutput { rules: specs, tags }, size)
+    } else {
+        if !log_tags.is_empty() {
+            warnings.push(
+                "CF `log` flags have no Gcore rule field and are not in this output; use --with-tags to keep them as group tags".into(),
+            );
+        }
+        to_json_sized(&specs, size)
     };
     Ok(Output { stdout, warnings })
 }
@@ -217,6 +250,36 @@ mod tests {
         assert_eq!(body.code, 300001);
         let err = run(&args(Dialect::Cf, Dialect::Gcore), br#"{"not":"a list"}"#).unwrap_err();
         assert!(err.contains("Expected instance of Array, given instance of Hash"));
+    }
+
+    /// CF rules are mapped as they are read; what Gcore cannot take is still
+    /// reported only for a valid list, and numbered as the list numbers it.
+    #[test]
+    fn a_cf_list_is_checked_whole_before_its_gcore_errors() {
+        let reject = TranslateArgs {
+            port25: Port25::Reject,
+            ..args(Dialect::Cf, Dialect::Gcore)
+        };
+        let smtp = r#"{"protocol":"tcp","destination":"10.0.0.1","ports":"25"}"#;
+        let web = r#"{"protocol":"tcp","destination":"10.0.0.2","ports":"443"}"#;
+        let err = run(&reject, format!(r#"[{smtp},{{"protocol":"tcp"}}]"#).as_bytes()).unwrap_err();
+        assert!(
+            err.contains("rules rule number 2 missing required field 'destination'"),
+            "{err}"
+        );
+        assert!(!err.contains("port 25"), "{err}");
+        let err = run(&reject, format!("[{web},{web},{smtp}]").as_bytes()).unwrap_err();
+        assert!(
+            err.contains("rules rule number 3 covers egress TCP/UDP port 25"),
+            "{err}"
+        );
+        let out = run(&args(Dialect::Cf, Dialect::Gcore), format!("[{web},{web}]").as_bytes()).unwrap();
+        let rules: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+        assert_eq!(
+            rules["rules"].as_array().map(Vec::len),
+            Some(1),
+            "repeats are one Gcore rule"
+        );
     }
 
     #[test]

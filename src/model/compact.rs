@@ -28,7 +28,11 @@ pub fn compact_unique(atoms: &[Atom]) -> Vec<Rule> {
 /// The atoms without repeats, first occurrences in order.
 pub fn unique(atoms: &[Atom]) -> Vec<Atom> {
     let mut seen = AHashSet::with_capacity(atoms.len());
-    atoms.iter().filter(|a| seen.insert(*a)).cloned().collect()
+    // Sized up front: `filter` hides the length, and growing by doubling
+    // copies a 16 MB group's atoms several times.
+    let mut out = Vec::with_capacity(atoms.len());
+    out.extend(atoms.iter().filter(|a| seen.insert(*a)).cloned());
+    out
 }
 
 /// What must be equal for two atoms to belong to one compact rule.
@@ -92,9 +96,17 @@ fn port_of(a: &Atom) -> Option<PortRange> {
 /// destinations with equal port lists become one rule each.
 fn factor_block(block: &[Atom], out: &mut Vec<Rule>) {
     let head = &block[0];
-    let mut dests: Vec<(&AtomDest, Ports)> = Vec::new();
-    let mut index: AHashMap<&AtomDest, usize> = AHashMap::new();
+    // At most one destination per atom; most atoms have a destination of their own.
+    let mut dests: Vec<(&AtomDest, Ports)> = Vec::with_capacity(block.len());
+    let mut index: AHashMap<&AtomDest, usize> = AHashMap::with_capacity(block.len());
     for a in block {
+        // Atoms come destination-major: a repeat is usually the last one seen.
+        if let Some((_, ports)) = dests.last_mut().filter(|(d, _)| *d == &a.dest) {
+            if let Some(r) = port_of(a) {
+                ports.add(r);
+            }
+            continue;
+        }
         let i = *index.entry(&a.dest).or_insert_with(|| {
             dests.push((&a.dest, Ports::default()));
             dests.len() - 1
@@ -114,13 +126,11 @@ fn factor_block(block: &[Atom], out: &mut Vec<Rule>) {
             AtomDest::Any(f) => Target::Any(*f),
             AtomDest::Group(id, f) => Target::Group(id.clone(), *f),
             AtomDest::Net(_) => {
-                let nets: Vec<IpNet> = run
-                    .iter()
-                    .filter_map(|(d, _)| match d {
-                        AtomDest::Net(n) => Some(*n),
-                        _ => None,
-                    })
-                    .collect();
+                let mut nets: Vec<IpNet> = Vec::with_capacity(run.len());
+                nets.extend(run.iter().filter_map(|(d, _)| match d {
+                    AtomDest::Net(n) => Some(*n),
+                    _ => None,
+                }));
                 Target::Ips(IpList::new(join_nets(&nets)).expect("a run has at least one network"))
             }
         };
@@ -171,7 +181,7 @@ fn protocol_of(proto: AtomProto, ports: &[PortRange]) -> Protocol {
 /// the minimal cover of the joined range (as `IpRange::cidrs` would emit it):
 /// so `10.0.0.0/9` and `10.128.0.0/9`, written as two, stay two.
 fn join_nets(nets: &[IpNet]) -> Vec<IpRange> {
-    let mut out = Vec::new();
+    let mut out = Vec::with_capacity(nets.len());
     let mut current: Option<(IpRange, usize)> = None;
     for net in nets {
         let next = IpRange::from_net(*net);
@@ -209,7 +219,7 @@ mod tests {
     }
 
     fn tcp(ports: &[(u16, u16)]) -> Protocol {
-        let ranges = ports.iter().map(|(a, b)| PortRange::new(*a, *b).unwrap()).collect();
+        let ranges: Vec<_> = ports.iter().map(|(a, b)| PortRange::new(*a, *b).unwrap()).collect();
         Protocol::Ported(PortedProto::Tcp, PortSet::ranges(ranges).unwrap())
     }
 

@@ -111,8 +111,9 @@ impl IpRange {
 
     /// The range as one CIDR, when it is exactly one.
     pub fn as_net(&self) -> Option<IpNet> {
-        let cover = self.cidrs();
-        (cover.len() == 1).then(|| cover[0])
+        let mut cover = self.cidr_iter();
+        let first = cover.next()?;
+        cover.next().is_none().then_some(first)
     }
 
     /// The address right after `end`, if any: used to find touching ranges.
@@ -137,12 +138,80 @@ impl IpRange {
 impl fmt::Display for IpRange {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.start == self.end {
-            return write!(f, "{}", self.start);
+            return match self.start {
+                IpAddr::V4(a) => f.write_str(V4Text::new(a, None).as_str()),
+                v6 => write!(f, "{v6}"),
+            };
         }
         match self.as_net() {
+            Some(IpNet::V4(net)) => f.write_str(V4Text::net(net).as_str()),
             Some(net) => write!(f, "{net}"),
-            None => write!(f, "{}-{}", self.start, self.end),
+            None => write!(f, "{}-{}", Shown(self.start), Shown(self.end)),
         }
+    }
+}
+
+/// An address through [`V4Text`] when it is IPv4.
+struct Shown(IpAddr);
+
+impl fmt::Display for Shown {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            IpAddr::V4(a) => f.write_str(V4Text::new(a, None).as_str()),
+            v6 => write!(f, "{v6}"),
+        }
+    }
+}
+
+/// An IPv4 address, with an optional prefix length, as text written without
+/// `core::fmt`: translating a 16 MB rule set writes ~300,000 of them, and
+/// `Ipv4Addr`'s `Display` (four padded integer writes) was a fifth of the
+/// time it took to write a Gcore rule.
+pub struct V4Text {
+    /// `255.255.255.255/32` is the longest text: 18 bytes.
+    buf: [u8; 18],
+    len: usize,
+}
+
+impl V4Text {
+    pub fn new(addr: Ipv4Addr, prefix: Option<u8>) -> Self {
+        let mut text = V4Text { buf: [0; 18], len: 0 };
+        for (i, octet) in addr.octets().into_iter().enumerate() {
+            if i > 0 {
+                text.push(b'.');
+            }
+            text.push_decimal(octet);
+        }
+        if let Some(prefix) = prefix {
+            text.push(b'/');
+            text.push_decimal(prefix.min(32));
+        }
+        text
+    }
+
+    /// A network's text, `a.b.c.d/len`.
+    pub fn net(net: Ipv4Net) -> Self {
+        V4Text::new(net.addr(), Some(net.prefix_len()))
+    }
+
+    fn push(&mut self, byte: u8) {
+        self.buf[self.len] = byte;
+        self.len += 1;
+    }
+
+    fn push_decimal(&mut self, n: u8) {
+        if n >= 100 {
+            self.push(b'0' + n / 100);
+        }
+        if n >= 10 {
+            self.push(b'0' + n / 10 % 10);
+        }
+        self.push(b'0' + n % 10);
+    }
+
+    pub fn as_str(&self) -> &str {
+        // Only ASCII digits, dots and a slash were written.
+        std::str::from_utf8(&self.buf[..self.len]).unwrap_or_default()
     }
 }
 
@@ -166,6 +235,22 @@ mod tests {
         let r = IpRange::new(ip("1.1.1.1"), ip("1.1.1.6")).unwrap();
         let got: Vec<String> = r.cidrs().iter().map(|n| n.to_string()).collect();
         assert_eq!(got, ["1.1.1.1/32", "1.1.1.2/31", "1.1.1.4/31", "1.1.1.6/32"]);
+    }
+
+    #[test]
+    fn v4_text_is_what_display_writes() {
+        let octets = [0u8, 1, 9, 10, 42, 99, 100, 199, 200, 255];
+        for a in octets {
+            for b in octets {
+                let addr = Ipv4Addr::new(a, b, b, a);
+                assert_eq!(V4Text::new(addr, None).as_str(), addr.to_string());
+                for len in [0u8, 8, 9, 10, 24, 32] {
+                    assert_eq!(V4Text::new(addr, Some(len)).as_str(), format!("{addr}/{len}"));
+                }
+            }
+        }
+        let net: Ipv4Net = "10.20.0.0/16".parse().unwrap();
+        assert_eq!(V4Text::net(net).as_str(), "10.20.0.0/16");
     }
 
     #[test]

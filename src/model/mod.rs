@@ -20,9 +20,9 @@ pub use group::{
     NewGroup, PatchContent, Shape, Tag, TagPatch,
 };
 pub use ids::{GroupId, Uuid};
-pub use ip::{Cidrs, Family, IpRange};
-pub use port::{PortRange, PortSet};
+pub use ip::{Cidrs, Family, IpRange, V4Text};
+pub use port::{PortRange, PortRanges, PortSet};
 pub use proto::{BareProto, IcmpVersion, NamedProto, PortedProto};
-pub use rule::{Atom, AtomDest, AtomProto, Direction, IcmpMatch, IpList, Protocol, Rule, Target};
+pub use rule::{Atom, AtomDest, AtomProto, Direction, IcmpMatch, IpList, IpRanges, Protocol, Rule, Target};
 pub use scope::Scope;
 pub use task::{Created, Task, TaskId, TaskKind, TaskQuery, TaskState};

@@ -1,5 +1,6 @@
 //! Transport ports and port ranges, valid by construction.
 
+use smallvec::SmallVec;
 use std::fmt;
 
 /// A transport-layer port number (0–65535). CF admits 1–65535, Gcore 0–65535;
@@ -86,12 +87,16 @@ pub enum PortSet {
     Ranges(NonEmptyRanges),
 }
 
+/// Port ranges, the first two kept inline (most rules name one or two).
+pub type PortRanges = SmallVec<[PortRange; 2]>;
+
 /// A non-empty list of port ranges.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct NonEmptyRanges(Vec<PortRange>);
+pub struct NonEmptyRanges(PortRanges);
 
 impl NonEmptyRanges {
-    pub fn new(ranges: Vec<PortRange>) -> Option<Self> {
+    pub fn new(ranges: impl Into<PortRanges>) -> Option<Self> {
+        let ranges = ranges.into();
         (!ranges.is_empty()).then_some(Self(ranges))
     }
 
@@ -101,12 +106,12 @@ impl NonEmptyRanges {
 }
 
 impl PortSet {
-    pub fn ranges(ranges: Vec<PortRange>) -> Option<Self> {
+    pub fn ranges(ranges: impl Into<PortRanges>) -> Option<Self> {
         NonEmptyRanges::new(ranges).map(PortSet::Ranges)
     }
 
     pub fn single(range: PortRange) -> Self {
-        PortSet::Ranges(NonEmptyRanges(vec![range]))
+        PortSet::Ranges(NonEmptyRanges(SmallVec::from_buf_and_len([range, range], 1)))
     }
 
     pub fn contains(&self, port: u16) -> bool {
@@ -120,7 +125,7 @@ impl PortSet {
     pub fn to_ranges(&self) -> Vec<PortRange> {
         match self {
             PortSet::Any => vec![PortRange::new(0, u16::MAX).expect("0 <= 65535")],
-            PortSet::Ranges(r) => r.0.clone(),
+            PortSet::Ranges(r) => r.0.to_vec(),
         }
     }
 }

@@ -10,6 +10,8 @@ use super::ip::{Family, IpRange};
 use super::port::{PortRange, PortSet};
 use super::proto::{BareProto, IcmpVersion, NamedProto, PortedProto};
 use ipnet::IpNet;
+use smallvec::SmallVec;
+use std::ops::ControlFlow;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Direction {
@@ -44,13 +46,23 @@ impl Protocol {
     }
 }
 
+/// Address ranges, the first kept inline: most rules name one destination,
+/// and a 16 MB body holds ~300,000 rules (a heap block each was a cache miss
+/// each when they were expanded).
+pub type IpRanges = SmallVec<[IpRange; 1]>;
+
 /// A non-empty list of address ranges, in the caller's order.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct IpList(Vec<IpRange>);
+pub struct IpList(IpRanges);
 
 impl IpList {
-    pub fn new(ranges: Vec<IpRange>) -> Option<Self> {
+    pub fn new(ranges: impl Into<IpRanges>) -> Option<Self> {
+        let ranges = ranges.into();
         (!ranges.is_empty()).then_some(Self(ranges))
+    }
+
+    pub fn one(range: IpRange) -> Self {
+        Self(SmallVec::from_buf([range]))
     }
 
     pub fn as_slice(&self) -> &[IpRange] {
@@ -144,28 +156,33 @@ impl Rule {
     /// each address range becomes its minimal CIDR cover.
     pub fn atoms(&self) -> Vec<Atom> {
         let mut out = Vec::new();
-        self.atoms_into(&mut out);
+        let _ = self.try_each_atom(|atom| {
+            out.push(atom);
+            ControlFlow::<()>::Continue(())
+        });
         out
     }
 
-    /// [`Rule::atoms`] appended to `out`: a caller expanding many rules
-    /// reuses one buffer (a 16 MB body expands to ~300,000 atoms).
-    pub fn atoms_into(&self, out: &mut Vec<Atom>) {
+    /// Hands the atoms of [`Rule::atoms`] to `f` one by one as they are made,
+    /// until `f` breaks: a caller expanding many rules (a 16 MB body is
+    /// ~300,000) keeps no list of each rule's atoms.
+    pub fn try_each_atom<B>(&self, mut f: impl FnMut(Atom) -> ControlFlow<B>) -> ControlFlow<B> {
         match &self.target {
-            Target::Any(f) => self.atoms_to(AtomDest::Any(*f), out),
-            Target::Group(id, f) => self.atoms_to(AtomDest::Group(id.clone(), *f), out),
+            Target::Any(family) => self.each_to(AtomDest::Any(*family), &mut f),
+            Target::Group(id, family) => self.each_to(AtomDest::Group(id.clone(), *family), &mut f),
             Target::Ips(list) => {
                 for range in list.as_slice() {
                     for net in range.cidr_iter() {
-                        self.atoms_to(AtomDest::Net(net), out);
+                        self.each_to(AtomDest::Net(net), &mut f)?;
                     }
                 }
+                ControlFlow::Continue(())
             }
         }
     }
 
     /// The atoms to one destination, in port order.
-    fn atoms_to(&self, dest: AtomDest, out: &mut Vec<Atom>) {
+    fn each_to<B>(&self, dest: AtomDest, f: &mut impl FnMut(Atom) -> ControlFlow<B>) -> ControlFlow<B> {
         let atom = |proto| Atom {
             direction: self.direction,
             proto,
@@ -174,13 +191,16 @@ impl Rule {
             log: self.log,
         };
         match &self.protocol {
-            Protocol::Any => out.push(atom(AtomProto::Any)),
-            Protocol::Ported(p, PortSet::Any) => out.push(atom(AtomProto::Ported(*p, None))),
-            Protocol::Ported(p, PortSet::Ranges(r)) => {
-                out.extend(r.as_slice().iter().map(|r| atom(AtomProto::Ported(*p, Some(*r)))))
+            Protocol::Any => f(atom(AtomProto::Any)),
+            Protocol::Ported(p, PortSet::Any) => f(atom(AtomProto::Ported(*p, None))),
+            Protocol::Ported(p, PortSet::Ranges(ranges)) => {
+                for r in ranges.as_slice() {
+                    f(atom(AtomProto::Ported(*p, Some(*r))))?;
+                }
+                ControlFlow::Continue(())
             }
-            Protocol::Icmp(v, m) => out.push(atom(AtomProto::Icmp(*v, *m))),
-            Protocol::Bare(b) => out.push(atom(AtomProto::Bare(*b))),
+            Protocol::Icmp(v, m) => f(atom(AtomProto::Icmp(*v, *m))),
+            Protocol::Bare(b) => f(atom(AtomProto::Bare(*b))),
         }
     }
 }
@@ -197,7 +217,7 @@ impl From<&Atom> for Rule {
         let target = match &atom.dest {
             AtomDest::Any(f) => Target::Any(*f),
             AtomDest::Group(id, f) => Target::Group(id.clone(), *f),
-            AtomDest::Net(n) => Target::Ips(IpList(vec![IpRange::from_net(*n)])),
+            AtomDest::Net(n) => Target::Ips(IpList::one(IpRange::from_net(*n))),
         };
         Rule {
             direction: atom.direction,

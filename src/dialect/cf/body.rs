@@ -163,49 +163,67 @@ pub fn parse(body: &[u8], mode: Mode, flags: CfFlags) -> Result<GroupBody, CfErr
 /// Parse and validate a bare JSON array of CF rules (the `translate` input),
 /// with the same messages as the `rules` field of a body.
 pub fn parse_rules(body: &[u8], flags: CfFlags) -> Result<Vec<Rule>, CfError> {
-    let mut json = serde_json::Deserializer::from_slice(body);
-    let read = read_rules(&mut json, flags, body.len())
-        .and_then(|read| json.end().map(|()| read))
-        .map_err(|e| CfError::MessageParse(e.to_string()))?;
-    let read = read.map_err(|e| field_error("rules", e))?;
-    if read.invalid.is_empty() {
-        Ok(read.rules)
+    let mut rules = Vec::with_capacity(list_room(body.len()));
+    each_rule(body, flags, |rule| rules.push(rule))?;
+    Ok(rules)
+}
+
+/// [`parse_rules`], handing each valid rule to `sink` as it is read (a
+/// caller that maps rules one by one holds no list of them). The result is
+/// only good when this returns `Ok`: an error may be found after rules were
+/// handed over.
+pub fn each_rule(body: &[u8], flags: CfFlags, mut sink: impl FnMut(Rule)) -> Result<(), CfError> {
+    // Read as `str` when the body is UTF-8 (one check of the whole body is
+    // cheaper than serde_json's check of every string read from bytes);
+    // otherwise as bytes, for serde_json's own error.
+    let read = match std::str::from_utf8(body) {
+        Ok(text) => read_all(serde_json::Deserializer::from_str(text), flags, &mut sink),
+        Err(_) => read_all(serde_json::Deserializer::from_slice(body), flags, &mut sink),
+    };
+    let invalid = read
+        .map_err(|e| CfError::MessageParse(e.to_string()))?
+        .map_err(|e| field_error("rules", e))?;
+    if invalid.is_empty() {
+        Ok(())
     } else {
-        Err(CfError::SecurityGroupInvalid(read.invalid))
+        Err(CfError::SecurityGroupInvalid(invalid))
     }
 }
 
-/// A `rules` list read and validated in one pass (each element is checked as
-/// it is read, so the list's fields are never all held at once).
+/// Room for the rules of a list of `json_len` bytes: the shortest useful
+/// rule, `{"protocol":"all","destination":"::"}`, is 38 bytes (a big body
+/// would otherwise be copied through every doubling).
+fn list_room(json_len: usize) -> usize {
+    json_len / 38
+}
+
+/// A `rules` list read and validated.
 struct RulesRead {
     rules: Vec<Rule>,
     /// CC's model messages (`rules rule number N …`).
     invalid: Vec<String>,
 }
 
-/// The rules, or the message layer's error for a value that is not a list of
-/// objects (which CC reports instead of any rule's errors). `json_len` sizes
-/// the list up front (a big body would otherwise be copied through every
-/// doubling).
+/// A `rules` list read and validated in one pass (each element is checked as
+/// it is read and, when valid, handed to `sink`, so the list's fields are
+/// never all held at once): CC's model messages (`rules rule number N …`), or
+/// the message layer's error for a value that is not a list of objects (which
+/// CC reports instead of any rule's errors).
 fn read_rules<'de, D: serde::Deserializer<'de>>(
     d: D,
     flags: CfFlags,
-    json_len: usize,
-) -> Result<Result<RulesRead, String>, D::Error> {
-    // The shortest useful rule, `{"protocol":"all","destination":"::"}`, is 38 bytes.
-    let mut read = RulesRead {
-        rules: Vec::with_capacity(json_len / 38),
-        invalid: Vec::new(),
-    };
+    sink: &mut impl FnMut(Rule),
+) -> Result<Result<Vec<String>, String>, D::Error> {
+    let mut invalid = Vec::new();
     let mut not_objects = Vec::new();
     let other = crate::json::each_object(d, |i, element| match element {
-        Ok(fields) => validate_rule(i, fields, flags, &mut read.rules, &mut read.invalid),
+        Ok(fields) => validate_rule(i, fields, flags, sink, &mut invalid),
         Err(other) => not_objects.push(format!("At index {i}: {}", class_error("Hash", &other))),
     })?;
     Ok(match other {
         Some(other) => Err(list_class_error(&other)),
         None if !not_objects.is_empty() => Err(not_objects.join(", ")),
-        None => Ok(read),
+        None => Ok(invalid),
     })
 }
 
@@ -242,11 +260,23 @@ fn list_class_error(got: &Scalar) -> String {
 }
 
 fn object_list(raw: &RawValue, flags: CfFlags) -> Result<RulesRead, String> {
-    let mut json = serde_json::Deserializer::from_str(raw.get());
-    match read_rules(&mut json, flags, raw.get().len()).and_then(|read| json.end().map(|()| read)) {
-        Ok(read) => read,
+    let mut rules = Vec::with_capacity(list_room(raw.get().len()));
+    match read_all(serde_json::Deserializer::from_str(raw.get()), flags, &mut |rule| {
+        rules.push(rule)
+    }) {
+        Ok(Ok(invalid)) => Ok(RulesRead { rules, invalid }),
+        Ok(Err(e)) => Err(e),
         Err(e) => Err(e.to_string()),
     }
+}
+
+/// [`read_rules`] over the whole of `json`'s input.
+fn read_all<'de, R: serde_json::de::Read<'de>>(
+    mut json: serde_json::Deserializer<R>,
+    flags: CfFlags,
+    sink: &mut impl FnMut(Rule),
+) -> Result<Result<Vec<String>, String>, serde_json::Error> {
+    read_rules(&mut json, flags, sink).and_then(|read| json.end().map(|()| read))
 }
 
 fn string_list(list: Option<ScalarList>, field: &'static str, errors: &mut Vec<(&str, String)>) -> Option<Vec<String>> {
@@ -277,7 +307,7 @@ fn string_list(list: Option<ScalarList>, field: &'static str, errors: &mut Vec<(
 pub(crate) fn validate_rules(list: &[crate::json::Fields], flags: CfFlags, invalid: &mut Vec<String>) -> Vec<Rule> {
     let mut rules = Vec::with_capacity(list.len());
     for (i, fields) in list.iter().enumerate() {
-        validate_rule(i, fields, flags, &mut rules, invalid);
+        validate_rule(i, fields, flags, &mut |rule| rules.push(rule), invalid);
     }
     rules
 }
@@ -287,11 +317,11 @@ fn validate_rule(
     index: usize,
     fields: &crate::json::Fields,
     flags: CfFlags,
-    rules: &mut Vec<Rule>,
+    sink: &mut impl FnMut(Rule),
     invalid: &mut Vec<String>,
 ) {
     match rule::parse(fields, flags) {
-        Ok(r) => rules.push(r),
+        Ok(r) => sink(r),
         Err(errs) => invalid.extend(errs.iter().map(|e| format!("rules rule number {} {e}", index + 1))),
     }
 }
@@ -405,6 +435,18 @@ mod tests {
             r#"[{"a":"b/cé\n"}]"#.chars().count()
         );
         assert_eq!(ruby_json_len(r#"["\ud83d\ude00"]"#), 5);
+    }
+
+    #[test]
+    fn a_rule_list_reads_the_same_from_text_and_from_bytes() {
+        let text = r#"[{"protocol":"tcp","destination":"10.0.0.1","ports":"443","description":"café"}]"#;
+        let rules = parse_rules(text.as_bytes(), CfFlags::default()).unwrap();
+        assert_eq!(rules[0].description.as_deref(), Some("café"));
+        // Not UTF-8: read as bytes, and refused with serde_json's own message.
+        let bytes =
+            b"[{\"protocol\":\"tcp\",\"destination\":\"10.0.0.1\",\"ports\":\"443\",\"description\":\"caf\xe9\"}]";
+        let err = parse_rules(bytes, CfFlags::default()).unwrap_err().to_string();
+        assert!(err.contains("invalid unicode code point at line 1"), "{err}");
     }
 
     #[test]

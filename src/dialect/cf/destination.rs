@@ -6,7 +6,7 @@
 //! address); netmask prefixes (`10.0.0.0/255.0.0.0`) parse as Ruby `IPAddr`
 //! parses them; leading zeros in IPv4 octets are refused (current CC).
 
-use crate::model::IpRange;
+use crate::model::{IpRange, IpRanges};
 use ipnet::IpNet;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -20,7 +20,7 @@ pub struct CfFlags {
 }
 
 /// The destinations of a rule, or `None` when CC says "contains invalid destination".
-pub fn parse(destination: &str, flags: CfFlags) -> Option<Vec<IpRange>> {
+pub fn parse(destination: &str, flags: CfFlags) -> Option<IpRanges> {
     if destination.is_empty() || destination.chars().any(is_ruby_space) {
         return None;
     }
@@ -30,7 +30,7 @@ pub fn parse(destination: &str, flags: CfFlags) -> Option<Vec<IpRange>> {
         }
         return destination.split(',').map(|part| parse_one(part, flags)).collect();
     }
-    parse_one(destination, flags).map(|r| vec![r])
+    parse_one(destination, flags).map(|r| IpRanges::from_buf([r]))
 }
 
 /// One address as CC's `parse_ip` reads it: IPv4, or IPv6 when enabled;

@@ -1,11 +1,11 @@
 //! CF `ports` strings, parsed exactly as CC's `TransportRuleValidator.validate_port`.
 
-use crate::model::PortRange;
+use crate::model::{PortRange, PortRanges};
 
 /// The port ranges of a `ports` string, or `None` for "contains invalid ports".
 /// A range (`N-M`) needs `N < M`; a list is comma-separated single ports, and
 /// Ruby's `split(',')` drops trailing empty fields, so `"80,"` is valid.
-pub fn parse(ports: &str) -> Option<Vec<PortRange>> {
+pub fn parse(ports: &str) -> Option<PortRanges> {
     if ports
         .chars()
         .any(|c| !(c.is_ascii_digit() || is_ruby_space(c) || c == '-' || c == ','))
@@ -15,7 +15,7 @@ pub fn parse(ports: &str) -> Option<Vec<PortRange>> {
     if let Some((left, right)) = ports.split_once('-') {
         let (lo, hi) = (number(left)?, number(right)?);
         if lo < hi && valid(lo) && valid(hi) {
-            return PortRange::new(lo as u16, hi as u16).map(|r| vec![r]);
+            return PortRange::new(lo as u16, hi as u16).map(|r| PortRanges::from_buf_and_len([r, r], 1));
         }
         return None;
     }

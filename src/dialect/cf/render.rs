@@ -5,16 +5,20 @@ use crate::model::{
     CfAttrs, Direction, Family, GroupMeta, IcmpVersion, PortRange, PortSet, PortedProto, Protocol, Rule, Target,
 };
 use chrono::{DateTime, Utc};
+use compact_str::{CompactString, ToCompactString};
 use serde::{Deserialize, Serialize};
+use smallvec::{smallvec, SmallVec};
 use std::fmt;
+use std::fmt::Write as _;
 
-/// A CF v2 rule as CC stores and returns it; absent keys stay absent.
+/// A CF v2 rule as CC stores and returns it; absent keys stay absent. Short
+/// values (protocols, addresses, port lists) are kept inline.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CfRule {
-    pub protocol: String,
-    pub destination: String,
+    pub protocol: CompactString,
+    pub destination: CompactString,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub ports: Option<String>,
+    pub ports: Option<CompactString>,
     #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
     pub icmp_type: Option<i16>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -52,9 +56,8 @@ pub fn rules(rules: &[Rule], flags: CfFlags) -> Result<Vec<CfRule>, Vec<(usize, 
     let mut out = Vec::with_capacity(rules.len());
     let mut errors = Vec::new();
     for (i, r) in rules.iter().enumerate() {
-        match rule(r, flags) {
-            Ok(mut v) => out.append(&mut v),
-            Err(e) => errors.push((i + 1, e)),
+        if let Err(e) = rule(r, flags, &mut out) {
+            errors.push((i + 1, e));
         }
     }
     if errors.is_empty() {
@@ -88,26 +91,32 @@ pub fn expressible(rule: &Rule) -> Result<(), Unexpressible> {
 }
 
 /// (protocol, ports, type, code) of one CF rule.
-type Shape = (&'static str, Option<String>, Option<i16>, Option<i16>);
+type Shape = (&'static str, Option<CompactString>, Option<i16>, Option<i16>);
 
-fn rule(rule: &Rule, flags: CfFlags) -> Result<Vec<CfRule>, Unexpressible> {
+/// The CF rules of one model rule, appended to `out` (nothing is appended
+/// when it has no CF form). Values are `CompactString`s and lists `SmallVec`s
+/// with room for one: the usual rule (one destination, one port list) renders
+/// without a heap allocation but its description.
+fn rule(rule: &Rule, flags: CfFlags, out: &mut Vec<CfRule>) -> Result<(), Unexpressible> {
     expressible(rule)?;
-    let destinations: Vec<String> = match &rule.target {
+    let destinations: SmallVec<[CompactString; 1]> = match &rule.target {
         Target::Group(..) => return Err(Unexpressible::RemoteGroup),
-        Target::Any(Family::V4) => vec!["0.0.0.0/0".to_string()],
-        Target::Any(Family::V6) => vec!["::/0".to_string()],
-        Target::Ips(list) => {
-            let all: Vec<String> = list.as_slice().iter().map(ToString::to_string).collect();
-            if flags.comma_delimited_destinations {
-                vec![all.join(",")]
-            } else {
-                all
+        Target::Any(Family::V4) => smallvec![CompactString::const_new("0.0.0.0/0")],
+        Target::Any(Family::V6) => smallvec![CompactString::const_new("::/0")],
+        Target::Ips(list) if flags.comma_delimited_destinations => {
+            let mut joined = CompactString::default();
+            for (i, range) in list.as_slice().iter().enumerate() {
+                let comma = if i == 0 { "" } else { "," };
+                // Writing into a string cannot fail.
+                let _ = write!(joined, "{comma}{range}");
             }
+            smallvec![joined]
         }
+        Target::Ips(list) => list.as_slice().iter().map(ToCompactString::to_compact_string).collect(),
     };
     // Protocol variants, each to be paired with every destination.
-    let shapes: Vec<Shape> = match &rule.protocol {
-        Protocol::Any => vec![("all", None, None, None)],
+    let shapes: SmallVec<[Shape; 1]> = match &rule.protocol {
+        Protocol::Any => smallvec![("all", None, None, None)],
         Protocol::Ported(p @ (PortedProto::Tcp | PortedProto::Udp), ports) => {
             let name = if *p == PortedProto::Tcp { "tcp" } else { "udp" };
             port_strings(ports)?
@@ -118,15 +127,15 @@ fn rule(rule: &Rule, flags: CfFlags) -> Result<Vec<CfRule>, Unexpressible> {
         Protocol::Icmp(v, m) => {
             let name = if *v == IcmpVersion::V4 { "icmp" } else { "icmpv6" };
             let value = |x: Option<u8>| Some(x.map_or(-1, i16::from));
-            vec![(name, None, value(m.ty), value(m.code))]
+            smallvec![(name, None, value(m.ty), value(m.code))]
         }
         other => return Err(Unexpressible::Protocol(other.named().map_or("any", |p| p.gcore_name()))),
     };
-    let mut out = Vec::with_capacity(destinations.len() * shapes.len());
+    out.reserve(destinations.len() * shapes.len());
     for destination in &destinations {
         for (protocol, ports, icmp_type, code) in &shapes {
             out.push(CfRule {
-                protocol: protocol.to_string(),
+                protocol: CompactString::const_new(protocol),
                 destination: destination.clone(),
                 ports: ports.clone(),
                 icmp_type: *icmp_type,
@@ -136,37 +145,35 @@ fn rule(rule: &Rule, flags: CfFlags) -> Result<Vec<CfRule>, Unexpressible> {
             });
         }
     }
-    Ok(out)
+    Ok(())
 }
 
 /// CF `ports` strings: single ports share one list (`"53, 5353"`, the spelling
 /// of CC's own docs), each true range stands alone (CF cannot mix them).
-fn port_strings(ports: &PortSet) -> Result<Vec<String>, Unexpressible> {
-    let ranges: Vec<PortRange> = match ports {
-        PortSet::Any => vec![PortRange::new(1, u16::MAX).expect("1 <= 65535")],
-        PortSet::Ranges(r) => r
-            .as_slice()
-            .iter()
-            .filter_map(|r| PortRange::new(r.lo().max(1), r.hi()))
-            .collect(),
+fn port_strings(ports: &PortSet) -> Result<SmallVec<[CompactString; 1]>, Unexpressible> {
+    let all = [PortRange::new(1, u16::MAX).expect("1 <= 65535")];
+    let ranges = match ports {
+        PortSet::Any => &all[..],
+        PortSet::Ranges(r) => r.as_slice(),
     };
-    if ranges.is_empty() {
-        return Err(Unexpressible::PortZero);
-    }
-    let mut out = Vec::new();
+    let mut out: SmallVec<[CompactString; 1]> = SmallVec::new();
     let mut singles: Option<usize> = None;
-    for r in ranges {
-        if r.is_single() {
-            match singles {
-                Some(i) => out[i] = format!("{}, {r}", out[i]),
-                None => {
-                    singles = Some(out.len());
-                    out.push(r.to_string());
-                }
+    // CF ports start at 1: a range from 0 loses its 0, a lone 0 goes.
+    for r in ranges.iter().filter_map(|r| PortRange::new(r.lo().max(1), r.hi())) {
+        // Writing into a string cannot fail.
+        match singles {
+            Some(i) if r.is_single() => {
+                let _ = write!(out[i], ", {r}");
             }
-        } else {
-            out.push(r.to_string());
+            None if r.is_single() => {
+                singles = Some(out.len());
+                out.push(r.to_compact_string());
+            }
+            _ => out.push(r.to_compact_string()),
         }
+    }
+    if out.is_empty() {
+        return Err(Unexpressible::PortZero);
     }
     Ok(out)
 }
@@ -279,7 +286,7 @@ mod tests {
     }
 
     fn ips(list: &[&str]) -> Target {
-        let ranges = list.iter().map(|s| IpRange::from_net(s.parse().unwrap())).collect();
+        let ranges: Vec<_> = list.iter().map(|s| IpRange::from_net(s.parse().unwrap())).collect();
         Target::Ips(IpList::new(ranges).unwrap())
     }
 
@@ -298,7 +305,7 @@ mod tests {
         let out = rules(std::slice::from_ref(&r), CfFlags::default()).unwrap();
         let got: Vec<(String, String)> = out
             .iter()
-            .map(|r| (r.destination.clone(), r.ports.clone().unwrap()))
+            .map(|r| (r.destination.to_string(), r.ports.as_ref().unwrap().to_string()))
             .collect();
         assert_eq!(
             got,

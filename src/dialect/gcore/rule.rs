@@ -7,6 +7,7 @@ use super::template::SMTP_PORT;
 use crate::json::{Fields, Scalar};
 use crate::model::{
     Atom, AtomDest, AtomProto, Direction, Family, IcmpMatch, IcmpVersion, NamedProto, PortRange, PortedProto, Uuid,
+    V4Text,
 };
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
@@ -486,9 +487,23 @@ impl Serialize for SpecView<'_> {
         }
         let atom = self.0;
         let (protocol, min, max) = proto_fields(atom.proto);
+        /// IPv4 prefixes skip `core::fmt` (the bulk of a large translation).
+        enum Prefix<'a> {
+            V4(V4Text),
+            Other(Shown<'a, IpNet>),
+        }
+        impl Serialize for Prefix<'_> {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                match self {
+                    Prefix::V4(text) => s.serialize_str(text.as_str()),
+                    Prefix::Other(shown) => shown.serialize(s),
+                }
+            }
+        }
         let (prefix, group) = match &atom.dest {
             AtomDest::Any(_) => (None, None),
-            AtomDest::Net(n) => (Some(Shown(n)), None),
+            AtomDest::Net(IpNet::V4(n)) => (Some(Prefix::V4(V4Text::net(*n))), None),
+            AtomDest::Net(n) => (Some(Prefix::Other(Shown(n))), None),
             AtomDest::Group(id, _) => (None, Some(Shown(id))),
         };
         let fields = 6 + usize::from(group.is_some()) + usize::from(atom.description.is_some());

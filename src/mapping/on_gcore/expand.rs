@@ -4,6 +4,7 @@
 use super::narrow::{carve, Carved, SMTP_PORT};
 use crate::dialect::gcore::rule::{check_atom, opens_smtp};
 use crate::model::{Atom, Rule};
+use std::ops::ControlFlow;
 
 /// What to do with an egress TCP/UDP rule that covers port 25.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -42,65 +43,116 @@ pub enum ExpandError {
     TooMany { max: usize, at: usize },
 }
 
+/// Why the expansion of one rule stopped early.
+enum Stop {
+    /// The rule cannot be a Gcore rule: Gcore's message.
+    Failed(String),
+    /// The atoms so far exceed the cap.
+    TooMany,
+}
+
 /// [`expand`], giving up as soon as the result would exceed `max` rules.
 pub fn expand_within(rules: &[Rule], policy: SmtpPolicy, max: usize) -> Result<Expanded, ExpandError> {
-    let mut out = Expanded::default();
-    let room = rules.len().min(max.saturating_add(1));
-    let mut seen = Seen::with_capacity(room);
-    out.atoms.reserve(room);
-    let mut errors = Vec::new();
-    let mut atoms = Vec::new();
-    for (i, rule) in rules.iter().enumerate() {
-        let number = i + 1;
+    let mut expander = Expander::new(policy, max, rules.len());
+    for rule in rules {
+        expander.push(rule)?;
+    }
+    expander.finish()
+}
+
+/// [`expand_within`] one rule at a time, for a caller that reads rules one
+/// by one (a 16 MB body need not be held as a list of rules as well).
+pub struct Expander {
+    policy: SmtpPolicy,
+    max: usize,
+    out: Expanded,
+    seen: Seen,
+    /// Rule numbers that could not be expanded, with Gcore's message.
+    errors: Vec<(usize, String)>,
+    /// Rules pushed so far.
+    pushed: usize,
+}
+
+impl Expander {
+    /// `hint`: about how many rules will be pushed (sizes the output).
+    pub fn new(policy: SmtpPolicy, max: usize, hint: usize) -> Self {
+        let room = hint.min(max.saturating_add(1));
+        let mut out = Expanded::default();
+        out.atoms.reserve(room);
+        Expander {
+            policy,
+            max,
+            out,
+            seen: Seen::with_capacity(room),
+            errors: Vec::new(),
+            pushed: 0,
+        }
+    }
+
+    /// Expands the next rule; `TooMany` as soon as the atoms exceed `max`
+    /// (expansion stops there, so a huge body costs no more than the cap).
+    pub fn push(&mut self, rule: &Rule) -> Result<(), ExpandError> {
+        self.pushed += 1;
+        let number = self.pushed;
+        let (policy, max) = (self.policy, self.max);
+        let (out, seen) = (&mut self.out, &mut self.seen);
         let mut narrowed = false;
         let mut kept = 0usize;
-        let mut failed = None;
-        let mut keep = |piece: Atom, out: &mut Expanded| {
-            kept += 1;
-            seen.push_new(&mut out.atoms, piece);
-        };
-        atoms.clear();
-        rule.atoms_into(&mut atoms);
-        for atom in atoms.drain(..) {
+        let flow = rule.try_each_atom(|atom| {
             if let Err(e) = check_atom(&atom) {
-                failed = Some(e);
-                break;
+                return ControlFlow::Break(Stop::Failed(e));
             }
             match (policy, opens_smtp(&atom)) {
                 (SmtpPolicy::Reject, true) => {
-                    failed = Some(format!(
+                    return ControlFlow::Break(Stop::Failed(format!(
                         "covers egress TCP/UDP port {SMTP_PORT}, which Gcore blocks (set gcore.port25 = \"narrow\" to carve it out)"
-                    ));
-                    break;
+                    )));
                 }
                 (SmtpPolicy::Narrow, true) => match carve(&atom, SMTP_PORT) {
-                    Carved::Untouched => keep(atom, &mut out),
+                    Carved::Untouched => {
+                        kept += 1;
+                        seen.push_new(&mut out.atoms, atom);
+                    }
                     Carved::Replaced(pieces) => {
                         narrowed = true;
-                        pieces.into_iter().for_each(|p| keep(p, &mut out));
+                        for piece in pieces {
+                            kept += 1;
+                            seen.push_new(&mut out.atoms, piece);
+                        }
                     }
                 },
-                _ => keep(atom, &mut out),
+                _ => {
+                    kept += 1;
+                    seen.push_new(&mut out.atoms, atom);
+                }
             }
             if out.atoms.len() > max {
-                return Err(ExpandError::TooMany { max, at: number });
+                ControlFlow::Break(Stop::TooMany)
+            } else {
+                ControlFlow::Continue(())
             }
-        }
-        match failed {
-            Some(e) => errors.push((number, e)),
-            None if narrowed && kept == 0 => out.warnings.push(format!(
+        });
+        match flow {
+            ControlFlow::Break(Stop::TooMany) => return Err(ExpandError::TooMany { max, at: number }),
+            ControlFlow::Break(Stop::Failed(e)) => self.errors.push((number, e)),
+            ControlFlow::Continue(()) if narrowed && kept == 0 => out.warnings.push(format!(
                 "rule number {number} allows only egress TCP/UDP port {SMTP_PORT}, which Gcore blocks; it was left out"
             )),
-            None if narrowed => out.warnings.push(format!(
+            ControlFlow::Continue(()) if narrowed => out.warnings.push(format!(
                 "rule number {number} was narrowed to leave out egress TCP/UDP port {SMTP_PORT}, which Gcore blocks"
             )),
-            None => {}
+            ControlFlow::Continue(()) => {}
         }
+        Ok(())
     }
-    if errors.is_empty() {
-        Ok(out)
-    } else {
-        Err(ExpandError::Rules(errors))
+
+    /// The atoms of every rule pushed, or the rules Gcore cannot take.
+    pub fn finish(self) -> Result<Expanded, ExpandError> {
+        if self.errors.is_empty() {
+            Ok(self.out)
+        } else {
+            Err(ExpandError::Rules(self.errors))
+        }
     }
 }
 

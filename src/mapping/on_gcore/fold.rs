@@ -48,13 +48,15 @@ fn rejoin_halves(mut atoms: Vec<Atom>) -> Vec<Atom> {
 /// to one destination by a single `Any` atom, placed where the set began.
 fn collapse_any_templates(atoms: Vec<Atom>) -> Vec<Atom> {
     type Key<'a> = (&'a AtomDest, &'a Option<String>, bool);
-    let templates: AHashMap<Family, AHashSet<AtomProto>> = [Family::V4, Family::V6]
-        .into_iter()
-        .map(|f| (f, joined_any_template(f).into_iter().collect()))
-        .collect();
+    let [v4, v6]: [AHashSet<AtomProto>; 2] =
+        [Family::V4, Family::V6].map(|f| joined_any_template(f).into_iter().collect());
+    let template = |f: Family| match f {
+        Family::V4 => &v4,
+        Family::V6 => &v6,
+    };
     let mut members: AHashMap<Key, (AHashSet<AtomProto>, Vec<usize>)> = AHashMap::new();
     for (i, a) in atoms.iter().enumerate() {
-        if a.direction == Direction::Egress && templates[&a.dest.family()].contains(&a.proto) {
+        if a.direction == Direction::Egress && template(a.dest.family()).contains(&a.proto) {
             let entry = members
                 .entry((&a.dest, &a.description, a.log))
                 .or_insert_with(|| (AHashSet::new(), Vec::new()));
@@ -66,7 +68,7 @@ fn collapse_any_templates(atoms: Vec<Atom>) -> Vec<Atom> {
     let mut drop = vec![false; atoms.len()];
     let mut first = AHashSet::new();
     for ((dest, _, _), (protos, idx)) in &members {
-        if protos.len() == templates[&dest.family()].len() {
+        if protos.len() == template(dest.family()).len() {
             idx.iter().for_each(|&i| drop[i] = true);
             first.insert(idx[0]);
         }

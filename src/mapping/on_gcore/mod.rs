@@ -52,14 +52,47 @@ impl Policy {
 /// CF rules as Gcore atoms (deduplicated, `log` kept on each atom), with
 /// narrowing warnings; `kept` atoms already in the group count toward the cap.
 pub fn to_gcore(rules: &[Rule], policy: Policy, kept: usize) -> Result<Expanded, PlanError> {
-    let max = policy.max_rules.saturating_sub(kept);
-    expand::expand_within(rules, policy.smtp, max).map_err(|e| match e {
+    let mut plan = ToGcore::new(policy, kept, rules.len());
+    for rule in rules {
+        plan.push(rule)?;
+    }
+    plan.finish()
+}
+
+/// [`to_gcore`] one rule at a time (`sgbridge translate` maps each rule of a
+/// large body as it is read).
+pub struct ToGcore {
+    expander: expand::Expander,
+    max_rules: usize,
+}
+
+impl ToGcore {
+    /// `hint`: about how many rules will be pushed.
+    pub fn new(policy: Policy, kept: usize, hint: usize) -> Self {
+        let max = policy.max_rules.saturating_sub(kept);
+        ToGcore {
+            expander: expand::Expander::new(policy.smtp, max, hint),
+            max_rules: policy.max_rules,
+        }
+    }
+
+    /// Maps the next rule; an error here ends the plan (the cap is passed).
+    pub fn push(&mut self, rule: &Rule) -> Result<(), PlanError> {
+        let max_rules = self.max_rules;
+        self.expander.push(rule).map_err(|e| plan_error(e, max_rules))
+    }
+
+    pub fn finish(self) -> Result<Expanded, PlanError> {
+        let max_rules = self.max_rules;
+        self.expander.finish().map_err(|e| plan_error(e, max_rules))
+    }
+}
+
+fn plan_error(e: ExpandError, max_rules: usize) -> PlanError {
+    match e {
         ExpandError::Rules(errs) => PlanError::Rules(errs),
-        ExpandError::TooMany { at, .. } => PlanError::TooMany {
-            max: policy.max_rules,
-            at,
-        },
-    })
+        ExpandError::TooMany { at, .. } => PlanError::TooMany { max: max_rules, at },
+    }
 }
 
 /// The CF rules that atoms (with their `log` flags) stand for.
