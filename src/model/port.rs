@@ -1,6 +1,6 @@
 //! Transport ports and port ranges, valid by construction.
 
-use smallvec::SmallVec;
+use smallvec::{smallvec, SmallVec};
 use std::fmt;
 
 /// A transport-layer port number (0–65535). CF admits 1–65535, Gcore 0–65535;
@@ -111,7 +111,7 @@ impl PortSet {
     }
 
     pub fn single(range: PortRange) -> Self {
-        PortSet::Ranges(NonEmptyRanges(SmallVec::from_buf_and_len([range, range], 1)))
+        PortSet::Ranges(NonEmptyRanges(smallvec![range]))
     }
 
     pub fn contains(&self, port: u16) -> bool {

@@ -47,8 +47,7 @@ impl Protocol {
 }
 
 /// Address ranges, the first kept inline: most rules name one destination,
-/// and a 16 MB body holds ~300,000 rules (a heap block each was a cache miss
-/// each when they were expanded).
+/// and a 16 MB body holds ~300,000 rules (one heap block fewer each).
 pub type IpRanges = SmallVec<[IpRange; 1]>;
 
 /// A non-empty list of address ranges, in the caller's order.

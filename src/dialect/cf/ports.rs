@@ -1,6 +1,7 @@
 //! CF `ports` strings, parsed exactly as CC's `TransportRuleValidator.validate_port`.
 
 use crate::model::{PortRange, PortRanges};
+use smallvec::smallvec;
 
 /// The port ranges of a `ports` string, or `None` for "contains invalid ports".
 /// A range (`N-M`) needs `N < M`; a list is comma-separated single ports, and
@@ -15,7 +16,7 @@ pub fn parse(ports: &str) -> Option<PortRanges> {
     if let Some((left, right)) = ports.split_once('-') {
         let (lo, hi) = (number(left)?, number(right)?);
         if lo < hi && valid(lo) && valid(hi) {
-            return PortRange::new(lo as u16, hi as u16).map(|r| PortRanges::from_buf_and_len([r, r], 1));
+            return PortRange::new(lo as u16, hi as u16).map(|r| smallvec![r]);
         }
         return None;
     }
