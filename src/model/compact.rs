@@ -101,16 +101,13 @@ fn factor_block(block: &[Atom], out: &mut Vec<Rule>) {
     let mut index: AHashMap<&AtomDest, usize> = AHashMap::with_capacity(block.len());
     for a in block {
         // Atoms come destination-major: a repeat is usually the last one seen.
-        if let Some((_, ports)) = dests.last_mut().filter(|(d, _)| *d == &a.dest) {
-            if let Some(r) = port_of(a) {
-                ports.add(r);
-            }
-            continue;
-        }
-        let i = *index.entry(&a.dest).or_insert_with(|| {
-            dests.push((&a.dest, Ports::default()));
-            dests.len() - 1
-        });
+        let i = match dests.last() {
+            Some((d, _)) if *d == &a.dest => dests.len() - 1,
+            _ => *index.entry(&a.dest).or_insert_with(|| {
+                dests.push((&a.dest, Ports::default()));
+                dests.len() - 1
+            }),
+        };
         if let Some(r) = port_of(a) {
             dests[i].1.add(r);
         }

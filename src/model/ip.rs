@@ -138,10 +138,7 @@ impl IpRange {
 impl fmt::Display for IpRange {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.start == self.end {
-            return match self.start {
-                IpAddr::V4(a) => f.write_str(V4Text::new(a, None).as_str()),
-                v6 => write!(f, "{v6}"),
-            };
+            return Shown(self.start).fmt(f);
         }
         match self.as_net() {
             Some(IpNet::V4(net)) => f.write_str(V4Text::net(net).as_str()),

@@ -10,7 +10,7 @@ use super::ip::{Family, IpRange};
 use super::port::{PortRange, PortSet};
 use super::proto::{BareProto, IcmpVersion, NamedProto, PortedProto};
 use ipnet::IpNet;
-use smallvec::SmallVec;
+use smallvec::{smallvec, SmallVec};
 use std::ops::ControlFlow;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -61,7 +61,7 @@ impl IpList {
     }
 
     pub fn one(range: IpRange) -> Self {
-        Self(SmallVec::from_buf([range]))
+        Self(smallvec![range])
     }
 
     pub fn as_slice(&self) -> &[IpRange] {

@@ -8,6 +8,7 @@
 
 use crate::model::{IpRange, IpRanges};
 use ipnet::IpNet;
+use smallvec::smallvec;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// The CC feature flags that change which destinations are valid.
@@ -30,7 +31,7 @@ pub fn parse(destination: &str, flags: CfFlags) -> Option<IpRanges> {
         }
         return destination.split(',').map(|part| parse_one(part, flags)).collect();
     }
-    parse_one(destination, flags).map(|r| IpRanges::from_buf([r]))
+    parse_one(destination, flags).map(|r| smallvec![r])
 }
 
 /// One address as CC's `parse_ip` reads it: IPv4, or IPv6 when enabled;

@@ -102,29 +102,26 @@ impl Expander {
             if let Err(e) = check_atom(&atom) {
                 return ControlFlow::Break(Stop::Failed(e));
             }
-            match (policy, opens_smtp(&atom)) {
+            // The atom itself, or (narrowed) the pieces carved from it; an
+            // empty `Vec` allocates nothing, so the usual atom costs no list.
+            let (whole, pieces) = match (policy, opens_smtp(&atom)) {
                 (SmtpPolicy::Reject, true) => {
                     return ControlFlow::Break(Stop::Failed(format!(
                         "covers egress TCP/UDP port {SMTP_PORT}, which Gcore blocks (set gcore.port25 = \"narrow\" to carve it out)"
                     )));
                 }
                 (SmtpPolicy::Narrow, true) => match carve(&atom, SMTP_PORT) {
-                    Carved::Untouched => {
-                        kept += 1;
-                        seen.push_new(&mut out.atoms, atom);
-                    }
+                    Carved::Untouched => (Some(atom), Vec::new()),
                     Carved::Replaced(pieces) => {
                         narrowed = true;
-                        for piece in pieces {
-                            kept += 1;
-                            seen.push_new(&mut out.atoms, piece);
-                        }
+                        (None, pieces)
                     }
                 },
-                _ => {
-                    kept += 1;
-                    seen.push_new(&mut out.atoms, atom);
-                }
+                _ => (Some(atom), Vec::new()),
+            };
+            for piece in whole.into_iter().chain(pieces) {
+                kept += 1;
+                seen.push_new(&mut out.atoms, piece);
             }
             if out.atoms.len() > max {
                 ControlFlow::Break(Stop::TooMany)
