@@ -31,7 +31,7 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Samplin
 use serde::{Deserialize, Serialize};
 use sgbridge::cli::translate::{run, Dialect, Port25, TranslateArgs};
 use sgbridge::dialect::cf::{self, CfFlags};
-use sgbridge::dialect::gcore::{self, rule::SpecView, GcoreFlags};
+use sgbridge::dialect::gcore::{self, GcoreFlags};
 use sgbridge::mapping::on_gcore::{self, Policy, SmtpPolicy};
 use std::hint::black_box;
 use std::time::Duration;
@@ -246,8 +246,9 @@ fn stages(c: &mut Criterion, case: &Case) {
     });
     g.bench_function(BenchmarkId::new("atoms_to_gcore_json", l), |b| {
         b.iter(|| {
-            let specs: Vec<SpecView> = black_box(&expanded.atoms).iter().map(SpecView).collect();
-            serde_json::to_string_pretty(&specs).unwrap()
+            let mut out = String::with_capacity(case.cf.len() * 4);
+            gcore::pretty::write_rules(black_box(&expanded.atoms), 0, &mut out);
+            out
         })
     });
     g.bench_function(BenchmarkId::new("gcore_parse_validate", l), |b| {

@@ -3,6 +3,7 @@
 
 pub mod body;
 pub mod error;
+pub mod pretty;
 pub mod rule;
 pub mod template;
 pub mod time;

@@ -7,7 +7,6 @@ use super::template::SMTP_PORT;
 use crate::json::{Fields, Scalar};
 use crate::model::{
     Atom, AtomDest, AtomProto, Direction, Family, IcmpMatch, IcmpVersion, NamedProto, PortRange, PortedProto, Uuid,
-    V4Text,
 };
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
@@ -455,7 +454,7 @@ pub fn to_spec(atom: &Atom) -> RuleSpec {
 }
 
 /// Gcore's protocol name and port (or ICMP type and code) fields of an atom.
-fn proto_fields(proto: AtomProto) -> (Option<NamedProto>, Option<u16>, Option<u16>) {
+pub(super) fn proto_fields(proto: AtomProto) -> (Option<NamedProto>, Option<u16>, Option<u16>) {
     match proto {
         AtomProto::Any => (None, None, None),
         AtomProto::Ported(p, r) => (Some(NamedProto::Ported(p)), r.map(|r| r.lo()), r.map(|r| r.hi())),
@@ -464,63 +463,10 @@ fn proto_fields(proto: AtomProto) -> (Option<NamedProto>, Option<u16>, Option<u1
     }
 }
 
-fn direction_name(d: Direction) -> &'static str {
+pub(super) fn direction_name(d: Direction) -> &'static str {
     match d {
         Direction::Egress => "egress",
         Direction::Ingress => "ingress",
-    }
-}
-
-/// An atom written as [`to_spec`] writes it, borrowing instead of building a
-/// [`RuleSpec`] (no string is allocated): for writing many rules at once.
-pub struct SpecView<'a>(pub &'a Atom);
-
-impl Serialize for SpecView<'_> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeStruct;
-        /// Written through `Display`, straight into the output.
-        struct Shown<'a, T>(&'a T);
-        impl<T: std::fmt::Display> Serialize for Shown<'_, T> {
-            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                s.collect_str(self.0)
-            }
-        }
-        let atom = self.0;
-        let (protocol, min, max) = proto_fields(atom.proto);
-        /// IPv4 prefixes skip `core::fmt` (the bulk of a large translation).
-        enum Prefix<'a> {
-            V4(V4Text),
-            Other(Shown<'a, IpNet>),
-        }
-        impl Serialize for Prefix<'_> {
-            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                match self {
-                    Prefix::V4(text) => s.serialize_str(text.as_str()),
-                    Prefix::Other(shown) => shown.serialize(s),
-                }
-            }
-        }
-        let (prefix, group) = match &atom.dest {
-            AtomDest::Any(_) => (None, None),
-            AtomDest::Net(IpNet::V4(n)) => (Some(Prefix::V4(V4Text::net(*n))), None),
-            AtomDest::Net(n) => (Some(Prefix::Other(Shown(n))), None),
-            AtomDest::Group(id, _) => (None, Some(Shown(id))),
-        };
-        let fields = 6 + usize::from(group.is_some()) + usize::from(atom.description.is_some());
-        let mut out = s.serialize_struct("RuleSpec", fields)?;
-        out.serialize_field("direction", direction_name(atom.direction))?;
-        out.serialize_field("ethertype", ethertype_name(atom.dest.family()))?;
-        out.serialize_field("protocol", &protocol.map(|p| p.gcore_name()))?;
-        out.serialize_field("port_range_min", &min)?;
-        out.serialize_field("port_range_max", &max)?;
-        out.serialize_field("remote_ip_prefix", &prefix)?;
-        if let Some(group) = group {
-            out.serialize_field("remote_group_id", &group)?;
-        }
-        if let Some(description) = &atom.description {
-            out.serialize_field("description", description)?;
-        }
-        out.end()
     }
 }
 
@@ -534,24 +480,6 @@ mod tests {
         match parse(&fields, RulePath::Index(0), ApiVersion::V2, &mut errors) {
             Some(r) => r,
             None => Err(format!("{errors:?}")),
-        }
-    }
-
-    #[test]
-    fn spec_view_writes_what_to_spec_writes() {
-        let rules = [
-            r#"{"direction":"egress","protocol":"tcp","port_range_min":80,"port_range_max":90,"remote_ip_prefix":"10.0.0.0/8"}"#,
-            r#"{"direction":"ingress","ethertype":"IPv6","description":"d \"q\""}"#,
-            r#"{"direction":"egress","protocol":"icmp","port_range_min":3,"remote_group_id":"0a1b2c3d-0000-4000-8000-000000000001"}"#,
-            r#"{"direction":"egress","protocol":"gre","remote_ip_prefix":"2001:db8::/32"}"#,
-        ];
-        for json in rules {
-            let atom = parse_one(json).unwrap();
-            assert_eq!(
-                serde_json::to_string_pretty(&SpecView(&atom)).unwrap(),
-                serde_json::to_string_pretty(&to_spec(&atom)).unwrap(),
-                "{json}"
-            );
         }
     }
 
