@@ -12,6 +12,9 @@ use std::fmt::Write as _;
 /// Two spaces a level, as serde_json's `PrettyFormatter` indents.
 const INDENT: &str = "  ";
 
+/// The indents of the levels rules are written at, each in one piece.
+const INDENTS: [&str; 4] = ["", "  ", "    ", "      "];
+
 /// `atoms` as a pretty JSON array whose brackets sit at nesting `depth`
 /// (0 for a document that is the array).
 pub fn write_rules(atoms: &[Atom], depth: usize, out: &mut String) {
@@ -34,7 +37,9 @@ pub fn write_rules(atoms: &[Atom], depth: usize, out: &mut String) {
 pub fn write_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>, depth: usize, out: &mut String) {
     let mut object = Object::open(out, depth);
     for (key, value) in pairs {
-        object.key(key);
+        object.next();
+        escaped(object.out, key);
+        object.out.push_str(": ");
         escaped(object.out, value);
     }
     object.close();
@@ -94,13 +99,18 @@ impl<'a> Object<'a> {
         }
     }
 
-    /// A key known to need no escaping (ours), or one escaped as JSON.
+    /// A key of ours (nothing to escape) and the `: ` after it.
     fn key(&mut self, key: &str) {
+        self.next();
+        quoted(self.out, key);
+        self.out.push_str(": ");
+    }
+
+    /// The separator and indent before the next entry.
+    fn next(&mut self) {
         self.out.push_str(if self.empty { "\n" } else { ",\n" });
         self.empty = false;
         indent(self.out, self.depth + 1);
-        escaped(self.out, key);
-        self.out.push_str(": ");
     }
 
     fn close(self) {
@@ -113,8 +123,9 @@ impl<'a> Object<'a> {
 }
 
 fn indent(out: &mut String, depth: usize) {
-    for _ in 0..depth {
-        out.push_str(INDENT);
+    match INDENTS.get(depth) {
+        Some(spaces) => out.push_str(spaces),
+        None => (0..depth).for_each(|_| out.push_str(INDENT)),
     }
 }
 
