@@ -117,9 +117,8 @@ pub fn run(args: &TranslateArgs, input: &[u8]) -> Result<Output, String> {
 /// CF rules mapped one by one as they are read: a 16 MB rule set is never
 /// also held as a list of model rules.
 fn cf_to_gcore(args: &TranslateArgs, input: &[u8]) -> Result<Output, String> {
-    // As many rules as the shortest useful rule (38 bytes) allows: room
-    // that is never written costs no memory, a short guess a copy of all.
-    let mut plan = on_gcore::ToGcore::new(args.policy(), 0, input.len() / 38);
+    // Room that is never written costs no memory, a short guess a copy of all.
+    let mut plan = on_gcore::ToGcore::new(args.policy(), 0, cf::body::list_room(input.len()));
     // Only valid rules are pushed, and the plan is used only when every rule
     // was valid: its rule numbers are then the list's. Without a cap, `push`
     // cannot fail; were it to, the first error stands.
@@ -159,13 +158,8 @@ fn gcore_output(
     // sized up front, a 16 MB rule set is not copied through every doubling.
     let mut out = String::with_capacity(input_len.saturating_mul(4));
     if args.with_tags {
-        // `{"rules": [...], "tags": {...}}`, the shape Gcore input also takes.
-        out.push_str("{\n  \"rules\": ");
-        gcore::pretty::write_rules(&expanded.atoms, 1, &mut out);
-        out.push_str(",\n  \"tags\": ");
         let tags: BTreeMap<&str, &str> = log_tags.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        gcore::pretty::write_pairs(tags, 1, &mut out);
-        out.push_str("\n}");
+        gcore::pretty::write_rules_with_tags(&expanded.atoms, tags, &mut out);
     } else {
         if !log_tags.is_empty() {
             warnings.push(

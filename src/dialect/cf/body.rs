@@ -193,7 +193,7 @@ pub fn each_rule(body: &[u8], flags: CfFlags, mut sink: impl FnMut(Rule)) -> Res
 /// Room for the rules of a list of `json_len` bytes: the shortest useful
 /// rule, `{"protocol":"all","destination":"::"}`, is 38 bytes (a big body
 /// would otherwise be copied through every doubling).
-fn list_room(json_len: usize) -> usize {
+pub fn list_room(json_len: usize) -> usize {
     json_len / 38
 }
 

@@ -33,8 +33,19 @@ pub fn write_rules(atoms: &[Atom], depth: usize, out: &mut String) {
     out.push(']');
 }
 
+/// `{"rules": [...], "tags": {...}}`: rules with their group's tags, the
+/// shape `sgbridge translate --with-tags` writes and reads.
+pub fn write_rules_with_tags<'a>(atoms: &[Atom], tags: impl IntoIterator<Item = (&'a str, &'a str)>, out: &mut String) {
+    let mut object = Object::open(out, 0);
+    object.key("rules");
+    write_rules(atoms, 1, object.out);
+    object.key("tags");
+    write_pairs(tags, 1, object.out);
+    object.close();
+}
+
 /// String pairs (a group's tags) as a pretty JSON object at nesting `depth`.
-pub fn write_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>, depth: usize, out: &mut String) {
+fn write_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>, depth: usize, out: &mut String) {
     let mut object = Object::open(out, depth);
     for (key, value) in pairs {
         object.next();
@@ -242,11 +253,8 @@ mod tests {
         let pairs = [("a\"b".to_string(), "c\n".to_string()), ("k".into(), "v".into())];
         for tags in [BTreeMap::new(), BTreeMap::from(pairs)] {
             for rules in [&all[..0], &all[..]] {
-                let mut ours = String::from("{\n  \"rules\": ");
-                write_rules(rules, 1, &mut ours);
-                ours.push_str(",\n  \"tags\": ");
-                write_pairs(tags.iter().map(|(k, v)| (k.as_str(), v.as_str())), 1, &mut ours);
-                ours.push_str("\n}");
+                let mut ours = String::new();
+                write_rules_with_tags(rules, tags.iter().map(|(k, v)| (k.as_str(), v.as_str())), &mut ours);
                 let serde = Wrapped {
                     rules: rules.iter().map(to_spec).collect(),
                     tags: tags.clone(),

@@ -26,14 +26,6 @@ pub struct Expanded {
     pub warnings: Vec<String>,
 }
 
-/// Expand rules; errors carry the 1-based rule number and Gcore's message.
-pub fn expand(rules: &[Rule], policy: SmtpPolicy) -> Result<Expanded, Vec<(usize, String)>> {
-    expand_within(rules, policy, usize::MAX).map_err(|e| match e {
-        ExpandError::Rules(errs) => errs,
-        ExpandError::TooMany { .. } => unreachable!("no atom count exceeds usize::MAX"),
-    })
-}
-
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ExpandError {
     /// Rules Gcore cannot take: (1-based rule number, Gcore's message).
@@ -51,17 +43,9 @@ enum Stop {
     TooMany(usize),
 }
 
-/// [`expand`], giving up once the result is found to exceed `max` rules.
-pub fn expand_within(rules: &[Rule], policy: SmtpPolicy, max: usize) -> Result<Expanded, ExpandError> {
-    let mut expander = Expander::new(policy, max, rules.len());
-    for rule in rules {
-        expander.push(rule)?;
-    }
-    expander.finish()
-}
-
-/// [`expand_within`] one rule at a time, for a caller that reads rules one
-/// by one (a 16 MB body need not be held as a list of rules as well).
+/// Rules expanded one at a time, for a caller that may read them one by one
+/// (a 16 MB body need not be held as a list of rules as well);
+/// [`super::ToGcore`] is built on it.
 pub struct Expander {
     policy: SmtpPolicy,
     max: usize,
@@ -239,6 +223,22 @@ fn remove_at<T>(items: &mut Vec<T>, positions: &[usize]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every rule, without a cap; errors carry the rule number and message.
+    fn expand(rules: &[Rule], policy: SmtpPolicy) -> Result<Expanded, Vec<(usize, String)>> {
+        expand_within(rules, policy, usize::MAX).map_err(|e| match e {
+            ExpandError::Rules(errs) => errs,
+            ExpandError::TooMany { .. } => unreachable!("no atom count exceeds usize::MAX"),
+        })
+    }
+
+    fn expand_within(rules: &[Rule], policy: SmtpPolicy, max: usize) -> Result<Expanded, ExpandError> {
+        let mut expander = Expander::new(policy, max, rules.len());
+        for rule in rules {
+            expander.push(rule)?;
+        }
+        expander.finish()
+    }
     use crate::model::{Direction, Family, IcmpMatch, IcmpVersion, IpList, IpRange, Protocol, Target};
 
     fn rule(protocol: Protocol, dest: &str) -> Rule {
