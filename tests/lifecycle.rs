@@ -163,7 +163,9 @@ async fn sigterm_lets_writes_waiting_past_30_s_finish_and_readyz_turns_503() {
     let b = cf_create(p.url("/v2/security_groups"), "b");
     waits_in_flight(&http, &p.url("/metrics"), 2).await;
     p.signal("TERM");
-    p.log_line("SIGTERM: draining").await;
+    // Logged once readiness has turned (the signal's own line comes first,
+    // before the accept loop sees it: waiting on that one raced the flip).
+    p.log_line("draining: /readyz answers 503").await;
     // Within the delay new connections are still taken: not ready.
     let ready = http.send(Method::GET, &p.url("/readyz"), &[], "").await;
     assert_eq!(ready.status, StatusCode::SERVICE_UNAVAILABLE);
