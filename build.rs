@@ -15,12 +15,15 @@ fn main() {
 }
 
 fn git_commit() -> Option<String> {
-    // Rebuild when HEAD moves: HEAD itself, and the ref it points to.
-    println!("cargo:rerun-if-changed=.git/HEAD");
-    println!("cargo:rerun-if-changed=.git/packed-refs");
+    // Rebuild when HEAD moves: HEAD itself, and the ref it points to. Only
+    // files that exist are watched: cargo reruns a build script whose
+    // watched file is missing on every build (a fresh clone may have no
+    // packed-refs), which recompiled the whole crate each time.
+    watch(".git/HEAD");
+    watch(".git/packed-refs");
     if let Ok(head) = std::fs::read_to_string(".git/HEAD") {
         if let Some(reference) = head.strip_prefix("ref: ") {
-            println!("cargo:rerun-if-changed=.git/{}", reference.trim());
+            watch(&format!(".git/{}", reference.trim()));
         }
     }
     let out = Command::new("git")
@@ -31,4 +34,10 @@ fn git_commit() -> Option<String> {
         .success()
         .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
         .filter(|c| !c.is_empty())
+}
+
+fn watch(path: &str) {
+    if std::path::Path::new(path).exists() {
+        println!("cargo:rerun-if-changed={path}");
+    }
 }

@@ -92,6 +92,9 @@ pub enum Kind {
     KeyInFlight,
     /// An `Idempotency-Key` first used for a different request.
     KeyReused,
+    /// An `Idempotency-Key` whose request was answered with more than the
+    /// gateway keeps: the answer cannot be replayed (nor the request run again).
+    KeyAnswerNotKept,
     /// The route exists, the method does not.
     MethodNotAllowed,
 }
@@ -249,6 +252,7 @@ impl Error {
             | Kind::NoRoute
             | Kind::KeyInFlight
             | Kind::KeyReused
+            | Kind::KeyAnswerNotKept
             | Kind::MethodNotAllowed => Blame::Caller,
             Kind::Conflict
             | Kind::Unavailable

@@ -123,7 +123,7 @@ fn run_serve(path: Option<PathBuf>, listen: Option<SocketAddr>) -> ExitCode {
         }
     };
     runtime.block_on(async move {
-        match serve(cfg, path, listen).await {
+        match serve(cfg, path).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("sgbridge: {e}");
@@ -133,7 +133,7 @@ fn run_serve(path: Option<PathBuf>, listen: Option<SocketAddr>) -> ExitCode {
     })
 }
 
-async fn serve(cfg: Config, path: Option<PathBuf>, listen: Option<SocketAddr>) -> Result<(), String> {
+async fn serve(cfg: Config, path: Option<PathBuf>) -> Result<(), String> {
     let (addr, admin_addr) = (cfg.server.listen, cfg.server.admin_listen);
     let app = App::open(cfg).await?;
     let backlog = app.cfg.server.listen_backlog;
@@ -163,7 +163,7 @@ async fn serve(cfg: Config, path: Option<PathBuf>, listen: Option<SocketAddr>) -
             "the embedded backend keeps every group in memory: a restart loses them all (use backend.kind = \"gcore\" or \"cf\" to keep them)"
         );
     }
-    let live = Arc::new(Live::new(app, path, listen));
+    let live = Arc::new(Live::new(app, path));
     tokio::spawn(reload_on_sighup(live.clone()));
     server::serve_live(live, listener, admin, signals::first_sigterm())
         .await

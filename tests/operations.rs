@@ -293,7 +293,7 @@ async fn start_live(cfg: Config) -> (Arc<Live>, String, String) {
         format!("http://{}", api.local_addr().unwrap()),
         format!("http://{}", admin.local_addr().unwrap()),
     );
-    let live = Arc::new(Live::new(App::new(cfg).unwrap(), None, None));
+    let live = Arc::new(Live::new(App::new(cfg).unwrap(), None));
     tokio::spawn(serve_live(live.clone(), api, Some(admin), std::future::pending()));
     (live, urls.0, urls.1)
 }
@@ -375,6 +375,31 @@ async fn a_reload_takes_new_credentials_and_keeps_what_needs_a_restart() {
     assert_eq!(list("token-b").await, StatusCode::OK);
     assert_eq!(list("token-a").await, StatusCode::UNAUTHORIZED);
     assert_eq!(live.app().cfg.backend.embedded.task_delay_ms, 50, "the backend is kept");
+}
+
+/// A reload is checked against the listener actually bound: a file that
+/// names a loopback `listen` cannot bring the development credentials back
+/// on a process serving every address (they answered 200 there).
+#[tokio::test]
+async fn a_reload_is_checked_against_the_listeners_actually_bound() {
+    let mut cfg = quick_config();
+    cfg.server.listen = "0.0.0.0:0".parse().unwrap();
+    cfg.auth.cf_bearer_tokens = vec!["own-token".into()];
+    cfg.auth.gcore_keys.clear();
+    let dir = std::env::temp_dir().join(format!("sgbridge-reload-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("sgbridge.toml");
+    let live = Live::new(App::new(cfg).unwrap(), Some(path.clone()));
+    // The shipped defaults: loopback listen, development credentials.
+    std::fs::write(&path, include_str!("../config/sgbridge.toml")).unwrap();
+    let e = live.reload().unwrap_err();
+    assert!(e.contains("development credentials"), "{e}");
+    assert_eq!(
+        live.app().cfg.auth.cf_bearer_tokens,
+        ["own-token"],
+        "the old config stays"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[tokio::test]

@@ -192,14 +192,18 @@ async fn fetches_for_unknown_kids_are_rate_limited() {
 async fn a_uaa_that_cannot_be_reached_is_a_502_not_a_401() {
     let u = uaa::start().await;
     u.set_down(true);
-    let gw = gateway(uaa_config(&u));
+    let mut cfg = uaa_config(&u);
+    cfg.auth.cf_bearer_tokens = vec!["static-token".into()];
+    let gw = gateway(cfg);
     let token = Key::first().sign(&u.claims(&["cloud_controller.admin"]));
     let r = with_token(&gw, Method::GET, "/v2/security_groups", &token, "").await;
     assert_eq!(r.status, StatusCode::BAD_GATEWAY);
     assert_eq!(error_code(&r), "CF-UaaUnavailable");
     // Static tokens still work meanwhile.
     assert_eq!(
-        gw.cf(Method::GET, "/v2/security_groups", "").await.status,
+        with_token(&gw, Method::GET, "/v2/security_groups", "static-token", "")
+            .await
+            .status,
         StatusCode::OK
     );
 }
@@ -333,6 +337,8 @@ async fn gcore_keys_are_scoped_to_projects_and_kept_off_cf_state() {
         key("tenant", "tenant-key", vec![1, 7], false),
         key("bridge", "bridge-key", vec![], true),
     ];
+    // Configured credentials replace the development ones (both dialects).
+    cfg.auth.cf_bearer_tokens = vec!["cf-admin".into()];
     let gw = gateway(cfg);
     let as_tenant = [("authorization", "APIKey tenant-key")];
     let as_bridge = [("authorization", "APIKey bridge-key")];
@@ -361,15 +367,21 @@ async fn gcore_keys_are_scoped_to_projects_and_kept_off_cf_state() {
         .await;
     assert_eq!(r.status, StatusCode::OK, "a key granted reserved tags may");
 
+    let cf = [("authorization", "bearer cf-admin")];
     let id = gw
-        .cf(Method::POST, "/v2/security_groups", r#"{"name":"web"}"#)
+        .send(Method::POST, "/v2/security_groups", &cf, r#"{"name":"web"}"#)
         .await
         .json()["metadata"]["guid"]
         .as_str()
         .unwrap()
         .to_string();
     let set = gw
-        .cf(Method::PUT, &format!("/v2/config/running_security_groups/{id}"), "")
+        .send(
+            Method::PUT,
+            &format!("/v2/config/running_security_groups/{id}"),
+            &cf,
+            "",
+        )
         .await;
     assert_eq!(set.status, StatusCode::OK);
     let path = format!("/cloud/v2/security_groups/1/1/{id}");
@@ -386,7 +398,7 @@ async fn gcore_keys_are_scoped_to_projects_and_kept_off_cf_state() {
         .await;
     assert_eq!(r.status, StatusCode::OK, "other tags are the tenant's to change");
     let defaults = gw
-        .cf(Method::GET, "/v2/config/running_security_groups", "")
+        .send(Method::GET, "/v2/config/running_security_groups", &cf, "")
         .await
         .json();
     assert_eq!(defaults["total_results"], 1, "CF state untouched");
@@ -407,4 +419,284 @@ async fn backend_error_pages_never_show_the_gateways_key() {
     let text = String::from_utf8_lossy(&ready.body).to_string();
     assert!(!text.contains("dev-api-key") && !text.contains("<html"), "{text}");
     assert!(text.len() < 1000);
+}
+
+// ---- Security round two (issue 22): each test failed before its fix. ----
+
+fn claims_of(u: &uaa::Uaa, user_id: &str, origin: &str, scopes: &[&str]) -> Value {
+    let mut c = u.claims(scopes);
+    c["user_id"] = user_id.into();
+    c["sub"] = user_id.into();
+    c["origin"] = origin.into();
+    c
+}
+
+/// Two UAA users named alice (origins `uaa` and `ldap`) are two callers:
+/// the read-only one neither replays the admin's stored answer nor pre-claims
+/// the admin's key with a refusal.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idempotency_records_belong_to_the_credential_not_its_display_name() {
+    let u = uaa::start().await;
+    u.serve_keys(&[&Key::first()]);
+    let gw = gateway(uaa_config(&u));
+    let key = Key::first();
+    let admin = key.sign(&claims_of(&u, "u-admin", "uaa", &["cloud_controller.admin"]));
+    let reader = key.sign(&claims_of(
+        &u,
+        "u-reader",
+        "ldap",
+        &["cloud_controller.admin_read_only", "cloud_controller.read"],
+    ));
+    let send = |token: String, key: &'static str| {
+        let gw = &gw;
+        async move {
+            gw.send(
+                Method::POST,
+                "/v2/security_groups",
+                &[("authorization", &format!("bearer {token}")), ("idempotency-key", key)],
+                r#"{"name":"secret-web"}"#,
+            )
+            .await
+        }
+    };
+    let first = send(admin.clone(), "k1").await;
+    assert_eq!(first.status, StatusCode::CREATED);
+    let replay = send(reader.clone(), "k1").await;
+    assert_eq!(
+        replay.status,
+        StatusCode::FORBIDDEN,
+        "{}",
+        String::from_utf8_lossy(&replay.body)
+    );
+    assert!(replay.header("idempotent-replayed").is_none());
+
+    // A refusal is not kept: the admin's own request with that key runs.
+    let refused = send(reader, "k2").await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    let r = gw
+        .send(
+            Method::POST,
+            "/v2/security_groups",
+            &[("authorization", &format!("bearer {admin}")), ("idempotency-key", "k2")],
+            r#"{"name":"second"}"#,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", String::from_utf8_lossy(&r.body));
+    assert!(r.header("idempotent-replayed").is_none());
+}
+
+/// A key allowed nothing cannot fill the records (its refusals are not
+/// kept), and a caller past its own quota pushes out only its own answers.
+#[tokio::test(start_paused = true)]
+async fn one_caller_cannot_evict_another_callers_idempotency_records() {
+    let mut cfg = quick_config();
+    cfg.idempotency.max_keys = 100;
+    cfg.idempotency.max_keys_per_caller = 20;
+    cfg.auth.gcore_keys = vec![
+        key("victim", "victim-key", vec![1], false),
+        key("nothing", "nothing-key", vec![99], false),
+        key("noisy", "noisy-key", vec![7], false),
+    ];
+    let gw = InProc::from_config(cfg);
+    let create = |who: &'static str, project: u64, key: String, name: String| {
+        let gw = &gw;
+        async move {
+            let auth = format!("APIKey {who}");
+            let path = format!("/cloud/v2/security_groups/{project}/1");
+            let body = format!(r#"{{"name":"{name}"}}"#);
+            gw.send(
+                Method::POST,
+                &path,
+                &[("authorization", &auth), ("idempotency-key", &key)],
+                &body,
+            )
+            .await
+        }
+    };
+    let first = create("victim-key", 1, "v".into(), "victim".into()).await;
+    assert_eq!(first.status, StatusCode::OK);
+    for i in 0..300 {
+        let r = create("nothing-key", 1, format!("n{i}"), format!("x{i}")).await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN);
+    }
+    for i in 0..60 {
+        let r = create("noisy-key", 7, format!("z{i}"), format!("z{i}")).await;
+        assert_eq!(r.status, StatusCode::OK);
+    }
+    let again = create("victim-key", 1, "v".into(), "victim".into()).await;
+    assert_eq!(
+        again.header("idempotent-replayed"),
+        Some("true"),
+        "the victim's record was evicted"
+    );
+    assert_eq!(again.body, first.body);
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    let list = gw
+        .send(
+            Method::GET,
+            "/cloud/v1/securitygroups/1/1?name=victim",
+            &[("authorization", "APIKey victim-key")],
+            "",
+        )
+        .await;
+    assert_eq!(list.json()["count"], 1, "created once");
+}
+
+/// An error answer lists a bounded number of messages, however many rules
+/// are wrong (a 4 MB body of empty rules answered 155 MB).
+#[tokio::test(start_paused = true)]
+async fn error_answers_are_bounded_whatever_the_body_holds() {
+    let gw = gateway(quick_config());
+    let rules = vec!["{}"; 100_000].join(",");
+    for (path, body) in [
+        ("/v3/security_groups", format!(r#"{{"name":"x","rules":[{rules}]}}"#)),
+        ("/v2/security_groups", format!(r#"{{"name":"x","rules":[{rules}]}}"#)),
+    ] {
+        let r = gw.cf(Method::POST, path, &body).await;
+        assert!(r.status.is_client_error(), "{path}: {}", r.status);
+        assert!(r.body.len() < 32 * 1024, "{path}: a {}-byte error answer", r.body.len());
+        let text = String::from_utf8_lossy(&r.body);
+        assert!(text.contains("more errors not listed"), "{path}: {text}");
+    }
+}
+
+/// Tasks are scoped like groups: a key bound to project 7 neither reads nor
+/// acknowledges project 1's tasks, and "acknowledge all" stays in its projects.
+#[tokio::test(start_paused = true)]
+async fn tasks_are_scoped_to_the_keys_projects() {
+    let mut cfg = quick_config();
+    cfg.auth.gcore_keys = vec![
+        key("tenant", "tenant-key", vec![7], false),
+        key("wide", "wide-key", vec![], true),
+    ];
+    let gw = InProc::from_config(cfg);
+    let (tenant, wide) = (
+        [("authorization", "APIKey tenant-key")],
+        [("authorization", "APIKey wide-key")],
+    );
+    let r = gw
+        .send(
+            Method::POST,
+            "/cloud/v2/security_groups/1/1",
+            &wide,
+            r#"{"name":"other"}"#,
+        )
+        .await;
+    let task = r.json()["tasks"][0].as_str().unwrap().to_string();
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    let path = format!("/cloud/v1/tasks/{task}");
+    assert_eq!(
+        gw.send(Method::GET, &path, &tenant, "").await.status,
+        StatusCode::NOT_FOUND
+    );
+    let ack = format!("{path}/acknowledge");
+    assert_eq!(
+        gw.send(Method::POST, &ack, &tenant, "").await.status,
+        StatusCode::NOT_FOUND
+    );
+    let all = gw
+        .send(Method::POST, "/cloud/v1/tasks/acknowledge_all", &tenant, "")
+        .await;
+    assert_eq!(all.status, StatusCode::NO_CONTENT);
+    let seen = gw.send(Method::GET, &path, &wide, "").await.json();
+    assert_eq!(
+        seen["acknowledged_at"],
+        Value::Null,
+        "another project's task was acknowledged"
+    );
+    assert_eq!(gw.send(Method::POST, &ack, &wide, "").await.status, StatusCode::OK);
+}
+
+/// A key without reserved tags may not delete, or revert to allow-all, a
+/// group CF state makes live.
+#[tokio::test(start_paused = true)]
+async fn a_key_without_reserved_tags_cannot_delete_or_revert_a_live_cf_group() {
+    let mut cfg = quick_config();
+    cfg.auth.gcore_keys = vec![
+        key("tenant", "tenant-key", vec![1], false),
+        key("bridge", "bridge-key", vec![], true),
+    ];
+    cfg.auth.cf_bearer_tokens = vec!["cf-admin".into()];
+    let gw = gateway(cfg);
+    let cf = [("authorization", "bearer cf-admin")];
+    let made = gw
+        .send(Method::POST, "/v2/security_groups", &cf, r#"{"name":"everyone"}"#)
+        .await;
+    let id = made.json()["metadata"]["guid"].as_str().unwrap().to_string();
+    let set = gw
+        .send(
+            Method::PUT,
+            &format!("/v2/config/running_security_groups/{id}"),
+            &cf,
+            "",
+        )
+        .await;
+    assert_eq!(set.status, StatusCode::OK);
+    let tenant = [("authorization", "APIKey tenant-key")];
+    let revert = format!("/cloud/v1/securitygroups/1/1/{id}/revert");
+    let r = gw.send(Method::POST, &revert, &tenant, "").await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", String::from_utf8_lossy(&r.body));
+    assert!(String::from_utf8_lossy(&r.body).contains("running or staging default"));
+    let delete = format!("/cloud/v1/securitygroups/1/1/{id}");
+    assert_eq!(
+        gw.send(Method::DELETE, &delete, &tenant, "").await.status,
+        StatusCode::FORBIDDEN
+    );
+    let still = gw
+        .send(Method::GET, "/v2/config/running_security_groups", &cf, "")
+        .await;
+    assert_eq!(still.json()["total_results"], 1);
+    let bridge = [("authorization", "APIKey bridge-key")];
+    assert_eq!(
+        gw.send(Method::DELETE, &delete, &bridge, "").await.status,
+        StatusCode::NO_CONTENT
+    );
+}
+
+/// A dry run answers what the real request would: 404 for what does not
+/// exist; a read ignores `dry_run`; `Prefer: wait=0` answers the tasks.
+#[tokio::test(start_paused = true)]
+async fn dry_runs_of_what_does_not_exist_are_404_and_wait_zero_does_not_wait() {
+    let gw = InProc::from_config(quick_config());
+    let missing = "3fa85f64-5717-4562-b3fc-2c963f66afa6";
+    for (method, path) in [
+        (
+            Method::DELETE,
+            format!("/cloud/v1/securitygroups/1/1/{missing}?dry_run=true"),
+        ),
+        (
+            Method::POST,
+            format!("/cloud/v1/tasks/{missing}/acknowledge?dry_run=true"),
+        ),
+    ] {
+        let r = gw.gcore(method, &path, "").await;
+        assert_eq!(
+            r.status,
+            StatusCode::NOT_FOUND,
+            "{path}: {}",
+            String::from_utf8_lossy(&r.body)
+        );
+    }
+    let r = gw
+        .cf(
+            Method::DELETE,
+            &format!("/v2/security_groups/{missing}?dry_run=true"),
+            "",
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", String::from_utf8_lossy(&r.body));
+    let list = gw.cf(Method::GET, "/v2/security_groups?dry_run=true", "").await;
+    assert_eq!(list.status, StatusCode::OK);
+    assert!(list.json()["resources"].is_array(), "a read answers as usual");
+
+    let r = gw
+        .send(
+            Method::POST,
+            "/cloud/v2/security_groups/1/1",
+            &[("authorization", GCORE_AUTH), ("prefer", "wait=0")],
+            r#"{"name":"no-wait"}"#,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", String::from_utf8_lossy(&r.body));
+    assert!(r.json()["tasks"].is_array());
 }

@@ -52,7 +52,7 @@ impl Gateway {
         let app = App::new(cfg).expect("gateway config");
         let metrics = app.metrics.clone();
         let (tx, rx) = oneshot::channel::<()>();
-        let live = Arc::new(sgbridge::server::live::Live::new(app, None, None));
+        let live = Arc::new(sgbridge::server::live::Live::new(app, None));
         let task = tokio::spawn(serve_live(live, listener, admin, async move {
             let _ = rx.await;
         }));

@@ -45,7 +45,7 @@ impl Instrumented {
 }
 
 /// A dry run's write: noted, not sent.
-fn unsent<T>(what: String) -> Result<T> {
+pub(crate) fn unsent<T>(what: String) -> Result<T> {
     crate::journal::unsent(what);
     Err(BackendError::new(
         ErrorKind::Unsupported,
@@ -161,6 +161,9 @@ impl Backend for Instrumented {
 
     async fn delete(&self, cx: &Cx, scope: Scope, id: &GroupId) -> Result<()> {
         if cx.dry_run {
+            // A dry run answers what the real request would: 404 for a
+            // group that does not exist.
+            self.get(cx, scope, id).await?;
             return unsent(format!("delete group {id} in {scope}"));
         }
         self.call("delete", self.inner.delete(cx, scope, id)).await
@@ -181,6 +184,7 @@ impl Backend for Instrumented {
 
     async fn acknowledge(&self, cx: &Cx, id: &TaskId) -> Result<Task> {
         if cx.dry_run {
+            self.task(cx, id).await?;
             return unsent(format!("acknowledge task {id}"));
         }
         self.call("acknowledge", self.inner.acknowledge(cx, id)).await

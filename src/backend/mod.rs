@@ -12,7 +12,7 @@ pub mod api;
 pub mod cf;
 pub mod embedded;
 pub mod gcore;
-mod instrumented;
+pub(crate) mod instrumented;
 
 pub use instrumented::{CallTelemetry, Instrumented};
 

@@ -4,16 +4,26 @@
 //! Secrets may come from the environment or from files instead of the file
 //! itself (the Gcore backend's API key always does); `Debug` never shows one.
 
+mod credentials;
 mod validate;
+
+pub use credentials::{resolve_secret, Credential, Scheme};
 
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-/// The development credentials of the default config; accepted on loopback only.
+/// The development credentials of the default config; accepted on loopback
+/// only, and only while no other credential is configured: your own
+/// credentials (named or plain, or a UAA) replace them.
 pub const DEV_CF_TOKEN: &str = "dev-admin-token";
 pub const DEV_GCORE_KEY: &str = "dev-api-key";
+
+/// Whether `secret` is one of the development credentials.
+pub fn is_dev_secret(secret: &str) -> bool {
+    secret == DEV_CF_TOKEN || secret == DEV_GCORE_KEY
+}
 
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(deny_unknown_fields, default)]
@@ -138,33 +148,6 @@ impl std::fmt::Debug for Redacted {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("[redacted]")
     }
-}
-
-/// Where a credential is read from: exactly one of `secret` (in this file),
-/// `secret_env` (an environment variable) or `secret_file` (a file's contents).
-pub fn resolve_secret(
-    what: &str,
-    secret: &Option<Redacted>,
-    env: &Option<String>,
-    file: &Option<PathBuf>,
-) -> Result<String, ConfigError> {
-    let text = match (secret, env, file) {
-        (Some(v), None, None) => v.0.clone(),
-        (None, Some(var), None) => std::env::var(var)
-            .map_err(|_| ConfigError::Invalid(format!("{what}: the environment variable {var} is not set")))?,
-        (None, None, Some(path)) => std::fs::read_to_string(path)
-            .map_err(|e| ConfigError::Invalid(format!("{what}: cannot read {}: {e}", path.display())))?,
-        _ => {
-            return Err(ConfigError::Invalid(format!(
-                "{what}: give exactly one of secret, secret_env or secret_file"
-            )))
-        }
-    };
-    let text = text.trim().to_string();
-    if text.is_empty() {
-        return Err(ConfigError::Invalid(format!("{what}: the secret is empty")));
-    }
-    Ok(text)
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
@@ -433,8 +416,18 @@ impl Default for StoreConfig {
 pub struct IdempotencyConfig {
     /// How long a completed request's answer is replayed for its key.
     pub ttl_s: u64,
-    /// Most keys remembered at once (oldest forgotten first).
+    /// Most answers kept at once, in all (past it, the caller holding the
+    /// most gives up its oldest).
     pub max_keys: u64,
+    /// Most bytes of answers kept at once, in all.
+    pub max_bytes: u64,
+    /// Most answers one credential has kept (past it, its own oldest go).
+    pub max_keys_per_caller: u64,
+    /// Most bytes of answers one credential has kept.
+    pub max_bytes_per_caller: u64,
+    /// A larger answer is not kept: a replay of its key answers 409 saying
+    /// so (the request is never run twice).
+    pub max_answer_bytes: u64,
 }
 
 impl Default for IdempotencyConfig {
@@ -442,6 +435,10 @@ impl Default for IdempotencyConfig {
         IdempotencyConfig {
             ttl_s: 86_400,
             max_keys: 100_000,
+            max_bytes: 256 << 20,
+            max_keys_per_caller: 10_000,
+            max_bytes_per_caller: 64 << 20,
+            max_answer_bytes: 1 << 20,
         }
     }
 }
@@ -654,21 +651,32 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("development credentials"));
-        c.auth.cf_bearer_tokens = vec!["real".into()];
-        c.auth.gcore_api_keys = vec!["real".into()];
+        c.auth.cf_bearer_tokens = vec!["real-cf".into()];
+        c.auth.gcore_api_keys = vec!["real-gcore".into()];
         c.auth.gcore_keys.clear();
         c.validate().unwrap();
-        // A named credential holding the development secret counts too.
-        std::env::set_var("SGBRIDGE_UNIT_DEV_KEY", DEV_GCORE_KEY);
+        // Beside your own credentials, one holding a development secret is
+        // dropped, not accepted.
         c.auth.gcore_keys = vec![GcoreKeyEntry {
             name: "sneaky".into(),
-            secret: None,
-            secret_env: Some("SGBRIDGE_UNIT_DEV_KEY".into()),
+            secret: Some(Redacted(DEV_GCORE_KEY.into())),
+            secret_env: None,
             secret_file: None,
             projects: vec![],
             reserved_tags: false,
         }];
-        assert!(c.validate().is_err());
+        c.validate().unwrap();
+        let live = c.auth.credentials().unwrap();
+        assert!(live.iter().all(|k| !is_dev_secret(&k.secret)), "{live:?}");
+        // Alone, the development credentials are refused off loopback.
+        c.auth.cf_bearer_tokens = vec![DEV_CF_TOKEN.into()];
+        c.auth.gcore_api_keys.clear();
+        c.auth.gcore_keys.clear();
+        assert!(c
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("development credentials"));
     }
 
     #[test]

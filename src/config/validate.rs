@@ -1,7 +1,7 @@
 //! Config validation: every value `serve` cannot run with is refused here,
 //! with the key and the range, so `check-config` and `serve` agree.
 
-use super::{BackendKind, Config, ConfigError, DEV_CF_TOKEN, DEV_GCORE_KEY};
+use super::{is_dev_secret, BackendKind, Config, ConfigError};
 use std::ops::RangeInclusive;
 
 fn range(key: &str, value: u64, allowed: RangeInclusive<u64>) -> Result<(), ConfigError> {
@@ -48,7 +48,20 @@ fn operations(c: &Config) -> Result<(), ConfigError> {
         return Err(invalid("audit.target = \"file\" needs audit.path"));
     }
     range("idempotency.ttl_s", c.idempotency.ttl_s, 1..=30 * 86_400)?;
-    range("idempotency.max_keys", c.idempotency.max_keys, 1..=10_000_000)?;
+    let i = &c.idempotency;
+    range("idempotency.max_keys", i.max_keys, 1..=10_000_000)?;
+    range("idempotency.max_bytes", i.max_bytes, 1 << 10..=1 << 40)?;
+    range("idempotency.max_keys_per_caller", i.max_keys_per_caller, 1..=i.max_keys)?;
+    range(
+        "idempotency.max_bytes_per_caller",
+        i.max_bytes_per_caller,
+        1..=i.max_bytes,
+    )?;
+    range(
+        "idempotency.max_answer_bytes",
+        i.max_answer_bytes,
+        1..=i.max_bytes_per_caller,
+    )?;
     store(&c.store)
 }
 
@@ -134,31 +147,15 @@ fn limits(c: &Config) -> Result<(), ConfigError> {
 
 fn credentials(c: &Config) -> Result<(), ConfigError> {
     let a = &c.auth;
-    let mut names = std::collections::HashSet::new();
-    let mut dev =
-        a.cf_bearer_tokens.iter().any(|t| t == DEV_CF_TOKEN) || a.gcore_api_keys.iter().any(|k| k == DEV_GCORE_KEY);
-    for (i, t) in a.cf_tokens.iter().enumerate() {
-        let what = format!("auth.cf_tokens[{i}] ({})", t.name);
-        if t.name.is_empty() || !names.insert(("cf", t.name.clone())) {
-            return Err(invalid(format!("{what}: names must be present and unique")));
+    let named = a.cf_tokens.iter().map(|t| (&t.name, "auth.cf_tokens"));
+    let named = named.chain(a.gcore_keys.iter().map(|k| (&k.name, "auth.gcore_keys")));
+    for (name, list) in named {
+        if name.trim().is_empty() {
+            return Err(invalid(format!("{list}: every entry needs a name")));
         }
-        dev |= t.resolve(&what)? == DEV_CF_TOKEN;
     }
-    for (i, k) in a.gcore_keys.iter().enumerate() {
-        let what = format!("auth.gcore_keys[{i}] ({})", k.name);
-        if k.name.is_empty() || !names.insert(("gcore", k.name.clone())) {
-            return Err(invalid(format!("{what}: names must be present and unique")));
-        }
-        dev |= k.resolve(&what)? == DEV_GCORE_KEY;
-    }
-    if a.cf_bearer_tokens
-        .iter()
-        .chain(&a.gcore_api_keys)
-        .any(|t| t.trim().is_empty())
-    {
-        return Err(invalid("auth: an empty token or key is not a credential"));
-    }
-    if dev && !c.server.listen.ip().is_loopback() {
+    let live = a.credentials()?;
+    if live.iter().any(|k| is_dev_secret(&k.secret)) && !c.server.listen.ip().is_loopback() {
         return Err(invalid(format!(
             "server.listen = {} is not a loopback address, but auth still accepts the development credentials; configure your own in [auth]",
             c.server.listen

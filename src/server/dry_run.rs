@@ -6,7 +6,9 @@
 //! planned: the backend requests, the rule changes in the caller's dialect
 //! and as the backend would store them, counts, and warnings (port-25
 //! narrowing). A request that fails before planning keeps its own answer
-//! (a dry run of an invalid body is the same 400).
+//! (a dry run of an invalid body is the same 400; of a delete or a task
+//! acknowledgement of something that does not exist, the same 404). Reads
+//! ignore `dry_run`: they change nothing, and answer as usual.
 
 use super::audit::{GroupRef, Views};
 use super::http::{json, Resp};
@@ -66,7 +68,9 @@ where
         Future = crate::server::layers::BoxFuture,
     >,
 {
-    if !requested(&req) {
+    // A read changes nothing: `dry_run` on GET or HEAD is ignored and the
+    // read answered as usual.
+    if !requested(&req) || matches!(*req.method(), http::Method::GET | http::Method::HEAD) {
         return next(inner, req).await;
     }
     req.extensions_mut().insert(DryRun);

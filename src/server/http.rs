@@ -21,6 +21,12 @@ pub struct RequestId(pub Arc<str>);
 /// Who is calling, once authenticated.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Principal {
+    /// The credential's identity, unique across every kind of credential
+    /// and stable across requests: what records (idempotency) are bound to.
+    /// A UAA token's issuer, zone, origin and user id (or client id); a
+    /// static credential's own entry. Never a display name (UAA user names
+    /// are unique per origin only) and never a secret.
+    pub id: String,
     /// A name for logs and audit: a token's user or client, a key's name; never a secret.
     pub name: String,
     /// Gcore keys: the projects this key may touch (`None`: all).

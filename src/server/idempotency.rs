@@ -4,15 +4,23 @@
 //! and body; the same key while the first is still being answered is a
 //! 409, and with a different request a 422, each in the caller's dialect.
 //!
-//! Keys belong to the caller (principal), so two callers cannot collide or
-//! read each other's answers. Answers are kept for `idempotency.ttl_s` in
-//! the configured store (memory: this process, at most
-//! `idempotency.max_keys`; sqlite: across restarts; postgres: across
-//! replicas). A 5xx is not kept: nothing was applied, or the protocols' own
-//! reconciliation (lost creates) decides, so the caller's retry runs again.
+//! Keys belong to the credential ([`Principal::id`]: a UAA user's issuer,
+//! zone, origin and user id; a static credential's own entry), never to a
+//! display name, so two callers cannot collide or read each other's
+//! answers. A caller the route itself would refuse (a read-only token on a
+//! write, a key on another project's path) never reaches the records: the
+//! handler refuses it, and that refusal is not kept. Nor is any answer a
+//! retry may change (401, 403, 408, 409, 429, 5xx: nothing was applied, or
+//! the protocols' own reconciliation of lost creates decides). An answer
+//! larger than `idempotency.max_answer_bytes` is kept as "answered, too
+//! large to keep": a replay answers 409 saying so, and never runs the
+//! request again. Records live for `idempotency.ttl_s` in the configured
+//! store, within per-credential and total bounds (see
+//! [`crate::store::RecordLimits`]).
 
 use super::http::{Principal, Resp};
 use super::layers::{answer_as, next};
+use super::route::Route;
 use super::{rescue, App};
 use crate::error::{Error, Kind};
 use crate::store::{Answer, Begin, Records};
@@ -28,6 +36,10 @@ pub const HEADER: &str = "idempotency-key";
 /// The longest key taken (the draft leaves it to the server).
 const MAX_KEY: usize = 255;
 
+/// The header that marks a kept answer whose body was too large to keep
+/// (its value: the body's size); never sent to a caller.
+const NOT_KEPT: &str = "sgbridge-answer-not-kept";
+
 /// The records and how long they last.
 #[derive(Clone)]
 pub struct Keys {
@@ -35,6 +47,7 @@ pub struct Keys {
     ttl: Duration,
     /// A claim whose request never answered lapses after this long.
     in_flight: Duration,
+    max_answer: u64,
 }
 
 impl Keys {
@@ -43,8 +56,15 @@ impl Keys {
             records: app.stores.records.clone(),
             ttl: Duration::from_secs(app.cfg.idempotency.ttl_s),
             in_flight: Duration::from_secs(app.cfg.server.request_timeout_s + 10),
+            max_answer: app.cfg.idempotency.max_answer_bytes,
         }
     }
+}
+
+/// Whether an answer is kept for its key: not a refusal of the caller's
+/// credentials, nor anything a retry of the same request may change.
+fn keeps(status: http::StatusCode) -> bool {
+    !(status.is_server_error() || matches!(status.as_u16(), 401 | 403 | 407 | 408 | 409 | 425 | 429))
 }
 
 /// What the request is, for telling a replay from a different request
@@ -111,17 +131,33 @@ where
             "The Idempotency-Key header must hold 1 to 255 visible characters",
         );
     };
-    let principal = req
+    let Some(principal) = req.extensions().get::<Principal>() else {
+        return next(inner, req).await;
+    };
+    let allowed = req
         .extensions()
-        .get::<Principal>()
-        .map(|p| p.name.clone())
-        .unwrap_or_default();
+        .get::<Route>()
+        .is_some_and(|route| super::authorize::passes(principal, route, req.method()));
+    if !allowed {
+        // The handler refuses it in its own words; nothing is claimed or kept.
+        return next(inner, req).await;
+    }
+    let principal = principal.id.clone();
     let fingerprint = fingerprint(&req);
     let begun = keys.records.begin(&principal, &key, fingerprint, keys.in_flight).await;
     match begun {
         Err(e) => return refuse(Kind::Unavailable, &e.to_string()),
         Ok(Begin::Fresh) => {}
-        Ok(Begin::Done { fingerprint: f, answer }) if f == fingerprint => return replay(answer),
+        Ok(Begin::Done { fingerprint: f, answer }) if f == fingerprint => {
+            return replay(answer).unwrap_or_else(|size| {
+                refuse(
+                    Kind::KeyAnswerNotKept,
+                    &format!(
+                        "The request with this Idempotency-Key was answered, but its answer ({size} bytes) was too large to keep; read the resource for its state"
+                    ),
+                )
+            })
+        }
         Ok(Begin::InFlight { fingerprint: f }) if f == fingerprint => {
             return refuse(
                 Kind::KeyInFlight,
@@ -131,7 +167,7 @@ where
         Ok(_) => return refuse(Kind::KeyReused, "This Idempotency-Key was used for a different request"),
     }
     let resp = next(inner, req).await;
-    if resp.status().is_server_error() {
+    if !keeps(resp.status()) {
         if let Err(e) = keys.records.abandon(&principal, &key).await {
             tracing::warn!(error = %e, "an idempotency claim was not released; it lapses on its own");
         }
@@ -142,15 +178,7 @@ where
         .await
         .map(|b| b.to_bytes())
         .unwrap_or_default();
-    let answer = Answer {
-        status: parts.status.as_u16(),
-        headers: parts
-            .headers
-            .iter()
-            .map(|(k, v)| (k.as_str().to_string(), v.as_bytes().to_vec()))
-            .collect(),
-        body: body.to_vec(),
-    };
+    let answer = kept_answer(&parts, &body, keys.max_answer);
     if let Err(e) = keys
         .records
         .finish(&principal, &key, fingerprint, answer, keys.ttl)
@@ -161,7 +189,34 @@ where
     http::Response::from_parts(parts, Full::new(body))
 }
 
-fn replay(answer: Answer) -> Resp {
+/// What is kept of an answer: all of it, or (past `max` bytes) its status
+/// and size only.
+fn kept_answer(parts: &http::response::Parts, body: &Bytes, max: u64) -> Answer {
+    let headers = parts
+        .headers
+        .iter()
+        .map(|(k, v)| (k.as_str().to_string(), v.as_bytes().to_vec()))
+        .collect();
+    let answer = Answer {
+        status: parts.status.as_u16(),
+        headers,
+        body: body.to_vec(),
+    };
+    if answer.size() <= max {
+        return answer;
+    }
+    Answer {
+        status: parts.status.as_u16(),
+        headers: vec![(NOT_KEPT.to_string(), answer.size().to_string().into_bytes())],
+        body: Vec::new(),
+    }
+}
+
+/// The stored answer, or (`Err`) the size of one that was not kept.
+fn replay(answer: Answer) -> Result<Resp, String> {
+    if let Some((_, size)) = answer.headers.iter().find(|(k, _)| k == NOT_KEPT) {
+        return Err(String::from_utf8_lossy(size).into_owned());
+    }
     let mut resp = http::Response::new(Full::new(Bytes::from(answer.body)));
     *resp.status_mut() = http::StatusCode::from_u16(answer.status).unwrap_or(http::StatusCode::OK);
     for (k, v) in answer.headers {
@@ -174,5 +229,5 @@ fn replay(answer: Answer) -> Resp {
     }
     resp.headers_mut()
         .insert("idempotent-replayed", http::HeaderValue::from_static("true"));
-    resp
+    Ok(resp)
 }

@@ -66,7 +66,7 @@ pub async fn serve(listener: TcpListener, app: Arc<App>, shutdown: impl Future<O
         Ok(app) => app,
         Err(shared) => shared.reconfigured(shared.cfg.clone()).map_err(std::io::Error::other)?,
     };
-    serve_live(Arc::new(Live::new(app, None, None)), listener, None, shutdown).await
+    serve_live(Arc::new(Live::new(app, None)), listener, None, shutdown).await
 }
 
 /// Serve the live gateway on the API listener (and the admin listener)
@@ -301,7 +301,7 @@ mod tests {
     async fn a_plain_connection_holds_no_room_for_tls() {
         let app = App::new(crate::config::Config::default()).expect("default config");
         let conn = Conn {
-            live: Arc::new(Live::new(app, None, None)),
+            live: Arc::new(Live::new(app, None)),
             peer: SocketAddr::from(([127, 0, 0, 1], 1)),
             on_admin: false,
         };
@@ -370,7 +370,7 @@ mod tests {
         let mut cfg = crate::config::Config::default();
         cfg.server.admin_listen = Some(admin_addr);
         cfg.server.shutdown_delay_s = 0;
-        let live = Arc::new(Live::new(App::new(cfg).expect("config"), None, None));
+        let live = Arc::new(Live::new(App::new(cfg).expect("config"), None));
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let served = runtime.spawn(serve_live(live, api, Some(admin), async move {
             let _ = stopped.await;

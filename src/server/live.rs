@@ -8,7 +8,6 @@ use super::App;
 use crate::config::Config;
 use arc_swap::ArcSwap;
 use hyper::body::Incoming;
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -31,16 +30,13 @@ pub struct Live {
     current: ArcSwap<Served>,
     /// Where the config came from (`None`: the built-in defaults).
     path: Option<PathBuf>,
-    /// `--listen`, which overrides the file's `server.listen`.
-    listen: Option<SocketAddr>,
 }
 
 impl Live {
-    pub fn new(app: App, path: Option<PathBuf>, listen: Option<SocketAddr>) -> Live {
+    pub fn new(app: App, path: Option<PathBuf>) -> Live {
         Live {
             current: ArcSwap::from_pointee(Served::new(Arc::new(app))),
             path,
-            listen,
         }
     }
 
@@ -60,18 +56,20 @@ impl Live {
         let Some(path) = &self.path else {
             return Err("no --config file to reload".into());
         };
-        let mut cfg = Config::load(path).map_err(|e| e.to_string())?;
-        if let Some(addr) = self.listen {
-            cfg.server.listen = addr;
-        }
-        cfg.validate().map_err(|e| e.to_string())?;
+        let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let cfg: Config = toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
         self.apply(cfg)
     }
 
     /// Serves `cfg` from now on (restart-only sections keep their values).
+    /// What is checked is the config that would run: the new file with the
+    /// listeners, backend and store actually in use, so a reload can never
+    /// pass on a `listen` it does not get (the development credentials on
+    /// a loopback address in the file, while the process serves 0.0.0.0).
     pub fn apply(&self, mut cfg: Config) -> Result<Vec<&'static str>, String> {
         let old = self.app();
         let kept = keep_restart_only(&old.cfg, &mut cfg);
+        cfg.validate().map_err(|e| e.to_string())?;
         let app = old.reconfigured(cfg)?;
         self.current.store(Arc::new(Served::new(Arc::new(app))));
         Ok(kept)

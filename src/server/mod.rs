@@ -6,6 +6,7 @@
 pub mod app;
 pub mod audit;
 pub mod auth;
+pub mod authorize;
 pub mod cf;
 pub mod dry_run;
 pub mod gcore;

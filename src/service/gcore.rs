@@ -68,6 +68,30 @@ impl Service {
         ))
     }
 
+    /// A key that may not write CF state may not delete or revert a group
+    /// CF state makes live (a running or staging default, or bound to a
+    /// space): either changes what CF apps get, which the reserved tags guard.
+    fn check_cf_state(&self, cx: &Cx, group: &Group, what: &str) -> Result<()> {
+        if cx.reserved_tags {
+            return Ok(());
+        }
+        let attrs = self.settings.mapping.cf_attrs(group);
+        let live = match (
+            attrs.running_default || attrs.staging_default,
+            attrs.spaces.len() + attrs.staging_spaces.len(),
+        ) {
+            (true, _) => "a Cloud Foundry running or staging default (it applies to every app)",
+            (false, 0) => return Ok(()),
+            (false, _) => "bound to Cloud Foundry spaces",
+        };
+        Err(Error::new(
+            Kind::Forbidden,
+            format!(
+                "this security group is {live}; to {what} it changes Cloud Foundry state (the reserved sgbridge.cf. tags), which this API key may not change"
+            ),
+        ))
+    }
+
     pub async fn gcore_create(
         &self,
         cx: &Cx,
@@ -274,7 +298,9 @@ impl Service {
     /// `DELETE /cloud/v1/securitygroups/…`: synchronous, as in Gcore.
     pub async fn gcore_delete(&self, cx: &Cx, scope: Scope, id: &GroupId) -> Result<()> {
         let _held = self.gcore_lock(scope, id, Waiting::No).await?;
-        self.note_delete(cx, scope, id).await;
+        let current = self.get(cx, scope, id).await?;
+        self.check_cf_state(cx, &current, "delete")?;
+        self.note("delete", scope, Some(&current), None);
         self.backend.delete(cx, scope, id).await.map_err(|e| {
             if e.is_not_found() {
                 Error::not_found(Missing::Group(id.to_string()))
@@ -435,6 +461,7 @@ impl Service {
                 "revert_to_default has no meaning over a Cloud Foundry backend: a CF security group has no default rule template",
             ));
         }
+        self.check_cf_state(cx, &self.get(cx, scope, id).await?, "revert")?;
         let req = GcorePatch {
             rules: Some(crate::dialect::gcore::template::default_rules()),
             ..GcorePatch::default()

@@ -45,6 +45,41 @@ pub struct Answer {
     pub body: Vec<u8>,
 }
 
+/// How much the idempotency records may hold, in every store. A caller
+/// past its own quota loses its own oldest answers; a store past its total
+/// loses the oldest answers of the caller holding the most bytes, so no
+/// caller can push out the answers of one that holds less than it does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordLimits {
+    /// Answers kept in all.
+    pub max_keys: u64,
+    /// Bytes of answers kept in all.
+    pub max_bytes: u64,
+    /// Answers one caller (credential) may have kept.
+    pub caller_keys: u64,
+    /// Bytes of answers one caller may have kept.
+    pub caller_bytes: u64,
+}
+
+impl From<&IdempotencyConfig> for RecordLimits {
+    fn from(c: &IdempotencyConfig) -> Self {
+        RecordLimits {
+            max_keys: c.max_keys,
+            max_bytes: c.max_bytes,
+            caller_keys: c.max_keys_per_caller,
+            caller_bytes: c.max_bytes_per_caller,
+        }
+    }
+}
+
+impl Answer {
+    /// What the answer takes in a store.
+    pub fn size(&self) -> u64 {
+        let headers: usize = self.headers.iter().map(|(k, v)| k.len() + v.len()).sum();
+        (self.body.len() + headers) as u64
+    }
+}
+
 /// What a key's record says when a request carrying it arrives.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Begin {
@@ -73,7 +108,7 @@ pub trait Records: Send + Sync {
         in_flight: Duration,
     ) -> Result<Begin, StoreError>;
 
-    /// Keeps the answer for `ttl`.
+    /// Keeps the answer for `ttl`, within the store's [`RecordLimits`].
     async fn finish(
         &self,
         principal: &str,
@@ -184,7 +219,7 @@ impl Stores {
         Stores {
             kind: StoreKind::Memory,
             coord: Arc::new(Memory::default()),
-            records: Arc::new(MemoryRecords::new(idempotency)),
+            records: Arc::new(MemoryRecords::new(RecordLimits::from(idempotency))),
             tasks: None,
             groups: None,
             ping: None,
@@ -201,7 +236,7 @@ impl Stores {
             StoreKind::Memory => Ok(Stores::memory(idempotency)),
             StoreKind::Sqlite => {
                 let path = cfg.path.as_ref().ok_or("store.kind = \"sqlite\" needs store.path")?;
-                let db = Arc::new(sqlite::Sqlite::open(path, telemetry).await?);
+                let db = Arc::new(sqlite::Sqlite::open(path, idempotency.into(), telemetry).await?);
                 Ok(Stores {
                     kind: StoreKind::Sqlite,
                     coord: Arc::new(Memory::default()),
@@ -212,7 +247,7 @@ impl Stores {
                 })
             }
             StoreKind::Postgres => {
-                let db = postgres::Postgres::open(cfg, telemetry).await?;
+                let db = postgres::Postgres::open(cfg, idempotency.into(), telemetry).await?;
                 Ok(Stores {
                     kind: StoreKind::Postgres,
                     coord: db.coord(),

@@ -15,7 +15,8 @@
 //! from the environment and is never written anywhere.
 
 use super::{
-    migrations, rows, Answer, Begin, Changes, GroupChange, GroupLog, Ping, Records, StoreError, StoreTelemetry, TaskLog,
+    migrations, rows, Answer, Begin, Changes, GroupChange, GroupLog, Ping, RecordLimits, Records, StoreError,
+    StoreTelemetry, TaskLog,
 };
 use crate::config::StoreConfig;
 use crate::coord::locks::{KeyGuard, KeyedLocks};
@@ -45,6 +46,7 @@ const TASK_KEEP: Duration = Duration::from_secs(24 * 3600);
 pub struct Postgres {
     pool: Pool,
     telemetry: Arc<dyn StoreTelemetry>,
+    limits: RecordLimits,
     lease: Duration,
     replica: String,
     next_holder: AtomicU64,
@@ -63,7 +65,11 @@ fn seconds(d: Duration) -> f64 {
 }
 
 impl Postgres {
-    pub async fn open(cfg: &StoreConfig, telemetry: Arc<dyn StoreTelemetry>) -> Result<Arc<Postgres>, String> {
+    pub async fn open(
+        cfg: &StoreConfig,
+        limits: RecordLimits,
+        telemetry: Arc<dyn StoreTelemetry>,
+    ) -> Result<Arc<Postgres>, String> {
         let url = std::env::var(&cfg.url_env)
             .map_err(|_| format!("store.url_env: the environment variable {} is not set", cfg.url_env))?;
         let mut pg = tokio_postgres::Config::from_str(url.trim())
@@ -91,6 +97,7 @@ impl Postgres {
         let db = Arc::new(Postgres {
             pool,
             telemetry,
+            limits,
             lease: Duration::from_secs(cfg.lock_lease_s),
             replica: crate::backend::embedded::new_id().to_string(),
             next_holder: AtomicU64::new(0),
@@ -500,6 +507,62 @@ impl Coord for Shared {
     }
 }
 
+/// What a record's answer takes (as [`Answer::size`] counts it).
+const ANSWER_BYTES: &str = "(COALESCE(octet_length(body), 0) + COALESCE(octet_length(headers), 0))";
+
+/// Holds the records within `limits`: `principal`'s own quota (its oldest
+/// answers go), then the totals (the oldest answers of the caller holding
+/// the most bytes go first). Replicas may both trim at once; each deletes
+/// only what is past a bound when it looks.
+async fn keep_within(
+    client: &deadpool_postgres::Object,
+    principal: &str,
+    limits: RecordLimits,
+) -> Result<(), tokio_postgres::Error> {
+    let as_i64 = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+    client
+        .execute(
+            &format!(
+                "DELETE FROM sgbridge_idempotency t USING (
+                   SELECT key, ROW_NUMBER() OVER w AS n, SUM({ANSWER_BYTES}) OVER w AS running
+                   FROM sgbridge_idempotency WHERE principal = $1 AND done
+                   WINDOW w AS (ORDER BY expires_at DESC, key DESC ROWS UNBOUNDED PRECEDING)) o
+                 WHERE t.principal = $1 AND t.key = o.key AND (o.n > $2 OR o.running > $3)"
+            ),
+            &[&principal, &as_i64(limits.caller_keys), &as_i64(limits.caller_bytes)],
+        )
+        .await?;
+    for _ in 0..10_000 {
+        let row = client
+            .query_one(
+                &format!(
+                    "SELECT COUNT(*)::bigint, COALESCE(SUM({ANSWER_BYTES}), 0)::bigint FROM sgbridge_idempotency WHERE done"
+                ),
+                &[],
+            )
+            .await?;
+        let (keys, bytes): (i64, i64) = (row.get(0), row.get(1));
+        if keys <= as_i64(limits.max_keys) && bytes <= as_i64(limits.max_bytes) {
+            break;
+        }
+        let excess = (keys - as_i64(limits.max_keys)).max(1);
+        client
+            .execute(
+                &format!(
+                    "DELETE FROM sgbridge_idempotency t USING (
+                       SELECT principal, key FROM sgbridge_idempotency WHERE done AND principal = (
+                         SELECT principal FROM sgbridge_idempotency WHERE done GROUP BY principal
+                         ORDER BY SUM({ANSWER_BYTES}) DESC, COUNT(*) DESC LIMIT 1)
+                       ORDER BY expires_at, key LIMIT $1) o
+                     WHERE t.principal = o.principal AND t.key = o.key"
+                ),
+                &[&excess],
+            )
+            .await?;
+    }
+    Ok(())
+}
+
 #[async_trait]
 impl Records for Postgres {
     async fn begin(
@@ -571,7 +634,7 @@ impl Records for Postgres {
                 )
                 .await
                 .map_err(db_error)?;
-            Ok(())
+            keep_within(&client, principal, self.limits).await.map_err(db_error)
         })
         .await
     }

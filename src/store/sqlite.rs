@@ -4,7 +4,8 @@
 //! Locks stay in process memory: one process is all this store serves.
 
 use super::{
-    migrations, rows, Answer, Begin, GroupChange, GroupLog, Ping, Records, StoreError, StoreTelemetry, TaskLog,
+    migrations, rows, Answer, Begin, GroupChange, GroupLog, Ping, RecordLimits, Records, StoreError, StoreTelemetry,
+    TaskLog,
 };
 use crate::model::{Group, Scope, Task, TaskId};
 use async_trait::async_trait;
@@ -17,6 +18,7 @@ use tokio::time::Instant;
 pub struct Sqlite {
     conn: Arc<Mutex<Connection>>,
     telemetry: Arc<dyn StoreTelemetry>,
+    limits: RecordLimits,
 }
 
 fn db_error(e: impl std::fmt::Display) -> StoreError {
@@ -34,7 +36,7 @@ fn expiry(d: Duration) -> i64 {
 }
 
 impl Sqlite {
-    pub async fn open(path: &Path, telemetry: Arc<dyn StoreTelemetry>) -> Result<Sqlite, String> {
+    pub async fn open(path: &Path, limits: RecordLimits, telemetry: Arc<dyn StoreTelemetry>) -> Result<Sqlite, String> {
         let path = path.to_path_buf();
         let conn = tokio::task::spawn_blocking(move || prepare(&path))
             .await
@@ -42,6 +44,7 @@ impl Sqlite {
         Ok(Sqlite {
             conn: Arc::new(Mutex::new(conn)),
             telemetry,
+            limits,
         })
     }
 
@@ -102,6 +105,51 @@ fn put_tasks(conn: &Connection, registry: &str, tasks: &[Task]) -> Result<(), St
             params![registry, t.id.to_string(), rows::state_name(t), rows::task_text(t)?],
         )
         .map_err(db_error)?;
+    }
+    Ok(())
+}
+
+/// What a record's answer takes (as [`Answer::size`] counts it).
+const ANSWER_BYTES: &str = "(COALESCE(LENGTH(body), 0) + COALESCE(LENGTH(headers), 0))";
+
+/// Holds the records within `limits`: `principal`'s own quota (its oldest
+/// answers go), then the totals (the oldest answers of the caller holding
+/// the most bytes go first).
+fn keep_within(conn: &Connection, principal: &str, limits: RecordLimits) -> rusqlite::Result<()> {
+    let as_i64 = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+    conn.execute(
+        &format!(
+            "DELETE FROM sgbridge_idempotency WHERE rowid IN (
+               SELECT rowid FROM (
+                 SELECT rowid, ROW_NUMBER() OVER w AS n, SUM({ANSWER_BYTES}) OVER w AS running
+                 FROM sgbridge_idempotency WHERE principal = ?1 AND done = 1
+                 WINDOW w AS (ORDER BY expires_at DESC, rowid DESC ROWS UNBOUNDED PRECEDING))
+               WHERE n > ?2 OR running > ?3)"
+        ),
+        params![principal, as_i64(limits.caller_keys), as_i64(limits.caller_bytes)],
+    )?;
+    // Each round empties part of one caller's share; the bound on rounds
+    // only guards against a table changing under the loop.
+    for _ in 0..10_000 {
+        let (keys, bytes): (i64, i64) = conn.query_row(
+            &format!("SELECT COUNT(*), COALESCE(SUM({ANSWER_BYTES}), 0) FROM sgbridge_idempotency WHERE done = 1"),
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        if keys <= as_i64(limits.max_keys) && bytes <= as_i64(limits.max_bytes) {
+            break;
+        }
+        let excess = (keys - as_i64(limits.max_keys)).max(1);
+        conn.execute(
+            &format!(
+                "DELETE FROM sgbridge_idempotency WHERE rowid IN (
+                   SELECT rowid FROM sgbridge_idempotency WHERE done = 1 AND principal = (
+                     SELECT principal FROM sgbridge_idempotency WHERE done = 1 GROUP BY principal
+                     ORDER BY SUM({ANSWER_BYTES}) DESC, COUNT(*) DESC LIMIT 1)
+                   ORDER BY expires_at, rowid LIMIT ?1)"
+            ),
+            params![excess],
+        )?;
     }
     Ok(())
 }
@@ -168,6 +216,7 @@ impl Records for Sqlite {
         ttl: Duration,
     ) -> Result<(), StoreError> {
         let (principal, key) = (principal.to_string(), key.to_string());
+        let limits = self.limits;
         self.run("idempotency_finish", move |conn| {
             conn.execute(
                 "UPDATE sgbridge_idempotency SET done = 1, status = ?4, headers = ?5, body = ?6, expires_at = ?7
@@ -189,7 +238,7 @@ impl Records for Sqlite {
                 params![unix_now()],
             )
             .map_err(db_error)?;
-            Ok(())
+            keep_within(conn, &principal, limits).map_err(db_error)
         })
         .await
     }

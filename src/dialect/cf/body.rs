@@ -214,12 +214,20 @@ fn read_rules<'de, D: serde::Deserializer<'de>>(
     flags: CfFlags,
     sink: &mut impl FnMut(Rule),
 ) -> Result<Result<Vec<String>, String>, D::Error> {
-    let mut invalid = Vec::new();
-    let mut not_objects = Vec::new();
+    let (mut invalid, mut not_objects) = (Vec::new(), Vec::new());
+    let (mut capped, mut capped_not_objects) = (crate::dialect::Capped::default(), crate::dialect::Capped::default());
     let other = crate::json::each_object(d, |i, element| match element {
-        Ok(fields) => validate_rule(i, fields, flags, sink, &mut invalid),
-        Err(other) => not_objects.push(format!("At index {i}: {}", class_error("Hash", &other))),
+        Ok(fields) => {
+            validate_rule(i, fields, flags, sink, &mut invalid);
+            capped.trim(&mut invalid);
+        }
+        Err(other) => {
+            not_objects.push(format!("At index {i}: {}", class_error("Hash", &other)));
+            capped_not_objects.trim(&mut not_objects);
+        }
     })?;
+    capped.close(&mut invalid);
+    capped_not_objects.close(&mut not_objects);
     Ok(match other {
         Some(other) => Err(list_class_error(&other)),
         None if !not_objects.is_empty() => Err(not_objects.join(", ")),
@@ -306,9 +314,12 @@ fn string_list(list: Option<ScalarList>, field: &'static str, errors: &mut Vec<(
 
 pub(crate) fn validate_rules(list: &[crate::json::Fields], flags: CfFlags, invalid: &mut Vec<String>) -> Vec<Rule> {
     let mut rules = Vec::with_capacity(list.len());
+    let mut capped = crate::dialect::Capped::default();
     for (i, fields) in list.iter().enumerate() {
         validate_rule(i, fields, flags, &mut |rule| rules.push(rule), invalid);
+        capped.trim(invalid);
     }
+    capped.close(invalid);
     rules
 }
 

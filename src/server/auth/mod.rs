@@ -7,7 +7,7 @@
 mod uaa;
 
 use super::http::{CfScopes, Principal};
-use crate::config::{AuthConfig, ConfigError};
+use crate::config::{AuthConfig, ConfigError, Scheme};
 use http::HeaderMap;
 use subtle::ConstantTimeEq;
 
@@ -71,50 +71,25 @@ fn admin(read_only: bool) -> CfScopes {
 
 impl Authenticator {
     pub fn new(cfg: &AuthConfig) -> Result<Self, ConfigError> {
-        let mut cf: Vec<Credential> = cfg
-            .cf_bearer_tokens
-            .iter()
-            .enumerate()
-            .map(|(i, t)| Credential {
-                secret: t.clone(),
-                principal: Principal {
-                    name: format!("cf-token-{}", i + 1),
-                    cf: admin(false),
-                    ..Principal::default()
+        let (mut cf, mut gcore) = (Vec::new(), Vec::new());
+        for c in cfg.credentials()? {
+            let principal = Principal {
+                id: c.id,
+                name: c.name,
+                projects: (!c.projects.is_empty()).then_some(c.projects),
+                reserved_tags: c.reserved_tags,
+                cf: match c.scheme {
+                    Scheme::CfBearer => admin(c.read_only),
+                    Scheme::GcoreKey => CfScopes::default(),
                 },
-            })
-            .collect();
-        for (i, t) in cfg.cf_tokens.iter().enumerate() {
-            cf.push(Credential {
-                secret: t.resolve(&format!("auth.cf_tokens[{i}] ({})", t.name))?,
-                principal: Principal {
-                    name: t.name.clone(),
-                    cf: admin(t.read_only),
-                    ..Principal::default()
-                },
-            });
-        }
-        let mut gcore: Vec<Credential> = cfg
-            .gcore_api_keys
-            .iter()
-            .enumerate()
-            .map(|(i, k)| Credential {
-                secret: k.clone(),
-                principal: Principal {
-                    name: format!("gcore-key-{}", i + 1),
-                    ..Principal::default()
-                },
-            })
-            .collect();
-        for (i, k) in cfg.gcore_keys.iter().enumerate() {
-            gcore.push(Credential {
-                secret: k.resolve(&format!("auth.gcore_keys[{i}] ({})", k.name))?,
-                principal: Principal {
-                    name: k.name.clone(),
-                    projects: (!k.projects.is_empty()).then(|| k.projects.clone()),
-                    reserved_tags: k.reserved_tags,
-                    ..Principal::default()
-                },
+            };
+            let list = match c.scheme {
+                Scheme::CfBearer => &mut cf,
+                Scheme::GcoreKey => &mut gcore,
+            };
+            list.push(Credential {
+                secret: c.secret,
+                principal,
             });
         }
         let uaa = cfg
@@ -136,6 +111,7 @@ impl Authenticator {
         let uaa = self.uaa.as_ref().ok_or(AuthError::Invalid)?;
         let v = uaa.verify(token).await?;
         Ok(Principal {
+            id: v.id,
             name: v.name,
             cf: v.scopes,
             ..Principal::default()
@@ -163,7 +139,7 @@ mod tests {
     async fn schemes_and_tokens() {
         let cfg = AuthConfig {
             cf_bearer_tokens: vec!["t1".to_string(), "t2".to_string()],
-            gcore_api_keys: vec!["t1".to_string()],
+            gcore_api_keys: vec!["k1".to_string()],
             gcore_keys: Vec::new(),
             ..AuthConfig::default()
         };
@@ -174,9 +150,45 @@ mod tests {
         assert_eq!(a.cf(&headers("bearer t3")).await, Err(AuthError::Invalid));
         assert_eq!(a.cf(&headers("bearer t1 t2")).await, Err(AuthError::Invalid));
         assert_eq!(a.cf(&headers("APIKey t1")).await, Err(AuthError::Invalid));
-        let key = a.gcore(&headers("APIKey t1")).unwrap();
+        assert_eq!(a.gcore(&headers("APIKey t1")), Err(AuthError::Invalid));
+        let key = a.gcore(&headers("APIKey k1")).unwrap();
         assert!(!key.reserved_tags && key.projects.is_none());
-        assert!(a.gcore(&headers("apikey t1")).is_ok());
+        assert!(a.gcore(&headers("apikey k1")).is_ok());
         assert_eq!(a.gcore(&headers("APIKey")), Err(AuthError::Invalid));
+    }
+
+    /// Records are bound to `id`: an unnamed key and a named one never
+    /// share it, whatever their names say.
+    #[tokio::test]
+    async fn each_credential_has_its_own_identity() {
+        let mut cfg = AuthConfig {
+            cf_bearer_tokens: vec!["t1".into()],
+            gcore_api_keys: vec!["k1".into()],
+            ..AuthConfig::default()
+        };
+        cfg.gcore_keys = vec![crate::config::GcoreKeyEntry {
+            name: "team".into(),
+            secret: Some(crate::config::Redacted("k2".into())),
+            secret_env: None,
+            secret_file: None,
+            projects: vec![2],
+            reserved_tags: false,
+        }];
+        let a = Authenticator::new(&cfg).unwrap();
+        let ids = [
+            a.cf(&headers("bearer t1")).await.unwrap().id,
+            a.gcore(&headers("APIKey k1")).unwrap().id,
+            a.gcore(&headers("APIKey k2")).unwrap().id,
+        ];
+        assert_eq!(
+            ids,
+            [
+                "static:cf_bearer_tokens[0]",
+                "static:gcore_api_keys[0]",
+                "static:gcore_keys:team"
+            ]
+        );
+        // The development key is not accepted beside configured ones.
+        assert_eq!(a.gcore(&headers("APIKey dev-api-key")), Err(AuthError::Invalid));
     }
 }

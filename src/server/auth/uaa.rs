@@ -49,14 +49,22 @@ struct Claims {
     #[serde(default)]
     scope: Vec<String>,
     jti: Option<String>,
+    iss: String,
     user_name: Option<String>,
+    user_id: Option<String>,
+    origin: Option<String>,
+    zid: Option<String>,
     client_id: Option<String>,
+    cid: Option<String>,
     sub: Option<String>,
 }
 
 /// A CF caller as its token says.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Verified {
+    /// Issuer, zone, origin and user id (a user's token) or client id (a
+    /// client's): user names are unique per origin only.
+    pub id: String,
     pub name: String,
     pub scopes: CfScopes,
 }
@@ -170,19 +178,38 @@ impl Uaa {
     }
 }
 
+/// Who a token speaks for, unique across origins and zones: a user token's
+/// `user_id` (UAA's `sub` for users), a client token's `client_id` (`cid`).
+/// Each part is length-prefixed, so no two tuples write the same text.
+fn identity(c: &Claims) -> Option<String> {
+    let zone = c.zid.as_deref().unwrap_or("uaa");
+    let part = |s: &str| format!("{}:{s}", s.len());
+    let who = if c.user_name.is_some() || c.user_id.is_some() {
+        // A user's token; UAA's `sub` is the user id.
+        let user = c.user_id.as_deref().or(c.sub.as_deref())?;
+        format!("user|{}|{}", part(c.origin.as_deref().unwrap_or("uaa")), part(user))
+    } else {
+        let client = c.client_id.as_deref().or(c.cid.as_deref()).or(c.sub.as_deref())?;
+        format!("client|{}", part(client))
+    };
+    Some(format!("uaa|{}|{}|{who}", part(&c.iss), part(zone)))
+}
+
 fn verified(claims: Claims) -> Result<Verified, AuthError> {
     // CC refuses refresh tokens (their jti ends in "-r") and tokens without a jti.
     match &claims.jti {
         Some(j) if !j.ends_with("-r") => {}
         _ => return Err(AuthError::Invalid),
     }
+    let id = identity(&claims).ok_or(AuthError::Invalid)?;
+    let has = |s: &str| claims.scope.iter().any(|x| x == s);
     let name = claims
         .user_name
         .or(claims.client_id)
         .or(claims.sub)
         .ok_or(AuthError::Invalid)?;
-    let has = |s: &str| claims.scope.iter().any(|x| x == s);
     Ok(Verified {
+        id,
         name,
         scopes: CfScopes {
             admin: has("cloud_controller.admin"),

@@ -61,7 +61,7 @@ pub fn to_cf(e: &Error) -> CfError {
         Kind::TooLarge => CfError::PayloadTooLarge,
         Kind::BodyTimeout => CfError::RequestTimeout,
         Kind::RequestTimeout => CfError::BackendTimeout("The request timed out".into()),
-        Kind::KeyInFlight => CfError::Conflict(msg.to_string()),
+        Kind::KeyInFlight | Kind::KeyAnswerNotKept => CfError::Conflict(msg.to_string()),
         Kind::KeyReused => CfError::Unprocessable(msg.to_string()),
     }
 }

@@ -76,15 +76,14 @@ fn scope(ctx: &Ctx, p: &str, r: &str) -> Result<Scope, GcoreError> {
         project_id: number("project_id", p)?,
         region_id: number("region_id", r)?,
     };
-    if let Some(allowed) = &ctx.principal.projects {
-        if !allowed.contains(&scope.project_id) {
-            return Err(GcoreError::Forbidden(format!(
-                "this API key may not access project {}",
-                scope.project_id
-            )));
-        }
+    if !crate::server::authorize::gcore_project(&ctx.principal, scope.project_id) {
+        return Err(forbidden(scope.project_id));
     }
     Ok(scope)
+}
+
+pub(crate) fn forbidden(project: u64) -> GcoreError {
+    GcoreError::Forbidden(format!("this API key may not access project {project}"))
 }
 
 fn group_id(g: &str) -> Result<GroupId, GcoreError> {
@@ -105,7 +104,9 @@ fn waiting(ctx: &Ctx) -> Waiting {
                 .and_then(|n| n.trim().parse::<u64>().ok())
         });
     match seconds {
+        // `wait=0`: the caller will not wait at all, so it gets the tasks
+        // at once (it used to get a 504 for a write that went on to succeed).
+        Some(0) | None => Waiting::No,
         Some(s) => Waiting::UpTo(Duration::from_secs(s)),
-        None => Waiting::No,
     }
 }

@@ -51,7 +51,7 @@ pub fn to_gcore(e: &Error) -> GcoreError {
         Kind::Unauthenticated | Kind::BadCredentials => GcoreError::Unauthorized(msg),
         Kind::TooLarge => GcoreError::PayloadTooLarge,
         Kind::BodyTimeout => GcoreError::RequestTimeout,
-        Kind::KeyInFlight => GcoreError::Conflict(msg),
+        Kind::KeyInFlight | Kind::KeyAnswerNotKept => GcoreError::Conflict(msg),
         Kind::KeyReused => GcoreError::Unprocessable(msg),
     };
     match e.applied() {

@@ -4,7 +4,7 @@
 use crate::dialect::gcore::error::GcoreError;
 use crate::dialect::gcore::time;
 use crate::dialect::gcore::wire::{task_kind, task_out, ListOut};
-use crate::model::{TaskQuery, TaskState, Uuid};
+use crate::model::{Task, TaskQuery, TaskState, Uuid};
 use crate::server::http::{empty, json, Ctx, Resp};
 use crate::server::App;
 use http::StatusCode;
@@ -13,12 +13,28 @@ fn task_id(text: &str) -> Result<Uuid, GcoreError> {
     Uuid::parse(text).ok_or_else(|| GcoreError::NotFound(format!("Task {text} not found")))
 }
 
-pub async fn get(app: &App, ctx: &Ctx, id: &str) -> Result<Resp, GcoreError> {
+/// The task, if the caller's key may see its project; a task of another
+/// project is "not found", as it is to Gcore's own keys (its existence is
+/// not the caller's business).
+async fn visible(app: &App, ctx: &Ctx, id: &str) -> Result<Task, GcoreError> {
     let task = app.service.task(&ctx.cx(), &task_id(id)?).await?;
+    if !crate::server::authorize::gcore_project(&ctx.principal, task.scope.project_id) {
+        return Err(GcoreError::NotFound(format!("Task {id} not found")));
+    }
+    Ok(task)
+}
+
+pub async fn get(app: &App, ctx: &Ctx, id: &str) -> Result<Resp, GcoreError> {
+    let task = visible(app, ctx, id).await?;
     Ok(json(StatusCode::OK, &task_out(&task)))
 }
 
 pub async fn acknowledge(app: &App, ctx: &Ctx, id: &str) -> Result<Resp, GcoreError> {
+    // Only the projects' owners may acknowledge: the task is read first
+    // (the gateway's own key on a Gcore backend reaches the whole account).
+    if ctx.principal.projects.is_some() {
+        visible(app, ctx, id).await?;
+    }
     let task = app.service.acknowledge(&ctx.cx(), &task_id(id)?).await?;
     Ok(json(StatusCode::OK, &task_out(&task)))
 }
@@ -33,14 +49,18 @@ pub async fn acknowledge_all(app: &App, ctx: &Ctx) -> Result<Resp, GcoreError> {
             .transpose()
     };
     let (project, region) = (number("project_id")?, number("region_id")?);
-    if let (Some(allowed), Some(p)) = (&ctx.principal.projects, project) {
-        if !allowed.contains(&p) {
-            return Err(GcoreError::Forbidden(format!(
-                "this API key may not access project {p}"
-            )));
+    // A key bound to projects acknowledges its own projects' tasks only:
+    // without `project_id`, each of them in turn.
+    let projects = match (&ctx.principal.projects, project) {
+        (_, Some(p)) if !crate::server::authorize::gcore_project(&ctx.principal, p) => {
+            return Err(super::forbidden(p));
         }
+        (Some(allowed), None) => allowed.iter().copied().map(Some).collect(),
+        (_, p) => vec![p],
+    };
+    for p in projects {
+        app.service.acknowledge_all(&ctx.cx(), p, region).await?;
     }
-    app.service.acknowledge_all(&ctx.cx(), project, region).await?;
     Ok(empty(StatusCode::NO_CONTENT))
 }
 
@@ -103,9 +123,7 @@ pub fn parse_query(ctx: &Ctx) -> Result<TaskQuery, GcoreError> {
         if q.project_ids.is_empty() {
             q.project_ids = allowed.clone();
         } else if let Some(p) = q.project_ids.iter().find(|p| !allowed.contains(p)) {
-            return Err(GcoreError::Forbidden(format!(
-                "this API key may not access project {p}"
-            )));
+            return Err(super::forbidden(*p));
         }
     }
     if invalid.is_empty() {

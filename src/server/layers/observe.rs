@@ -62,7 +62,7 @@ where
         .unwrap_or("");
     let request_id = request_id.as_deref().unwrap_or("");
     let client = client.map(|c| c.to_string()).unwrap_or_default();
-    let cause = journal.cause.as_deref().unwrap_or("");
+    let cause = bounded(journal.cause.as_deref().unwrap_or(""));
     let tasks = journal.tasks.join(",");
     tracing::info!(
         target: "sgbridge::access",
@@ -78,7 +78,7 @@ where
         backend_calls = journal.backend_calls,
         tasks = tasks.as_str(),
         warnings = journal.warnings.len(),
-        cause,
+        cause = cause.as_ref(),
         "request"
     );
     if is_write(method) && route_id.dialect() != Dialect::Ops && app.audit.enabled() {
@@ -109,13 +109,43 @@ where
             changes: journal.change.as_ref().map(|c| views.changes(route_id.dialect(), c)),
             outcome: audit::outcome(status, &journal, dry_run),
             status,
-            error: journal.cause.as_deref(),
+            error: journal.cause.as_deref().map(bounded).as_deref(),
             tasks: &journal.tasks,
         });
     }
     resp
 }
 
+/// The longest error text an access line or audit record carries: an error
+/// quoting a huge body must not make a huge log line.
+const MAX_CAUSE: usize = 2048;
+
+/// `text` cut to [`MAX_CAUSE`] bytes (at a character boundary), saying so.
+fn bounded(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.len() <= MAX_CAUSE {
+        return text.into();
+    }
+    let mut end = MAX_CAUSE;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}… ({} bytes in all)", &text[..end], text.len()).into()
+}
+
 fn is_write(method: &str) -> bool {
     matches!(method, "POST" | "PUT" | "PATCH" | "DELETE")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_long_cause_is_cut_at_a_character_boundary() {
+        assert_eq!(bounded("short"), "short");
+        let long = "é".repeat(MAX_CAUSE);
+        let cut = bounded(&long);
+        assert!(cut.len() < MAX_CAUSE + 40, "{}", cut.len());
+        assert!(cut.ends_with(&format!("({} bytes in all)", long.len())));
+    }
 }

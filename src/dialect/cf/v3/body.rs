@@ -99,6 +99,13 @@ fn decode(body: &[u8]) -> Result<Top<'_>, V3Error> {
 fn rules_value(raw: &RawValue, flags: CfFlags, errors: &mut Vec<String>) -> Option<Vec<crate::json::Fields>> {
     let list: ObjectList = match serde_json::from_str(raw.get()) {
         Ok(l) => l,
+        // A number past f64 (`1e400`): Ruby reads it as Infinity and CC then
+        // refuses the field; serde_json cannot read it at all, so the value is
+        // named rather than called "not an array".
+        Err(e) if e.to_string().starts_with("number out of range") => {
+            errors.push("Rules hold a number out of range (larger than a 64-bit float)".into());
+            return None;
+        }
         Err(_) => {
             errors.push("Rules must be an array".into());
             return None;
@@ -334,6 +341,20 @@ pub fn parse_relationship(body: &[u8]) -> Result<Vec<String>, V3Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_number_out_of_range_is_named_not_called_a_non_array() {
+        let raw = serde_json::value::RawValue::from_string(
+            r#"[{"protocol":"tcp","destination":"10.0.0.1","ports":1e400}]"#.into(),
+        )
+        .unwrap();
+        let mut errors = Vec::new();
+        assert!(rules_value(&raw, CfFlags::default(), &mut errors).is_none());
+        assert_eq!(
+            errors,
+            ["Rules hold a number out of range (larger than a 64-bit float)"]
+        );
+    }
 
     fn create_err(body: &str) -> String {
         parse_create(body.as_bytes(), CfFlags::default())

@@ -56,7 +56,9 @@ pub fn messages(rules: &ObjectListOrNot, flags: CfFlags) -> Vec<String> {
         ObjectListOrNot::List(items) => items,
         ObjectListOrNot::NotAList => return vec!["Rules must be an array".to_string()],
     };
+    let mut capped = crate::dialect::Capped::default();
     for (index, item) in items.iter().enumerate() {
+        capped.trim(&mut out);
         let mut r = Rule { index, out: &mut out };
         let fields = match item {
             Element::Object(f) => f,
@@ -102,6 +104,7 @@ pub fn messages(rules: &ObjectListOrNot, flags: CfFlags) -> Vec<String> {
         }
         protocol_fields(protocol, fields, flags, &mut r);
     }
+    capped.close(&mut out);
     out
 }
 

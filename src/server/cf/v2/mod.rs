@@ -26,23 +26,14 @@ pub async fn handle(app: &App, ctx: &Ctx) -> Resp {
     }
 }
 
-/// CC's two checks: the token gate (a token without the read or write
-/// scope: `CF-InsufficientScope`), then the role (writes need the admin;
-/// reads admin, admin read-only or global auditor — sgbridge cannot see
-/// space roles, so other readers are refused rather than shown a subset:
-/// `CF-NotAuthorized`).
+/// CC's two checks (the token gate, then the role), held in
+/// [`crate::server::authorize`].
 fn allowed(ctx: &Ctx) -> Result<(), CfError> {
-    let scopes = &ctx.principal.cf;
-    let write = !matches!(ctx.method, Method::GET | Method::HEAD);
-    let (gate, role) = if write {
-        (scopes.write_scope(), scopes.admin)
-    } else {
-        (scopes.read_scope(), scopes.reads_all())
-    };
-    if !gate {
-        return Err(CfError::InsufficientScope);
-    }
-    role.then_some(()).ok_or(CfError::NotAuthorized)
+    use crate::server::authorize::{cf_v2, CfRefusal};
+    cf_v2(&ctx.principal.cf, &ctx.method).map_err(|r| match r {
+        CfRefusal::InsufficientScope => CfError::InsufficientScope,
+        CfRefusal::NotAuthorized => CfError::NotAuthorized,
+    })
 }
 
 fn lifecycle(rel: &str) -> Lifecycle {

@@ -29,16 +29,12 @@ pub async fn handle(app: &App, ctx: &Ctx) -> Resp {
     }
 }
 
-/// v3's token gate (reads need a read scope, everything else a write
-/// scope), then the role: writes need the admin, reads admin, admin
-/// read-only or global auditor. A refusal is always `CF-NotAuthorized`.
+/// v3's token gate and role ([`crate::server::authorize::cf_v3`]); a
+/// refusal is always `CF-NotAuthorized`.
 fn gate(ctx: &Ctx) -> Result<(), V3Error> {
-    let scopes = &ctx.principal.cf;
-    let ok = match ctx.method {
-        Method::GET | Method::HEAD => scopes.read_scope() && scopes.reads_all(),
-        _ => scopes.write_scope() && scopes.admin,
-    };
-    ok.then_some(()).ok_or(V3Error::NotAuthorized)
+    crate::server::authorize::cf_v3(&ctx.principal.cf, &ctx.method)
+        .then_some(())
+        .ok_or(V3Error::NotAuthorized)
 }
 
 fn lifecycle(rel: &str) -> Lifecycle {

@@ -49,7 +49,7 @@ pub fn to_v3(e: &Error) -> V3Error {
         Kind::TooLarge => V3Error::PayloadTooLarge,
         Kind::BodyTimeout => V3Error::RequestTimeout,
         Kind::RequestTimeout => V3Error::BackendTimeout("The request timed out".into()),
-        Kind::KeyInFlight => V3Error::Conflict(msg.to_string()),
+        Kind::KeyInFlight | Kind::KeyAnswerNotKept => V3Error::Conflict(msg.to_string()),
         Kind::KeyReused => V3Error::Unprocessable(vec![msg.to_string()]),
     }
 }
