@@ -134,3 +134,97 @@ async fn survives_kill_9(dir: &std::path::Path, store: &str, env: &[(&str, &str)
     assert_eq!(all["total_results"], 1, "no second group");
     drop(p);
 }
+
+/// Idempotency records stay within their bounds in the durable stores too
+/// (SQLite kept 1,000 rows with `max_keys = 100`): a caller past its quota
+/// loses its own oldest answers, and past the total the biggest holder
+/// gives way, never a caller holding less.
+async fn records_stay_within_their_limits(stores: sgbridge::store::Stores) {
+    use sgbridge::store::{Answer, Begin};
+    use std::time::Duration;
+    let r = stores.records;
+    let (claim, day) = (Duration::from_secs(60), Duration::from_secs(86_400));
+    let keep = |who: String, key: String| {
+        let r = r.clone();
+        async move {
+            assert_eq!(
+                r.begin(&who, &key, 7, claim).await.unwrap(),
+                Begin::Fresh,
+                "{who} {key}"
+            );
+            let answer = Answer {
+                status: 201,
+                headers: vec![("content-type".into(), b"application/json".to_vec())],
+                body: vec![b'x'; 100],
+            };
+            r.finish(&who, &key, 7, answer, day).await.unwrap();
+        }
+    };
+    let kept = |who: &'static str, key: String| {
+        let r = r.clone();
+        async move {
+            match r.begin(who, &key, 7, claim).await.unwrap() {
+                Begin::Done { answer, .. } => answer.status == 201,
+                _ => {
+                    r.abandon(who, &key).await.unwrap();
+                    false
+                }
+            }
+        }
+    };
+    keep("victim".into(), "v".into()).await;
+    for i in 0..60 {
+        keep("noisy".into(), format!("k{i}")).await;
+    }
+    assert!(kept("noisy", "k59".into()).await);
+    assert!(
+        !kept("noisy", "k39".into()).await,
+        "past its quota of 20, its own oldest go"
+    );
+    for caller in 0..6 {
+        for i in 0..20 {
+            keep(format!("many-{caller}"), format!("m{i}")).await;
+        }
+    }
+    assert!(kept("victim", "v".into()).await, "a caller holding less was pushed out");
+}
+
+fn limited() -> sgbridge::config::IdempotencyConfig {
+    sgbridge::config::IdempotencyConfig {
+        max_keys: 100,
+        max_keys_per_caller: 20,
+        ..Default::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idempotency_records_are_bounded_on_sqlite_and_postgres() {
+    use sgbridge::config::{StoreConfig, StoreKind};
+    use sgbridge::store::{NoStoreTelemetry, Stores};
+    let dir = std::env::temp_dir().join(format!("sgbridge-records-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let sqlite = StoreConfig {
+        kind: StoreKind::Sqlite,
+        path: Some(dir.join("state.db")),
+        ..StoreConfig::default()
+    };
+    let stores = Stores::open(&sqlite, &limited(), std::sync::Arc::new(NoStoreTelemetry))
+        .await
+        .unwrap();
+    records_stay_within_their_limits(stores).await;
+
+    let pg = Postgres::start("records");
+    // A variable of this test's own: the store reads its URL from the environment.
+    std::env::set_var("SGBRIDGE_TEST_RECORDS_URL", &pg.url);
+    let postgres = StoreConfig {
+        kind: StoreKind::Postgres,
+        url_env: "SGBRIDGE_TEST_RECORDS_URL".into(),
+        ..StoreConfig::default()
+    };
+    let stores = Stores::open(&postgres, &limited(), std::sync::Arc::new(NoStoreTelemetry))
+        .await
+        .unwrap();
+    records_stay_within_their_limits(stores).await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
