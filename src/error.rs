@@ -97,6 +97,9 @@ pub enum Kind {
     KeyAnswerNotKept,
     /// The route exists, the method does not.
     MethodNotAllowed,
+    /// The request is not HTTP the gateway can read (hyper refused its
+    /// request line or headers); the text says which limit.
+    Malformed,
 }
 
 struct Inner {
@@ -253,6 +256,7 @@ impl Error {
             | Kind::KeyInFlight
             | Kind::KeyReused
             | Kind::KeyAnswerNotKept
+            | Kind::Malformed
             | Kind::MethodNotAllowed => Blame::Caller,
             Kind::Conflict
             | Kind::Unavailable

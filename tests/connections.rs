@@ -208,3 +208,38 @@ async fn a_connection_holds_one_descriptor() {
     let grown = open_fds().saturating_sub(before);
     assert!(grown < 200 * 2 + 60, "{grown} descriptors for 200 connections");
 }
+
+/// What hyper refuses before the gateway sees it (a URI over 65,534 bytes,
+/// over 100 header lines, bytes that are not HTTP) is answered with the
+/// error body of the caller's dialect, not hyper's empty one (issue 22).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_hyper_refuses_are_answered_in_the_callers_dialect() {
+    let gw = start(quick_config()).await;
+    let guids = vec!["3fa85f64-5717-4562-b3fc-2c963f66afa6"; 1_800].join(",");
+    let headers: String = (0..120).map(|i| format!("x-h{i}: v\r\n")).collect();
+    let cases = [
+        (
+            format!("GET /v3/security_groups?guids={guids} HTTP/1.1\r\nhost: x\r\n\r\n"),
+            "HTTP/1.1 414",
+            r#""title":"CF-InvalidRequest""#,
+        ),
+        (
+            format!("GET /cloud/v1/securitygroups/1/1 HTTP/1.1\r\nhost: x\r\n{headers}\r\n"),
+            "HTTP/1.1 431",
+            r#""exception_class":"#,
+        ),
+        (
+            "GET /v2/security_groups HTTP/1.1\r\nhost: x\r\nbad header\r\n\r\n".to_string(),
+            "HTTP/1.1 400",
+            r#""error_code":"CF-InvalidRequest""#,
+        ),
+    ];
+    for (request, status, body) in cases {
+        let mut s = TcpStream::connect(gw.addr).await.unwrap();
+        s.write_all(request.as_bytes()).await.unwrap();
+        let reply = String::from_utf8_lossy(&read_all(&mut s, Duration::from_secs(10)).await).to_string();
+        assert!(reply.starts_with(status), "{status}: {reply}");
+        assert!(reply.contains(body), "{status}: {reply}");
+        assert!(reply.contains("content-type: application/json"), "{reply}");
+    }
+}

@@ -52,3 +52,13 @@ fn gcore_body() {
 fn query() {
     replay("query", sgbridge::fuzzing::query);
 }
+
+#[test]
+fn idempotency() {
+    replay("idempotency", sgbridge::fuzzing::idempotency);
+}
+
+#[test]
+fn error_renderers() {
+    replay("error_renderers", sgbridge::fuzzing::error_renderers);
+}

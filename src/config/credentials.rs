@@ -122,57 +122,53 @@ impl AuthConfig {
     /// credentials are dropped when any other credential (or a UAA) is
     /// configured: your own replace them.
     pub fn credentials(&self) -> Result<Vec<Credential>, ConfigError> {
-        let mut all = Vec::new();
-        for (i, t) in self.cf_bearer_tokens.iter().enumerate() {
-            let label = format!("auth.cf_bearer_tokens[{i}]");
-            all.push(Credential {
-                scheme: Scheme::CfBearer,
-                secret: checked(&label, t.clone())?,
-                id: format!("static:cf_bearer_tokens[{i}]"),
-                name: format!("cf-token-{}", i + 1),
+        let plain = |scheme, list: &str, name: &str, i: usize, secret: &String| {
+            let label = format!("auth.{list}[{i}]");
+            Ok::<_, ConfigError>(Credential {
+                scheme,
+                secret: checked(&label, secret.clone())?,
+                id: format!("static:{list}[{i}]"),
+                name: format!("{name}-{}", i + 1),
                 label,
                 read_only: false,
                 projects: Vec::new(),
                 reserved_tags: false,
-            });
+            })
+        };
+        let named =
+            |scheme, list: &str, name: &str, i: usize, resolve: &dyn Fn(&str) -> Result<String, ConfigError>| {
+                let label = format!("auth.{list}[{i}] ({name})");
+                Ok::<_, ConfigError>(Credential {
+                    scheme,
+                    secret: resolve(&label)?,
+                    id: format!("static:{list}:{name}"),
+                    name: name.to_string(),
+                    label,
+                    read_only: false,
+                    projects: Vec::new(),
+                    reserved_tags: false,
+                })
+            };
+        let mut all = Vec::new();
+        for (i, t) in self.cf_bearer_tokens.iter().enumerate() {
+            all.push(plain(Scheme::CfBearer, "cf_bearer_tokens", "cf-token", i, t)?);
         }
         for (i, t) in self.cf_tokens.iter().enumerate() {
-            let label = format!("auth.cf_tokens[{i}] ({})", t.name);
+            let c = named(Scheme::CfBearer, "cf_tokens", &t.name, i, &|what| t.resolve(what))?;
             all.push(Credential {
-                scheme: Scheme::CfBearer,
-                secret: t.resolve(&label)?,
-                id: format!("static:cf_tokens:{}", t.name),
-                name: t.name.clone(),
-                label,
                 read_only: t.read_only,
-                projects: Vec::new(),
-                reserved_tags: false,
+                ..c
             });
         }
         for (i, k) in self.gcore_api_keys.iter().enumerate() {
-            let label = format!("auth.gcore_api_keys[{i}]");
-            all.push(Credential {
-                scheme: Scheme::GcoreKey,
-                secret: checked(&label, k.clone())?,
-                id: format!("static:gcore_api_keys[{i}]"),
-                name: format!("gcore-key-{}", i + 1),
-                label,
-                read_only: false,
-                projects: Vec::new(),
-                reserved_tags: false,
-            });
+            all.push(plain(Scheme::GcoreKey, "gcore_api_keys", "gcore-key", i, k)?);
         }
         for (i, k) in self.gcore_keys.iter().enumerate() {
-            let label = format!("auth.gcore_keys[{i}] ({})", k.name);
+            let c = named(Scheme::GcoreKey, "gcore_keys", &k.name, i, &|what| k.resolve(what))?;
             all.push(Credential {
-                scheme: Scheme::GcoreKey,
-                secret: k.resolve(&label)?,
-                id: format!("static:gcore_keys:{}", k.name),
-                name: k.name.clone(),
-                label,
-                read_only: false,
                 projects: k.projects.clone(),
                 reserved_tags: k.reserved_tags,
+                ..c
             });
         }
         distinct(&all)?;

@@ -192,24 +192,22 @@ where
 /// What is kept of an answer: all of it, or (past `max` bytes) its status
 /// and size only.
 fn kept_answer(parts: &http::response::Parts, body: &Bytes, max: u64) -> Answer {
-    let headers = parts
-        .headers
-        .iter()
-        .map(|(k, v)| (k.as_str().to_string(), v.as_bytes().to_vec()))
-        .collect();
-    let answer = Answer {
+    let mut answer = Answer {
         status: parts.status.as_u16(),
-        headers,
-        body: body.to_vec(),
-    };
-    if answer.size() <= max {
-        return answer;
-    }
-    Answer {
-        status: parts.status.as_u16(),
-        headers: vec![(NOT_KEPT.to_string(), answer.size().to_string().into_bytes())],
+        headers: parts
+            .headers
+            .iter()
+            .map(|(k, v)| (k.as_str().to_string(), v.as_bytes().to_vec()))
+            .collect(),
         body: Vec::new(),
+    };
+    let size = answer.size() + body.len() as u64;
+    if size <= max {
+        answer.body = body.to_vec();
+    } else {
+        answer.headers = vec![(NOT_KEPT.to_string(), size.to_string().into_bytes())];
     }
+    answer
 }
 
 /// The stored answer, or (`Err`) the size of one that was not kept.
@@ -230,4 +228,44 @@ fn replay(answer: Answer) -> Result<Resp, String> {
     resp.headers_mut()
         .insert("idempotent-replayed", http::HeaderValue::from_static("true"));
     Ok(resp)
+}
+
+/// For the fuzz target ([`crate::fuzzing::idempotency`]): the key parser
+/// takes any header bytes and yields 1 to 255 characters or a refusal; an
+/// answer kept within its bound replays as it was, one past it as its size.
+#[doc(hidden)]
+pub fn fuzz(data: &[u8]) {
+    if let Ok(value) = http::HeaderValue::from_bytes(data) {
+        let mut req = Request::new(Bytes::new());
+        req.headers_mut().insert(HEADER, value);
+        if let Some(Ok(k)) = key(&req) {
+            assert!(!k.is_empty() && k.len() <= MAX_KEY, "{k:?}");
+        }
+    }
+    let status = http::StatusCode::from_u16(200 + u16::from(data.first().copied().unwrap_or(0)) % 400)
+        .unwrap_or(http::StatusCode::OK);
+    let mut resp = http::Response::new(());
+    *resp.status_mut() = status;
+    resp.headers_mut()
+        .insert("content-type", http::HeaderValue::from_static("application/json"));
+    let (parts, ()) = resp.into_parts();
+    let body = Bytes::copy_from_slice(data);
+    let max = u64::from(data.get(1).copied().unwrap_or(0)) * 4;
+    let kept = kept_answer(&parts, &body, max);
+    let size = (body.len() + "content-type".len() + "application/json".len()) as u64;
+    match replay(kept) {
+        Ok(r) => {
+            assert!(size <= max, "a {size}-byte answer kept whole past a {max}-byte bound");
+            assert_eq!(r.status(), status);
+            assert_eq!(
+                r.headers().get("idempotent-replayed").map(|v| v.as_bytes()),
+                Some(&b"true"[..])
+            );
+            assert!(r.headers().get(NOT_KEPT).is_none());
+        }
+        Err(told) => {
+            assert!(size > max);
+            assert_eq!(told, size.to_string());
+        }
+    }
 }

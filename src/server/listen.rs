@@ -280,7 +280,7 @@ where
         .keep_alive(true)
         .timer(hyper_util::rt::TokioTimer::new())
         .header_read_timeout(header_timeout)
-        .serve_connection(TokioIo::new(Box::pin(io)), svc);
+        .serve_connection(TokioIo::new(super::worded::Worded::new(Box::pin(io))), svc);
     match graceful.watch(served).await {
         Ok(()) => false,
         Err(e) => {

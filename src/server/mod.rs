@@ -22,6 +22,7 @@ pub mod renders;
 pub mod rescue;
 pub mod route;
 mod shared_socket;
+mod worded;
 
 pub use app::App;
 pub use listen::{serve, serve_live};

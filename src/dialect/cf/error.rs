@@ -41,6 +41,9 @@ pub enum CfError {
     UaaUnavailable,
     #[error("Unknown request")]
     NotFound,
+    /// CC's `InvalidRequest` (10004): a request the gateway cannot read.
+    #[error("The request is invalid: {0}")]
+    InvalidRequest(String),
     #[error("The request body is too large")]
     PayloadTooLarge,
     #[error("The request body did not arrive in time")]
@@ -90,6 +93,7 @@ impl CfError {
             CfError::InsufficientScope => (403, 10007, "CF-InsufficientScope"),
             CfError::UaaUnavailable => (502, 20004, "CF-UaaUnavailable"),
             CfError::NotFound => (404, 10000, "CF-NotFound"),
+            CfError::InvalidRequest(_) => (400, 10004, "CF-InvalidRequest"),
             // CC has no code of its own for these gateway outcomes; 10001-range
             // names keep clients that switch on error_code on a generic path.
             CfError::PayloadTooLarge => (413, 10001, "CF-RequestEntityTooLarge"),

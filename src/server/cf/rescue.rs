@@ -63,6 +63,7 @@ pub fn to_cf(e: &Error) -> CfError {
         Kind::RequestTimeout => CfError::BackendTimeout("The request timed out".into()),
         Kind::KeyInFlight | Kind::KeyAnswerNotKept => CfError::Conflict(msg.to_string()),
         Kind::KeyReused => CfError::Unprocessable(msg.to_string()),
+        Kind::Malformed => CfError::InvalidRequest(msg.to_string()),
     }
 }
 

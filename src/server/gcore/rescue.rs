@@ -53,6 +53,7 @@ pub fn to_gcore(e: &Error) -> GcoreError {
         Kind::BodyTimeout => GcoreError::RequestTimeout,
         Kind::KeyInFlight | Kind::KeyAnswerNotKept => GcoreError::Conflict(msg),
         Kind::KeyReused => GcoreError::Unprocessable(msg),
+        Kind::Malformed => GcoreError::validation(msg),
     };
     match e.applied() {
         Applied::Nothing => error,

@@ -24,6 +24,9 @@ pub enum V3Error {
     UaaUnavailable,
     #[error("Unknown request")]
     NotFound,
+    /// CC's `InvalidRequest` (10004): a request the gateway cannot read.
+    #[error("The request is invalid: {0}")]
+    InvalidRequest(String),
     #[error("The request body is too large")]
     PayloadTooLarge,
     #[error("The request body did not arrive in time")]
@@ -78,6 +81,7 @@ impl V3Error {
             V3Error::NotAuthorized => (403, 10003, "CF-NotAuthorized"),
             V3Error::UaaUnavailable => (502, 20004, "CF-UaaUnavailable"),
             V3Error::NotFound => (404, 10000, "CF-NotFound"),
+            V3Error::InvalidRequest(_) => (400, 10004, "CF-InvalidRequest"),
             V3Error::PayloadTooLarge => (413, 10001, "CF-RequestEntityTooLarge"),
             V3Error::RequestTimeout => (408, 10001, "CF-RequestTimeout"),
             V3Error::BackendRejected(_) => (502, 10001, "CF-BackendRejected"),

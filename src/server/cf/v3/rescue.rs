@@ -51,6 +51,7 @@ pub fn to_v3(e: &Error) -> V3Error {
         Kind::RequestTimeout => V3Error::BackendTimeout("The request timed out".into()),
         Kind::KeyInFlight | Kind::KeyAnswerNotKept => V3Error::Conflict(msg.to_string()),
         Kind::KeyReused => V3Error::Unprocessable(vec![msg.to_string()]),
+        Kind::Malformed => V3Error::InvalidRequest(msg.to_string()),
     }
 }
 
