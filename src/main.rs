@@ -61,11 +61,14 @@ enum Command {
     },
     /// Translate a JSON array of rules from one dialect to the other (stdin → stdout).
     Translate(TranslateArgs),
+    /// Read a password from stdin and print its argon2id hash for [[auth.users]].
+    HashPassword,
 }
 
 fn main() -> ExitCode {
     match Cli::parse().command {
         Command::Translate(args) => run_translate(&args),
+        Command::HashPassword => sgbridge::cli::hash_password::run(),
         Command::CheckConfig { config } => match Config::load(&config) {
             Ok(_) => {
                 println!("{}: ok", config.display());

@@ -1,5 +1,6 @@
 //! The `sgbridge` command line.
 
+pub mod hash_password;
 pub mod healthcheck;
 pub mod signals;
 pub mod translate;

@@ -10,7 +10,7 @@
 //! name. The development credentials stand only while nothing else is
 //! configured.
 
-use super::{is_dev_secret, AuthConfig, ConfigError, Redacted};
+use super::{is_dev_secret, AuthConfig, ClientEntry, ConfigError, Redacted, UserEntry};
 use std::path::{Path, PathBuf};
 
 /// Which scheme a credential answers.
@@ -172,11 +172,65 @@ impl AuthConfig {
             });
         }
         distinct(&all)?;
-        let own = self.uaa.is_some() || all.iter().any(|c| !is_dev_secret(&c.secret));
+        let own = self.uaa.is_some()
+            || !self.clients.is_empty()
+            || all.iter().any(|c| !is_dev_secret(&c.secret))
+            || self.users.iter().any(|u| !is_dev_secret(&u.password_hash));
         if own {
             all.retain(|c| !is_dev_secret(&c.secret));
         }
         Ok(all)
+    }
+
+    /// The users who may log in, checked: the development user only while
+    /// no other credential is configured.
+    pub fn live_users(&self) -> Result<Vec<UserEntry>, ConfigError> {
+        let mut seen = std::collections::HashSet::new();
+        for (i, u) in self.users.iter().enumerate() {
+            let what = format!("auth.users[{i}] ({})", u.name);
+            if u.name.trim().is_empty() || u.name.trim() != u.name || !seen.insert(u.name.as_str()) {
+                return Err(invalid(format!(
+                    "{what}: names must be present, unique and without surrounding white space"
+                )));
+            }
+            crate::server::auth::login::password::check_phc(&u.password_hash)
+                .map_err(|e| invalid(format!("{what}: password_hash {e}")))?;
+        }
+        let dev_only = self.credentials()?.iter().all(|c| is_dev_secret(&c.secret))
+            && self.uaa.is_none()
+            && self.clients.is_empty()
+            && self.users.iter().all(|u| is_dev_secret(&u.password_hash));
+        Ok(self
+            .users
+            .iter()
+            .filter(|u| dev_only || !is_dev_secret(&u.password_hash))
+            .cloned()
+            .collect())
+    }
+
+    /// The OAuth clients beside the built-in `cf`, with their secrets.
+    pub fn live_clients(&self) -> Result<Vec<(ClientEntry, String)>, ConfigError> {
+        let mut seen = std::collections::HashSet::new();
+        let mut out = Vec::new();
+        for (i, c) in self.clients.iter().enumerate() {
+            let what = format!("auth.clients[{i}] ({})", c.id);
+            if c.id.trim().is_empty() || c.id == "cf" || !seen.insert(c.id.as_str()) {
+                return Err(invalid(format!(
+                    "{what}: ids must be present and unique, and `cf` is the cf CLI's built-in client"
+                )));
+            }
+            if let Some(g) = c
+                .grant_types
+                .iter()
+                .find(|g| !matches!(g.as_str(), "password" | "refresh_token" | "client_credentials"))
+            {
+                return Err(invalid(format!(
+                    "{what}: grant type {g:?} is not one of password, refresh_token, client_credentials"
+                )));
+            }
+            out.push((c.clone(), c.resolve(&what)?));
+        }
+        Ok(out)
     }
 }
 

@@ -20,9 +20,19 @@ use std::time::Duration;
 pub const DEV_CF_TOKEN: &str = "dev-admin-token";
 pub const DEV_GCORE_KEY: &str = "dev-api-key";
 
-/// Whether `secret` is one of the development credentials.
+/// Tokens earlier versions of the README published (a cf CLI v6 and a v8
+/// `config.json` recipe): known to everyone, so treated as development
+/// credentials wherever they are still configured.
+const PUBLISHED_TOKENS: [&str; 2] = [
+    "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJ1c2VyX25hbWUiOiJhZG1pbiIsInVzZXJfaWQiOiJ1LTEiLCJvcmlnaW4iOiJ1YWEiLCJleHAiOjQxMDI0NDQ4MDB9.c2ln",
+    "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.eyJ1c2VyX25hbWUiOiJhZG1pbiIsInVzZXJfaWQiOiJhZG1pbi1ndWlkIiwib3JpZ2luIjoidWFhIiwiY2xpZW50X2lkIjoiY2YiLCJleHAiOjQxMDI0NDQ4MDAsInNjb3BlIjpbImNsb3VkX2NvbnRyb2xsZXIuYWRtaW4iXX0.",
+];
+
+/// Whether `secret` is a development credential: one the repository's own
+/// docs and examples publish. These work on loopback only, and only while no
+/// other credential is configured.
 pub fn is_dev_secret(secret: &str) -> bool {
-    secret == DEV_CF_TOKEN || secret == DEV_GCORE_KEY
+    secret == DEV_CF_TOKEN || secret == DEV_GCORE_KEY || secret == DEV_USER_HASH || PUBLISHED_TOKENS.contains(&secret)
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -118,6 +128,109 @@ pub struct AuthConfig {
     pub gcore_keys: Vec<GcoreKeyEntry>,
     /// Verify CF callers' UAA-issued JWTs.
     pub uaa: Option<UaaConfig>,
+    /// The gateway as its own token issuer, shaped like UAA (`cf login`).
+    pub login: LoginConfig,
+    /// Who may log in (`[auth.login]`); passwords as argon2id PHC strings.
+    pub users: Vec<UserEntry>,
+    /// OAuth clients beside the cf CLI's built-in public client `cf`.
+    pub clients: Vec<ClientEntry>,
+}
+
+/// `[auth.login]`: `POST /oauth/token` and the documents around it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LoginConfig {
+    pub enabled: bool,
+    /// Lifetime of an access token, in seconds.
+    pub access_ttl_s: u64,
+    /// Lifetime of a refresh token, in seconds.
+    pub refresh_ttl_s: u64,
+    /// The RSA signing key (PEM, PKCS#1 or PKCS#8); none: one is generated
+    /// at start (tokens then last until the process restarts).
+    pub signing_key_file: Option<PathBuf>,
+    /// Password checks (argon2) running at once; more wait, off the API's workers.
+    pub max_concurrent_hashes: usize,
+    /// UAA's lockout: this many failed logins within `lockout_window_s`
+    /// lock the account for `lockout_period_s`.
+    pub lockout_after_failures: u32,
+    pub lockout_window_s: u64,
+    pub lockout_period_s: u64,
+}
+
+impl Default for LoginConfig {
+    fn default() -> Self {
+        LoginConfig {
+            // UAA's `cf` client in cf-deployment; UAA's lockout defaults
+            // (CommonLoginPolicy: 5 failures within 1200 s lock for 300 s).
+            enabled: true,
+            access_ttl_s: 1_200,
+            refresh_ttl_s: 2_592_000,
+            signing_key_file: None,
+            max_concurrent_hashes: 2,
+            lockout_after_failures: 5,
+            lockout_window_s: 1_200,
+            lockout_period_s: 300,
+        }
+    }
+}
+
+/// A user who may log in with a password.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct UserEntry {
+    pub name: String,
+    /// An argon2id PHC string (`sgbridge hash-password`); plain passwords are refused.
+    pub password_hash: String,
+    /// The scopes the user's tokens may carry (`cloud_controller.admin`, …).
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    #[serde(default)]
+    pub disabled: bool,
+}
+
+/// An OAuth client with a secret (the `cf` client is built in).
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ClientEntry {
+    pub id: String,
+    pub secret: Option<Redacted>,
+    pub secret_env: Option<String>,
+    pub secret_file: Option<PathBuf>,
+    /// Scopes its client-credentials tokens carry, and the most a user's
+    /// token obtained through it may carry.
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    /// Of `password`, `refresh_token`, `client_credentials`.
+    #[serde(default = "default_grants")]
+    pub grant_types: Vec<String>,
+}
+
+fn default_grants() -> Vec<String> {
+    vec!["client_credentials".into()]
+}
+
+impl ClientEntry {
+    pub fn resolve(&self, what: &str) -> Result<String, ConfigError> {
+        resolve_secret(what, &self.secret, &self.secret_env, &self.secret_file)
+    }
+}
+
+/// The development user's password hash (`admin` / `admin`), shipped in the
+/// default config: accepted on loopback only, like the development tokens,
+/// and only while no other credential is configured.
+pub const DEV_USER_HASH: &str =
+    "$argon2id$v=19$m=19456,t=2,p=1$V7wo7W5mSHyc7gMlThNgxw$rLG0LpBVjTUKjdlnErITvs4eHemZzLGyA+NnmX8WYmI";
+
+/// The scopes of an administrator's token.
+pub fn admin_scopes() -> Vec<String> {
+    [
+        "cloud_controller.admin",
+        "cloud_controller.read",
+        "cloud_controller.write",
+        "openid",
+    ]
+    .map(String::from)
+    .to_vec()
 }
 
 impl Default for AuthConfig {
@@ -135,6 +248,14 @@ impl Default for AuthConfig {
                 reserved_tags: true,
             }],
             uaa: None,
+            login: LoginConfig::default(),
+            users: vec![UserEntry {
+                name: "admin".into(),
+                password_hash: DEV_USER_HASH.into(),
+                scopes: admin_scopes(),
+                disabled: false,
+            }],
+            clients: Vec::new(),
         }
     }
 }
@@ -668,15 +789,25 @@ mod tests {
         c.validate().unwrap();
         let live = c.auth.credentials().unwrap();
         assert!(live.iter().all(|k| !is_dev_secret(&k.secret)), "{live:?}");
-        // Alone, the development credentials are refused off loopback.
+        // Alone, the development credentials are refused off loopback: the
+        // tokens, the development user, and the JWTs earlier READMEs published.
         c.auth.cf_bearer_tokens = vec![DEV_CF_TOKEN.into()];
         c.auth.gcore_api_keys.clear();
         c.auth.gcore_keys.clear();
-        assert!(c
-            .validate()
-            .unwrap_err()
-            .to_string()
-            .contains("development credentials"));
+        let refused = |c: &Config| {
+            c.validate()
+                .is_err_and(|e| e.to_string().contains("development credentials"))
+        };
+        assert!(refused(&c));
+        c.auth.cf_bearer_tokens.clear();
+        assert!(refused(&c), "the admin/admin user");
+        c.auth.users.clear();
+        for published in PUBLISHED_TOKENS {
+            c.auth.cf_bearer_tokens = vec![published.into()];
+            assert!(refused(&c), "a JWT the README published");
+        }
+        c.auth.cf_bearer_tokens.clear();
+        c.validate().unwrap();
     }
 
     #[test]

@@ -155,12 +155,16 @@ fn credentials(c: &Config) -> Result<(), ConfigError> {
         }
     }
     let live = a.credentials()?;
-    if live.iter().any(|k| is_dev_secret(&k.secret)) && !c.server.listen.ip().is_loopback() {
+    let users = a.live_users()?;
+    a.live_clients()?;
+    let dev = live.iter().any(|k| is_dev_secret(&k.secret)) || users.iter().any(|u| is_dev_secret(&u.password_hash));
+    if dev && !c.server.listen.ip().is_loopback() {
         return Err(invalid(format!(
             "server.listen = {} is not a loopback address, but auth still accepts the development credentials; configure your own in [auth]",
             c.server.listen
         )));
     }
+    login(&a.login)?;
     if let Some(uaa) = &a.uaa {
         url("auth.uaa.url", &uaa.url)?;
         range("auth.uaa.leeway_s", uaa.leeway_s, 0..=300)?;
@@ -172,6 +176,28 @@ fn credentials(c: &Config) -> Result<(), ConfigError> {
             std::fs::metadata(ca)
                 .map_err(|e| invalid(format!("auth.uaa.ca_file: cannot read {}: {e}", ca.display())))?;
         }
+    }
+    Ok(())
+}
+
+fn login(l: &super::LoginConfig) -> Result<(), ConfigError> {
+    range("auth.login.access_ttl_s", l.access_ttl_s, 60..=31_536_000)?;
+    range("auth.login.refresh_ttl_s", l.refresh_ttl_s, 60..=31_536_000)?;
+    range(
+        "auth.login.max_concurrent_hashes",
+        l.max_concurrent_hashes as u64,
+        1..=64,
+    )?;
+    range(
+        "auth.login.lockout_after_failures",
+        u64::from(l.lockout_after_failures),
+        1..=1_000,
+    )?;
+    range("auth.login.lockout_window_s", l.lockout_window_s, 1..=86_400)?;
+    range("auth.login.lockout_period_s", l.lockout_period_s, 1..=86_400)?;
+    if let Some(path) = &l.signing_key_file {
+        crate::server::auth::login::keys::SigningKey::load(path)
+            .map_err(|e| invalid(format!("auth.login.signing_key_file: {e}")))?;
     }
     Ok(())
 }

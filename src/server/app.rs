@@ -36,6 +36,28 @@ pub struct App {
     pub started: chrono::DateTime<chrono::Utc>,
     /// The address actually bound (port 0 picks one).
     pub(super) bound: Arc<OnceLock<SocketAddr>>,
+    /// The token issuer's key and lockout counts (outlive reloads).
+    login: Arc<auth::login::State>,
+}
+
+/// The URL the gateway announces: `server.external_url`, else the address
+/// it listens on (once bound). Never a request's `Host`.
+fn announced(cfg: &Config, bound: &OnceLock<SocketAddr>) -> String {
+    if !cfg.server.external_url.is_empty() {
+        return cfg.server.external_url.trim_end_matches('/').to_string();
+    }
+    let addr = bound.get().copied().unwrap_or(cfg.server.listen);
+    format!("http://{addr}")
+}
+
+fn authenticator(
+    cfg: &Config,
+    bound: &Arc<OnceLock<SocketAddr>>,
+    state: &Arc<auth::login::State>,
+) -> Result<auth::Authenticator, String> {
+    let (cfg2, bound) = (cfg.clone(), bound.clone());
+    let url: auth::login::Announced = Arc::new(move || announced(&cfg2, &bound));
+    auth::Authenticator::new(&cfg.auth, state.clone(), url).map_err(|e| e.to_string())
 }
 
 /// The most rendered JSON kept (64 MiB: about 20,000 groups of 100 rules).
@@ -167,8 +189,9 @@ impl App {
         if let Some(log) = &stores.tasks {
             service = service.with_task_log(log.clone());
         }
+        let (bound, login) = (Arc::default(), Arc::default());
         Ok(App {
-            auth: Arc::new(auth::Authenticator::new(&cfg.auth).map_err(|e| e.to_string())?),
+            auth: Arc::new(authenticator(&cfg, &bound, &login)?),
             audit: Arc::new(audit::Audit::new(&cfg.audit).map_err(|e| e.to_string())?),
             renders: renders::Renders::new(RENDER_CACHE_BYTES),
             service,
@@ -177,7 +200,8 @@ impl App {
             lifecycle: Arc::default(),
             readiness: Arc::default(),
             started: chrono::Utc::now(),
-            bound: Arc::default(),
+            bound,
+            login,
             cfg,
         })
     }
@@ -188,7 +212,7 @@ impl App {
     pub fn reconfigured(&self, cfg: Config) -> Result<App, String> {
         let service = self.service.with_settings(settings(&cfg, self.service.cf_scope()));
         Ok(App {
-            auth: Arc::new(auth::Authenticator::new(&cfg.auth).map_err(|e| e.to_string())?),
+            auth: Arc::new(authenticator(&cfg, &self.bound, &self.login)?),
             service,
             stores: self.stores.clone(),
             metrics: self.metrics.clone(),
@@ -198,6 +222,7 @@ impl App {
             renders: renders::Renders::new(RENDER_CACHE_BYTES),
             started: self.started,
             bound: self.bound.clone(),
+            login: self.login.clone(),
             cfg,
         })
     }
@@ -205,10 +230,6 @@ impl App {
     /// The URL the gateway announces: `server.external_url`, else the
     /// address it listens on. Never a request's `Host`.
     pub fn external_url(&self) -> String {
-        if !self.cfg.server.external_url.is_empty() {
-            return self.cfg.server.external_url.trim_end_matches('/').to_string();
-        }
-        let addr = self.bound.get().copied().unwrap_or(self.cfg.server.listen);
-        format!("http://{addr}")
+        announced(&self.cfg, &self.bound)
     }
 }

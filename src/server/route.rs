@@ -52,6 +52,10 @@ routes! {
     CfRoot => Cf, "/";
     CfInfo => Cf, "/v2/info";
     CfLogin => Cf, "/login";
+    OauthToken => Cf, "/oauth/token";
+    TokenKeys => Cf, "/token_keys";
+    TokenKey => Cf, "/token_key";
+    UserInfo => Cf, "/userinfo";
     CfGroups => Cf, "/v2/security_groups";
     CfGroup => Cf, "/v2/security_groups/:guid";
     CfGroupSpaces => Cf, "/v2/security_groups/:guid/:relation";
@@ -137,6 +141,10 @@ pub fn classify(path: &str) -> Route {
         ["metrics"] => r(R::Metrics, &[]),
         [""] => r(R::CfRoot, &[]),
         ["login"] => r(R::CfLogin, &[]),
+        ["oauth", "token"] => r(R::OauthToken, &[]),
+        ["token_keys"] => r(R::TokenKeys, &[]),
+        ["token_key"] => r(R::TokenKey, &[]),
+        ["userinfo"] => r(R::UserInfo, &[]),
         ["v2", "info"] => r(R::CfInfo, &[]),
         ["v2", "security_groups"] => r(R::CfGroups, &[]),
         ["v2", "security_groups", g] => r(R::CfGroup, &[g]),

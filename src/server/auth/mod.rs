@@ -4,11 +4,13 @@
 //! (`subtle`) and never reach a log line, an error body or a metric; a
 //! principal carries a name for them instead.
 
+pub mod login;
 mod uaa;
 
 use super::http::{CfScopes, Principal};
 use crate::config::{AuthConfig, ConfigError, Scheme};
 use http::HeaderMap;
+use std::sync::Arc;
 use subtle::ConstantTimeEq;
 
 /// Why a request is not authenticated.
@@ -29,6 +31,7 @@ pub struct Authenticator {
     cf: Vec<Credential>,
     gcore: Vec<Credential>,
     uaa: Option<uaa::Uaa>,
+    login: Option<login::Login>,
 }
 
 /// The credential after `scheme` in `Authorization` (the scheme in any case).
@@ -70,7 +73,10 @@ fn admin(read_only: bool) -> CfScopes {
 }
 
 impl Authenticator {
-    pub fn new(cfg: &AuthConfig) -> Result<Self, ConfigError> {
+    /// The credentials of `cfg`; the token issuer (when `[auth.login]` is
+    /// on) keeps its key and lockout counts in `state` across reloads and
+    /// names itself by `announced`.
+    pub fn new(cfg: &AuthConfig, state: Arc<login::State>, announced: login::Announced) -> Result<Self, ConfigError> {
         let (mut cf, mut gcore) = (Vec::new(), Vec::new());
         for c in cfg.credentials()? {
             let principal = Principal {
@@ -98,7 +104,25 @@ impl Authenticator {
             .map(uaa::Uaa::new)
             .transpose()
             .map_err(ConfigError::Invalid)?;
-        Ok(Authenticator { cf, gcore, uaa })
+        let login = login::Login::new(cfg, state, announced)?;
+        Ok(Authenticator { cf, gcore, uaa, login })
+    }
+
+    /// Only static credentials, no issuer (tests of the other parts).
+    pub fn with_static(cfg: &AuthConfig) -> Result<Self, ConfigError> {
+        let cfg = AuthConfig {
+            login: crate::config::LoginConfig {
+                enabled: false,
+                ..cfg.login.clone()
+            },
+            ..cfg.clone()
+        };
+        Self::new(&cfg, Arc::default(), Arc::new(String::new))
+    }
+
+    /// The gateway's own token issuer, when `[auth.login]` is on.
+    pub fn login(&self) -> Option<&login::Login> {
+        self.login.as_ref()
     }
 
     /// `Authorization: bearer <token>` (any case of the scheme, as the cf
@@ -108,8 +132,11 @@ impl Authenticator {
         if let Some(p) = matching(token, &self.cf) {
             return Ok(p.clone());
         }
-        let uaa = self.uaa.as_ref().ok_or(AuthError::Invalid)?;
-        let v = uaa.verify(token).await?;
+        let v = match (&self.login, &self.uaa) {
+            (Some(login), _) if login.signed_here(token) => login.verify(token)?,
+            (_, Some(uaa)) => uaa.verify(token).await?,
+            _ => return Err(AuthError::Invalid),
+        };
         Ok(Principal {
             id: v.id,
             name: v.name,
@@ -143,7 +170,7 @@ mod tests {
             gcore_keys: Vec::new(),
             ..AuthConfig::default()
         };
-        let a = Authenticator::new(&cfg).unwrap();
+        let a = Authenticator::with_static(&cfg).unwrap();
         assert_eq!(a.cf(&HeaderMap::new()).await, Err(AuthError::Missing));
         assert_eq!(a.cf(&headers("bearer t2")).await.unwrap().name, "cf-token-2");
         assert!(a.cf(&headers("Bearer t1")).await.is_ok());
@@ -174,7 +201,7 @@ mod tests {
             projects: vec![2],
             reserved_tags: false,
         }];
-        let a = Authenticator::new(&cfg).unwrap();
+        let a = Authenticator::with_static(&cfg).unwrap();
         let ids = [
             a.cf(&headers("bearer t1")).await.unwrap().id,
             a.gcore(&headers("APIKey k1")).unwrap().id,

@@ -66,6 +66,8 @@ pub struct Verified {
     /// client's): user names are unique per origin only.
     pub id: String,
     pub name: String,
+    /// A user's token: the user's name and origin (a client's: `None`).
+    pub user: Option<(String, String)>,
     pub scopes: CfScopes,
 }
 
@@ -92,14 +94,7 @@ impl Uaa {
         if !self.validation.algorithms.contains(&header.alg) {
             return Err(AuthError::Invalid);
         }
-        for key in self.candidates(header.kid.as_deref()).await? {
-            match decode::<Claims>(token, &key, &self.validation) {
-                Ok(data) => return verified(data.claims),
-                Err(e) if matches!(e.kind(), jsonwebtoken::errors::ErrorKind::InvalidSignature) => continue,
-                Err(_) => return Err(AuthError::Invalid),
-            }
-        }
-        Err(AuthError::Invalid)
+        check(token, &self.candidates(header.kid.as_deref()).await?, &self.validation)
     }
 
     /// The keys that may have signed a token naming `kid` (all keys when it
@@ -178,6 +173,20 @@ impl Uaa {
     }
 }
 
+/// The one check every CF token passes, whoever holds its keys (a UAA, or
+/// the gateway's own issuer): signed by one of `keys` under `validation`,
+/// then CC's claims ([`verified`]).
+pub(super) fn check(token: &str, keys: &[DecodingKey], validation: &Validation) -> Result<Verified, AuthError> {
+    for key in keys {
+        match decode::<Claims>(token, key, validation) {
+            Ok(data) => return verified(data.claims),
+            Err(e) if matches!(e.kind(), jsonwebtoken::errors::ErrorKind::InvalidSignature) => continue,
+            Err(_) => return Err(AuthError::Invalid),
+        }
+    }
+    Err(AuthError::Invalid)
+}
+
 /// Who a token speaks for, unique across origins and zones: a user token's
 /// `user_id` (UAA's `sub` for users), a client token's `client_id` (`cid`).
 /// Each part is length-prefixed, so no two tuples write the same text.
@@ -203,6 +212,10 @@ fn verified(claims: Claims) -> Result<Verified, AuthError> {
     }
     let id = identity(&claims).ok_or(AuthError::Invalid)?;
     let has = |s: &str| claims.scope.iter().any(|x| x == s);
+    let user = claims
+        .user_name
+        .clone()
+        .map(|u| (u, claims.origin.clone().unwrap_or_else(|| "uaa".into())));
     let name = claims
         .user_name
         .or(claims.client_id)
@@ -211,6 +224,7 @@ fn verified(claims: Claims) -> Result<Verified, AuthError> {
     Ok(Verified {
         id,
         name,
+        user,
         scopes: CfScopes {
             admin: has("cloud_controller.admin"),
             admin_read_only: has("cloud_controller.admin_read_only"),

@@ -12,12 +12,15 @@ use http::{Method, Request};
 use std::convert::Infallible;
 use std::sync::Arc;
 
-/// Documents every client reads before it has a token.
+/// Documents every client reads before it has a token, and the token
+/// issuer's own endpoints (which authenticate their callers themselves, in
+/// UAA's words).
 fn open(route: RouteId, method: &Method) -> bool {
-    matches!(
+    let documents = matches!(
         route,
-        RouteId::CfRoot | RouteId::CfInfo | RouteId::CfLogin | RouteId::V3Root
-    ) && method == Method::GET
+        RouteId::CfRoot | RouteId::CfInfo | RouteId::CfLogin | RouteId::V3Root | RouteId::TokenKeys | RouteId::TokenKey
+    ) && method == Method::GET;
+    documents || matches!(route, RouteId::OauthToken | RouteId::UserInfo)
 }
 
 pub async fn authenticate<S, B>(auth: Arc<Authenticator>, mut req: Request<B>, inner: S) -> Resp

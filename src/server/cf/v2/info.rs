@@ -77,10 +77,18 @@ pub fn info(app: &App) -> Resp {
 }
 
 /// UAA's `/login` document, served only when sgbridge is its own
-/// authorization endpoint.
+/// authorization endpoint; with `[auth.login]` off, a 404 that says the
+/// gateway issues no tokens (its prompts could only fail).
 pub fn login(app: &App) -> Option<Resp> {
     if !app.cfg.cf.uaa_url.is_empty() || app.cfg.auth.uaa.is_some() {
         return None;
+    }
+    if app.auth.login().is_none() {
+        return Some(crate::server::auth::login::endpoint::oauth_error(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "this gateway issues no tokens: [auth.login] is off and no UAA is configured; send a configured token as `Authorization: bearer <token>`",
+        ));
     }
     let own = app.external_url();
     Some(json(

@@ -52,6 +52,9 @@ async fn route(app: &App, ctx: &Ctx) -> Result<Resp, CfError> {
         (R::CfRoot, &Method::GET) => return Ok(info::root(app)),
         (R::CfInfo, &Method::GET) => return Ok(info::info(app)),
         (R::CfLogin, &Method::GET) => return info::login(app).ok_or(CfError::NotFound),
+        (R::OauthToken | R::TokenKeys | R::TokenKey | R::UserInfo, _) => {
+            return Ok(crate::server::auth::login::endpoint::serve(app.auth.login(), ctx).await)
+        }
         _ => {}
     }
     allowed(ctx)?;
