@@ -41,6 +41,10 @@ pub struct Journal {
     pub change: Option<Change>,
     /// A dry run: the backend writes that were planned and not sent.
     pub unsent: Vec<String>,
+    /// Who the request was authenticated as (its name in logs and audit),
+    /// kept here so an answer made outside the handler — the deadline, the
+    /// end of the shutdown grace, a panic — still names the caller.
+    pub principal: Option<String>,
 }
 
 tokio::task_local! {
@@ -72,6 +76,11 @@ pub fn tasks<T: ToString>(ids: &[T]) {
             }
         }
     });
+}
+
+/// Records who the request is from.
+pub fn principal(name: &str) {
+    record(|j| j.principal = Some(name.to_string()));
 }
 
 /// Counts one backend call.

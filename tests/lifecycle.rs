@@ -208,6 +208,12 @@ async fn what_outlives_the_grace_period_is_answered_in_its_dialect() {
     let g = gcore.await.unwrap();
     assert_eq!(g.status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(g.header("x-should-retry"), Some("false"));
+    // Answered by the grace, outside the handler: the access lines still
+    // name their callers (they were empty).
+    for who in ["cf-token-1", "dev"] {
+        let line = p.log_line(&format!(r#""principal":"{who}""#)).await;
+        assert!(line.contains(r#""status":503"#), "{line}");
+    }
     assert!(p.exit(Duration::from_secs(10)).await.success());
 }
 

@@ -317,6 +317,15 @@ async fn five_failed_logins_lock_the_account_for_the_period() {
         locked.json()["error_description"],
         "Your account has been locked because of too many failed attempts to login."
     );
+    let metrics = String::from_utf8_lossy(&gw.send(Method::GET, "/metrics", &[], "").await.body).to_string();
+    assert!(
+        metrics.contains(r#"sgbridge_logins_total{outcome="bad_credentials"} 5"#),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(r#"sgbridge_logins_total{outcome="locked"} 1"#),
+        "{metrics}"
+    );
     // The period passes; the right password works again.
     let mut tries = 0;
     while password_login(&gw, "admin", "admin").await.status != StatusCode::OK {

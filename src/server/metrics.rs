@@ -79,6 +79,9 @@ pub struct Metrics {
     pub lock_wait_seconds: Histogram,
     pub store_pool_size: Gauge,
     pub store_pool_available: Gauge,
+    /// Token requests to the gateway's own issuer, by outcome (never by user:
+    /// labels come from a closed set).
+    pub logins: Family<OutcomeLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -100,6 +103,7 @@ impl Default for Metrics {
             lock_wait_seconds: Histogram::new(buckets()),
             store_pool_size: Gauge::default(),
             store_pool_available: Gauge::default(),
+            logins: Family::default(),
             registry: Registry::default(),
         };
         registry.register("http_requests", "HTTP requests answered", m.requests.clone());
@@ -124,6 +128,11 @@ impl Default for Metrics {
             m.backend_call_seconds.clone(),
         );
         registry.register("task_waits", "Waits on backend tasks, by outcome", m.task_waits.clone());
+        registry.register(
+            "logins",
+            "Token requests to the gateway's own issuer (POST /oauth/token), by outcome",
+            m.logins.clone(),
+        );
         registry.register(
             "task_wait_duration_seconds",
             "How long writes waited on backend tasks",

@@ -50,6 +50,7 @@ where
             return rescue::render(dialect, &Error::new(kind, text), &id);
         }
     };
+    crate::journal::principal(&principal.name);
     req.extensions_mut().insert(principal.clone());
     let mut resp = next(inner, req).await;
     resp.extensions_mut().insert(principal);

@@ -54,11 +54,23 @@ where
     let elapsed = started.elapsed();
     let status = resp.status().as_u16();
     metrics.observe(route_id, method, status, elapsed);
+    if let Some(o) = resp
+        .extensions()
+        .get::<crate::server::auth::login::endpoint::LoginOutcome>()
+    {
+        metrics
+            .logins
+            .get_or_create(&crate::server::metrics::OutcomeLabels { outcome: o.0 })
+            .inc();
+    }
     let bytes = resp.body().size_hint().exact().unwrap_or(0);
+    // The answer names its caller; one made outside the handler (deadline,
+    // shutdown grace, panic) does not, and the journal still does.
     let principal = resp
         .extensions()
         .get::<Principal>()
         .map(|p| p.name.as_str())
+        .or(journal.principal.as_deref())
         .unwrap_or("");
     let request_id = request_id.as_deref().unwrap_or("");
     let client = client.map(|c| c.to_string()).unwrap_or_default();

@@ -79,6 +79,15 @@ fn answer(issued: Issued) -> Resp {
     no_store(json(StatusCode::OK, &body))
 }
 
+/// How a token request ended, for the `sgbridge_logins` metric (a closed set).
+#[derive(Debug, Clone, Copy)]
+pub struct LoginOutcome(pub &'static str);
+
+fn outcome(mut r: Resp, what: &'static str) -> Resp {
+    r.extensions_mut().insert(LoginOutcome(what));
+    r
+}
+
 /// The answer names who logged in, for the access line and the audit record.
 fn as_caller(mut r: Resp, name: &str) -> Resp {
     r.extensions_mut().insert(Principal {
@@ -122,13 +131,21 @@ pub async fn token(login: &Login, ctx: &Ctx) -> Resp {
     }
     let issued = match grant {
         "password" => return password(login, &fields, &client_id, &asked).await,
-        "refresh_token" => return refresh(login, &fields, &client_id, &asked),
+        "refresh_token" => {
+            let r = refresh(login, &fields, &client_id, &asked);
+            let what = if r.status().is_success() {
+                "refreshed"
+            } else {
+                "refresh_refused"
+            };
+            return outcome(r, what);
+        }
         _ => login
             .scopes(client.scopes.as_deref().unwrap_or_default(), client, &asked)
             .and_then(|scope| login.issue(None, &client_id, scope, grant, None)),
     };
     match issued {
-        Ok(i) => as_caller(answer(i), &client_id),
+        Ok(i) => outcome(as_caller(answer(i), &client_id), "client"),
         Err(e) => oauth_error(StatusCode::BAD_REQUEST, "invalid_scope", &e),
     }
 }
@@ -141,7 +158,7 @@ async fn password(login: &Login, fields: &[(String, String)], client_id: &str, a
     let lockout = &login.state.lockout;
     if lockout.is_locked(username, login.policy) {
         tracing::warn!(target: "sgbridge::login", user = username, "login refused: the account is locked");
-        return as_caller(unauthorized(LOCKED), username);
+        return outcome(as_caller(unauthorized(LOCKED), username), "locked");
     }
     let user = login.user(username);
     if !login
@@ -151,7 +168,7 @@ async fn password(login: &Login, fields: &[(String, String)], client_id: &str, a
     {
         lockout.failed(username, login.policy);
         tracing::info!(target: "sgbridge::login", user = username, "login failed: bad credentials");
-        return as_caller(unauthorized(BAD_CREDENTIALS), username);
+        return outcome(as_caller(unauthorized(BAD_CREDENTIALS), username), "bad_credentials");
     }
     let Some(user) = user else {
         return unauthorized(BAD_CREDENTIALS);
@@ -166,7 +183,7 @@ async fn password(login: &Login, fields: &[(String, String)], client_id: &str, a
     match issued {
         Ok(i) => {
             tracing::info!(target: "sgbridge::login", user = username, "login");
-            as_caller(answer(i), username)
+            outcome(as_caller(answer(i), username), "ok")
         }
         Err(e) => oauth_error(StatusCode::BAD_REQUEST, "invalid_scope", &e),
     }
