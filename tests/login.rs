@@ -419,13 +419,9 @@ async fn forged_tokens_are_refused() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replicas_with_one_signing_key_verify_each_others_tokens() {
-    use rsa::pkcs8::EncodePrivateKey;
     let dir = std::env::temp_dir().join(format!("sgbridge-login-key-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("signing-key.pem");
-    let key = <rsa::PrivateKey as rsa::Generate>::generate();
-    let pem = key.to_pkcs8_pem(rsa::pkcs8::LineEnding::LF).unwrap();
-    std::fs::write(&path, pem.as_bytes()).unwrap();
+    let path = key_file(&dir, "signing-key.pem");
     let mut cfg = quick_config();
     cfg.server.external_url = "https://sgbridge.example.com".into();
     cfg.auth.login.signing_key_file = Some(path);
@@ -464,4 +460,141 @@ async fn without_login_the_gateway_says_it_issues_no_tokens() {
             .unwrap()
             .contains("issues no tokens"));
     }
+}
+
+/// Replicas on one PostgreSQL: the signing key one of them made is every
+/// replica's (each verifies and refreshes the others' tokens), and failed
+/// logins are counted across them (UAA's lockout holds whichever replica
+/// a client reaches). A SQLite store keeps the key across a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_on_one_store_share_the_key_and_the_lockout() {
+    use sgbridge::config::{StoreConfig, StoreKind};
+    let pg = support::postgres::Postgres::start("login");
+    // A variable of this test's own: the store reads its URL from the environment.
+    std::env::set_var("SGBRIDGE_TEST_LOGIN_URL", &pg.url);
+    let mut cfg = quick_config();
+    cfg.server.external_url = "https://sgbridge.example.com".into();
+    cfg.store = StoreConfig {
+        kind: StoreKind::Postgres,
+        url_env: "SGBRIDGE_TEST_LOGIN_URL".into(),
+        ..StoreConfig::default()
+    };
+    let one = InProc {
+        app: std::sync::Arc::new(App::open(cfg.clone()).await.unwrap()),
+    };
+    let two = InProc {
+        app: std::sync::Arc::new(App::open(cfg).await.unwrap()),
+    };
+    let t = password_login(&one, "admin", "admin").await.json();
+    let access = t["access_token"].as_str().unwrap();
+    assert_eq!(
+        with_bearer(&two, Method::GET, "/v2/security_groups", access, "")
+            .await
+            .status,
+        StatusCode::OK
+    );
+    let refresh = t["refresh_token"].as_str().unwrap();
+    let r = token(
+        &two,
+        Some(CF_CLIENT),
+        &[("grant_type", "refresh_token"), ("refresh_token", refresh)],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK);
+
+    for gw in [&one, &two, &one, &two, &one] {
+        assert_eq!(
+            password_login(gw, "admin", "wrong").await.status,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    let locked = password_login(&two, "admin", "admin").await;
+    assert_eq!(
+        locked.json()["error_description"],
+        "Your account has been locked because of too many failed attempts to login."
+    );
+
+    let dir = std::env::temp_dir().join(format!("sgbridge-login-sqlite-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut cfg = quick_config();
+    cfg.store = StoreConfig {
+        kind: StoreKind::Sqlite,
+        path: Some(dir.join("state.db")),
+        ..StoreConfig::default()
+    };
+    cfg.server.external_url = "https://sgbridge.example.com".into();
+    let before = InProc {
+        app: std::sync::Arc::new(App::open(cfg.clone()).await.unwrap()),
+    };
+    let t = password_login(&before, "admin", "admin").await.json();
+    drop(before);
+    let after = InProc {
+        app: std::sync::Arc::new(App::open(cfg).await.unwrap()),
+    };
+    let access = t["access_token"].as_str().unwrap();
+    assert_eq!(
+        with_bearer(&after, Method::GET, "/v2/security_groups", access, "")
+            .await
+            .status,
+        StatusCode::OK
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn key_file(dir: &std::path::Path, name: &str) -> std::path::PathBuf {
+    use rsa::pkcs8::EncodePrivateKey;
+    let key = <rsa::PrivateKey as rsa::Generate>::generate();
+    let path = dir.join(name);
+    std::fs::write(&path, key.to_pkcs8_pem(rsa::pkcs8::LineEnding::LF).unwrap().as_bytes()).unwrap();
+    path
+}
+
+/// A reload onto a new signing key: tokens signed with the old one keep
+/// working (and it stays in /token_keys) until they expire.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rotated_key_keeps_verifying_its_tokens() {
+    let dir = std::env::temp_dir().join(format!("sgbridge-login-rotate-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut cfg = quick_config();
+    cfg.auth.login.signing_key_file = Some(key_file(&dir, "a.pem"));
+    let live = Live::new(App::new(cfg.clone()).unwrap(), None);
+    let gw = InProc { app: live.app() };
+    let old = password_login(&gw, "admin", "admin").await.json();
+    let old_kid = claims_header(old["access_token"].as_str().unwrap())["kid"].clone();
+
+    cfg.auth.login.signing_key_file = Some(key_file(&dir, "b.pem"));
+    live.apply(cfg).unwrap();
+    let gw = InProc { app: live.app() };
+    let keys = gw.send(Method::GET, "/token_keys", &[], "").await.json();
+    let kids: Vec<Value> = keys["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].clone())
+        .collect();
+    assert_eq!(kids.len(), 2, "{keys}");
+    assert_eq!(kids[1], old_kid, "the old key is listed after the new one");
+    let new = password_login(&gw, "admin", "admin").await.json();
+    assert_eq!(claims_header(new["access_token"].as_str().unwrap())["kid"], kids[0]);
+    for t in [&old, &new] {
+        let access = t["access_token"].as_str().unwrap();
+        assert_eq!(
+            with_bearer(&gw, Method::GET, "/v2/security_groups", access, "")
+                .await
+                .status,
+            StatusCode::OK
+        );
+    }
+    let r = token(
+        &gw,
+        Some(CF_CLIENT),
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", old["refresh_token"].as_str().unwrap()),
+        ],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "an old refresh token still refreshes");
+    std::fs::remove_dir_all(&dir).unwrap();
 }

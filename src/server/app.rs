@@ -151,7 +151,8 @@ impl App {
         let stores = Stores::open(&cfg.store, &cfg.idempotency, metrics.clone()).await?;
         let backend = backend(&cfg, &stores).await?;
         let scope = cf_scope(&cfg);
-        App::assemble(cfg, backend, scope, stores, metrics)
+        let login = Arc::new(auth::login::State::open(&cfg.auth, &stores).await?);
+        App::assemble(cfg, backend, scope, stores, metrics, login)
     }
 
     /// The gateway for `cfg` with the memory store (no `await` needed; the
@@ -167,13 +168,13 @@ impl App {
             None => Arc::new(Embedded::new(e, g.smtp_blocked, g.max_rules)),
         };
         let scope = cf_scope(&cfg);
-        App::assemble(cfg, backend, scope, stores, Arc::default())
+        App::assemble(cfg, backend, scope, stores, Arc::default(), Arc::default())
     }
 
     /// The gateway over a given backend (tests use a scripted one).
     pub fn with_backend(cfg: Config, backend: Arc<dyn Backend>, cf_scope: Scope) -> Result<App, String> {
         let stores = Stores::memory(&cfg.idempotency);
-        App::assemble(cfg, backend, cf_scope, stores, Arc::default())
+        App::assemble(cfg, backend, cf_scope, stores, Arc::default(), Arc::default())
     }
 
     fn assemble(
@@ -182,6 +183,7 @@ impl App {
         cf_scope: Scope,
         stores: Stores,
         metrics: Arc<metrics::Metrics>,
+        login: Arc<auth::login::State>,
     ) -> Result<App, String> {
         let backend = Arc::new(Instrumented::new(backend, metrics.clone()));
         let mut service =
@@ -189,7 +191,7 @@ impl App {
         if let Some(log) = &stores.tasks {
             service = service.with_task_log(log.clone());
         }
-        let (bound, login) = (Arc::default(), Arc::default());
+        let bound = Arc::default();
         Ok(App {
             auth: Arc::new(authenticator(&cfg, &bound, &login)?),
             audit: Arc::new(audit::Audit::new(&cfg.audit).map_err(|e| e.to_string())?),

@@ -65,6 +65,19 @@ pub const POSTGRES: &[&str] = &[
      );
      CREATE INDEX sgbridge_groups_gone_changed ON sgbridge_groups_gone (changed);
      ALTER TABLE sgbridge_tasks ADD COLUMN owner text;",
+    // 3: the token issuer's state shared by replicas: failed logins (UAA's
+    // lockout counted across replicas) and the signing keys (a key made by
+    // one replica signs and verifies on all). Additive: older binaries ignore it.
+    "CREATE TABLE sgbridge_login_failures (
+        username text NOT NULL,
+        at bigint NOT NULL
+     );
+     CREATE INDEX sgbridge_login_failures_user ON sgbridge_login_failures (username, at);
+     CREATE TABLE sgbridge_signing_keys (
+        id integer PRIMARY KEY,
+        pem text NOT NULL,
+        created_at bigint NOT NULL
+     );",
 ];
 
 /// Each version's statements, for SQLite.
@@ -96,6 +109,18 @@ pub const SQLITE: &[&str] = &[
         revision INTEGER NOT NULL,
         body TEXT NOT NULL,
         PRIMARY KEY (project_id, region_id, id)
+     );",
+    // 2: the token issuer's failed logins and signing key (a restart keeps
+    // both: the lockout holds and issued tokens stay valid).
+    "CREATE TABLE sgbridge_login_failures (
+        username TEXT NOT NULL,
+        at INTEGER NOT NULL
+     );
+     CREATE INDEX sgbridge_login_failures_user ON sgbridge_login_failures (username, at);
+     CREATE TABLE sgbridge_signing_keys (
+        id INTEGER PRIMARY KEY,
+        pem TEXT NOT NULL,
+        created_at INTEGER NOT NULL
      );",
 ];
 

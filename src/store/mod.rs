@@ -122,6 +122,26 @@ pub trait Records: Send + Sync {
     async fn abandon(&self, principal: &str, key: &str) -> Result<(), StoreError>;
 }
 
+/// The token issuer's state in a shared or durable store: failed logins
+/// (UAA's lockout, counted across replicas) and the signing key (one key
+/// for every replica, kept across restarts).
+#[async_trait]
+pub trait LoginLog: Send + Sync {
+    /// Records a failed login of `user` at `at` (unix seconds), forgetting
+    /// this user's failures before `forget_before`.
+    async fn login_failed(&self, user: &str, at: i64, forget_before: i64) -> Result<(), StoreError>;
+
+    /// The times of `user`'s failed logins since `since`, oldest first.
+    async fn login_failures(&self, user: &str, since: i64) -> Result<Vec<i64>, StoreError>;
+
+    /// Forgets `user`'s failed logins (a successful login).
+    async fn login_succeeded(&self, user: &str) -> Result<(), StoreError>;
+
+    /// The signing key kept in the store (PEM): `candidate` when none was
+    /// (it is kept), else the one already there (another replica's).
+    async fn signing_key(&self, candidate: &str) -> Result<String, StoreError>;
+}
+
 /// Where a task registry keeps its tasks.
 #[async_trait]
 pub trait TaskLog: Send + Sync {
@@ -205,6 +225,8 @@ pub struct Stores {
     /// `None` for the memory store: tasks live in their registries only.
     pub tasks: Option<Arc<dyn TaskLog>>,
     pub groups: Option<Arc<dyn GroupLog>>,
+    /// `None` for the memory store: the issuer keeps its state in the process.
+    pub logins: Option<Arc<dyn LoginLog>>,
     ping: Option<Arc<dyn Ping>>,
 }
 
@@ -222,6 +244,7 @@ impl Stores {
             records: Arc::new(MemoryRecords::new(RecordLimits::from(idempotency))),
             tasks: None,
             groups: None,
+            logins: None,
             ping: None,
         }
     }
@@ -243,6 +266,7 @@ impl Stores {
                     records: db.clone(),
                     tasks: Some(db.clone()),
                     groups: Some(db.clone()),
+                    logins: Some(db.clone()),
                     ping: Some(db),
                 })
             }
@@ -254,6 +278,7 @@ impl Stores {
                     records: db.clone(),
                     tasks: Some(db.clone()),
                     groups: Some(db.clone()),
+                    logins: Some(db.clone()),
                     ping: Some(db),
                 })
             }

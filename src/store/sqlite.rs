@@ -4,8 +4,8 @@
 //! Locks stay in process memory: one process is all this store serves.
 
 use super::{
-    migrations, rows, Answer, Begin, GroupChange, GroupLog, Ping, RecordLimits, Records, StoreError, StoreTelemetry,
-    TaskLog,
+    migrations, rows, Answer, Begin, GroupChange, GroupLog, LoginLog, Ping, RecordLimits, Records, StoreError,
+    StoreTelemetry, TaskLog,
 };
 use crate::model::{Group, Scope, Task, TaskId};
 use async_trait::async_trait;
@@ -395,6 +395,63 @@ impl Ping for Sqlite {
     async fn ping(&self) -> Result<(), StoreError> {
         self.run("ping", |conn| {
             conn.query_row("SELECT 1", [], |_| Ok(())).map_err(db_error)
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl LoginLog for Sqlite {
+    async fn login_failed(&self, user: &str, at: i64, forget_before: i64) -> Result<(), StoreError> {
+        let user = user.to_string();
+        self.run("login_failed", move |conn| {
+            conn.execute(
+                "DELETE FROM sgbridge_login_failures WHERE username = ?1 AND at < ?2",
+                params![user, forget_before],
+            )
+            .map_err(db_error)?;
+            conn.execute(
+                "INSERT INTO sgbridge_login_failures (username, at) VALUES (?1, ?2)",
+                params![user, at],
+            )
+            .map_err(db_error)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn login_failures(&self, user: &str, since: i64) -> Result<Vec<i64>, StoreError> {
+        let user = user.to_string();
+        self.run("login_failures", move |conn| {
+            let mut q = conn
+                .prepare("SELECT at FROM sgbridge_login_failures WHERE username = ?1 AND at >= ?2 ORDER BY at")
+                .map_err(db_error)?;
+            let rows = q.query_map(params![user, since], |r| r.get(0)).map_err(db_error)?;
+            rows.collect::<Result<Vec<i64>, _>>().map_err(db_error)
+        })
+        .await
+    }
+
+    async fn login_succeeded(&self, user: &str) -> Result<(), StoreError> {
+        let user = user.to_string();
+        self.run("login_succeeded", move |conn| {
+            conn.execute("DELETE FROM sgbridge_login_failures WHERE username = ?1", params![user])
+                .map_err(db_error)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn signing_key(&self, candidate: &str) -> Result<String, StoreError> {
+        let candidate = candidate.to_string();
+        self.run("signing_key", move |conn| {
+            conn.execute(
+                "INSERT OR IGNORE INTO sgbridge_signing_keys (id, pem, created_at) VALUES (1, ?1, ?2)",
+                params![candidate, unix_now()],
+            )
+            .map_err(db_error)?;
+            conn.query_row("SELECT pem FROM sgbridge_signing_keys WHERE id = 1", [], |r| r.get(0))
+                .map_err(db_error)
         })
         .await
     }

@@ -33,6 +33,16 @@ pub fn oauth_error(status: StatusCode, error: &str, description: &str) -> Resp {
     r
 }
 
+/// The lockout cannot be counted: no login is answered without it.
+fn store_down(e: &crate::store::StoreError) -> Resp {
+    tracing::warn!(target: "sgbridge::login", error = %e, "login refused: the failed-login count cannot be read");
+    oauth_error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "temporarily_unavailable",
+        &e.to_string(),
+    )
+}
+
 fn unauthorized(description: &str) -> Resp {
     oauth_error(StatusCode::UNAUTHORIZED, "unauthorized", description)
 }
@@ -155,8 +165,11 @@ async fn password(login: &Login, fields: &[(String, String)], client_id: &str, a
     let Some(password) = field(fields, "password").filter(|p| !p.is_empty()) else {
         return unauthorized("No password supplied");
     };
-    let lockout = &login.state.lockout;
-    if lockout.is_locked(username, login.policy) {
+    let locked = match login.locked(username).await {
+        Ok(l) => l,
+        Err(e) => return store_down(&e),
+    };
+    if locked {
         tracing::warn!(target: "sgbridge::login", user = username, "login refused: the account is locked");
         return outcome(as_caller(unauthorized(LOCKED), username), "locked");
     }
@@ -166,14 +179,18 @@ async fn password(login: &Login, fields: &[(String, String)], client_id: &str, a
         .matches(user.map(|u| u.password_hash.as_str()), password)
         .await
     {
-        lockout.failed(username, login.policy);
+        if let Err(e) = login.failed(username).await {
+            return store_down(&e);
+        }
         tracing::info!(target: "sgbridge::login", user = username, "login failed: bad credentials");
         return outcome(as_caller(unauthorized(BAD_CREDENTIALS), username), "bad_credentials");
     }
     let Some(user) = user else {
         return unauthorized(BAD_CREDENTIALS);
     };
-    lockout.succeeded(username);
+    if let Err(e) = login.succeeded(username).await {
+        return store_down(&e);
+    }
     let Some(client) = login.client(client_id) else {
         return unauthorized(BAD_CREDENTIALS);
     };
@@ -232,7 +249,7 @@ fn refresh(login: &Login, fields: &[(String, String)], client_id: &str, asked: &
 
 /// `GET /token_keys`.
 pub fn token_keys(login: &Login) -> Resp {
-    json(StatusCode::OK, &json!({"keys": [login.jwk()]}))
+    json(StatusCode::OK, &json!({"keys": login.jwks()}))
 }
 
 /// `GET /token_key`.

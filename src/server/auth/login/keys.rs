@@ -25,9 +25,24 @@ pub struct SigningKey {
 impl SigningKey {
     /// The key in a PEM file.
     pub fn load(path: &Path) -> Result<SigningKey, String> {
-        let der = PrivateKeyDer::from_pem_file(path)
-            .map_err(|e| format!("cannot read an RSA private key from {}: {e}", path.display()))?;
-        let not_rsa = || format!("{}: not an RSA private key (PKCS#1 or PKCS#8)", path.display());
+        let text = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        Self::from_pem(&text).map_err(|e| format!("{}: {e}", path.display()))
+    }
+
+    /// A new 2048-bit key as PKCS#8 PEM (kept in a store for every replica).
+    pub fn generate_pem() -> Result<String, String> {
+        use rsa::pkcs8::EncodePrivateKey;
+        use rsa::Generate;
+        let pem = rsa::PrivateKey::generate()
+            .to_pkcs8_pem(rsa::pkcs8::LineEnding::LF)
+            .map_err(|e| e.to_string())?;
+        Ok(pem.to_string())
+    }
+
+    /// The key in PEM text (PKCS#1 or PKCS#8).
+    pub fn from_pem(pem: &[u8]) -> Result<SigningKey, String> {
+        let der = PrivateKeyDer::from_pem_slice(pem).map_err(|e| format!("no RSA private key in PEM: {e}"))?;
+        let not_rsa = || "not an RSA private key (PKCS#1 or PKCS#8)".to_string();
         let key = match &der {
             PrivateKeyDer::Pkcs1(k) => {
                 use rsa::pkcs1::DecodeRsaPrivateKey;

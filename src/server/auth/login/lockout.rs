@@ -1,7 +1,9 @@
 //! UAA's lockout policy (`CommonLoginPolicy`): an account with this many
 //! failed logins inside the window, the last one less than the lockout
-//! period ago, is refused even with the right password. Kept per process
-//! across config reloads (not yet shared by replicas).
+//! period ago, is refused even with the right password. Counted in the
+//! store when it is durable or shared (across restarts and replicas, in
+//! wall-clock seconds), else in the process (on tokio's clock), and kept
+//! across config reloads either way.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
@@ -59,6 +61,51 @@ impl Lockout {
     /// A successful login clears the count (UAA counts consecutive failures).
     pub fn succeeded(&self, user: &str) {
         self.with(|m| m.remove(user));
+    }
+}
+
+/// Seconds since the epoch: failed logins in a shared store are compared
+/// across replicas, so they are wall-clock times.
+pub(super) fn unix_now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+impl super::Login {
+    /// Whether `user` is locked out now (UAA's policy), counted in the
+    /// store when there is one.
+    pub(crate) async fn locked(&self, user: &str) -> Result<bool, crate::store::StoreError> {
+        let Some(log) = &self.state.log else {
+            return Ok(self.state.lockout.is_locked(user, self.policy));
+        };
+        let now = unix_now();
+        let since = now - self.policy.window.as_secs() as i64;
+        let failures = log.login_failures(user, since).await?;
+        let period = self.policy.period.as_secs() as i64;
+        Ok(failures.len() >= self.policy.after as usize && failures.last().is_some_and(|t| now - t < period))
+    }
+
+    pub(crate) async fn failed(&self, user: &str) -> Result<(), crate::store::StoreError> {
+        match &self.state.log {
+            None => {
+                self.state.lockout.failed(user, self.policy);
+                Ok(())
+            }
+            Some(log) => {
+                let now = unix_now();
+                log.login_failed(user, now, now - self.policy.window.as_secs() as i64)
+                    .await
+            }
+        }
+    }
+
+    pub(crate) async fn succeeded(&self, user: &str) -> Result<(), crate::store::StoreError> {
+        match &self.state.log {
+            None => {
+                self.state.lockout.succeeded(user);
+                Ok(())
+            }
+            Some(log) => log.login_succeeded(user).await,
+        }
     }
 }
 

@@ -25,7 +25,61 @@ use std::time::Duration;
 #[derive(Default)]
 pub struct State {
     generated: OnceLock<Arc<SigningKey>>,
-    pub lockout: Lockout,
+    /// The key in use, and keys a reload rotated away from, each with the
+    /// time its last token expires: they still verify, and `/token_keys`
+    /// lists them, until then.
+    keys: std::sync::Mutex<KeyRing>,
+    lockout: Lockout,
+    /// A durable or shared store: failed logins counted there (across
+    /// replicas and restarts), not in the process.
+    log: Option<Arc<dyn crate::store::LoginLog>>,
+}
+
+/// How long a token signed now may be used: the longer of the lifetimes.
+fn l_ttl(cfg: &AuthConfig) -> i64 {
+    cfg.login.access_ttl_s.max(cfg.login.refresh_ttl_s) as i64
+}
+
+impl State {
+    /// Makes `key` the one in use; the one it replaces is kept for `ttl`
+    /// seconds (its tokens' longest life). Answers the keys still kept.
+    fn rotate(&self, key: &Arc<SigningKey>, ttl: i64) -> Vec<Arc<SigningKey>> {
+        let now = lockout::unix_now();
+        let mut keys = self.keys.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(old) = keys.current.replace(key.clone()).filter(|old| old.kid != key.kid) {
+            keys.retired.push((old, now + ttl));
+        }
+        keys.retired.retain(|(k, until)| *until > now && k.kid != key.kid);
+        keys.retired.iter().map(|(k, _)| k.clone()).collect()
+    }
+
+    /// The issuer's state over `stores`: with a durable or shared store, its
+    /// signing key is the store's (made by whichever replica came first),
+    /// unless `[auth.login] signing_key_file` names one.
+    pub async fn open(cfg: &AuthConfig, stores: &crate::store::Stores) -> Result<State, String> {
+        let state = State {
+            log: stores.logins.clone(),
+            ..State::default()
+        };
+        if let (Some(log), true, None) = (&state.log, cfg.login.enabled, &cfg.login.signing_key_file) {
+            let candidate = SigningKey::generate_pem()?;
+            let pem = log
+                .signing_key(&candidate)
+                .await
+                .map_err(|e| format!("cannot read the token signing key from the store: {e}"))?;
+            let key = SigningKey::from_pem(pem.as_bytes()).map_err(|e| format!("the store's signing key: {e}"))?;
+            let _ = state.generated.set(Arc::new(key));
+        }
+        Ok(state)
+    }
+}
+
+/// The key in use and the retired ones, each with the time (unix seconds)
+/// its last token expires.
+#[derive(Default)]
+struct KeyRing {
+    current: Option<Arc<SigningKey>>,
+    retired: Vec<(Arc<SigningKey>, i64)>,
 }
 
 /// The issuer's URL, read when needed: the announced URL is known only once
@@ -49,6 +103,8 @@ impl Client {
 
 pub struct Login {
     key: Arc<SigningKey>,
+    /// Keys rotated away from whose tokens may still be valid.
+    retired: Vec<Arc<SigningKey>>,
     announced: Announced,
     users: HashMap<String, UserEntry>,
     clients: HashMap<String, Client>,
@@ -113,6 +169,7 @@ impl Login {
                 }
             },
         };
+        let retired = state.rotate(&key, l_ttl(cfg));
         let mut clients = HashMap::new();
         clients.insert(
             "cf".to_string(),
@@ -136,6 +193,7 @@ impl Login {
         let l = &cfg.login;
         Ok(Some(Login {
             key,
+            retired,
             announced,
             users,
             clients,
@@ -154,6 +212,13 @@ impl Login {
     /// `iss` of the tokens issued here (UAA: `{url}/oauth/token`).
     pub fn issuer(&self) -> String {
         format!("{}/oauth/token", (self.announced)())
+    }
+
+    /// The public keys tokens may be signed with: the one in use first.
+    pub fn jwks(&self) -> Vec<&Value> {
+        std::iter::once(&self.key.jwk)
+            .chain(self.retired.iter().map(|k| &k.jwk))
+            .collect()
     }
 
     pub fn jwk(&self) -> &Value {
@@ -268,15 +333,25 @@ impl Login {
         v
     }
 
-    /// Whether the token names this issuer's key (else it is another's).
+    /// The key named by a token's `kid`, if it is one of this issuer's.
+    fn key_of(&self, token: &str) -> Option<&SigningKey> {
+        let kid = jsonwebtoken::decode_header(token).ok()?.kid?;
+        std::iter::once(&self.key)
+            .chain(self.retired.iter())
+            .find(|k| k.kid == kid)
+            .map(|k| k.as_ref())
+    }
+
+    /// Whether the token names one of this issuer's keys (else it is another's).
     pub fn signed_here(&self, token: &str) -> bool {
-        jsonwebtoken::decode_header(token).is_ok_and(|h| h.kid.as_deref() == Some(self.key.kid.as_str()))
+        self.key_of(token).is_some()
     }
 
     /// An access token issued here, checked as a UAA's would be, and
     /// refused once its user or client is gone or disabled.
     pub fn verify(&self, token: &str) -> Result<Verified, AuthError> {
-        let v = check(token, std::slice::from_ref(&self.key.decoding), &self.validation(true))?;
+        let key = self.key_of(token).ok_or(AuthError::Invalid)?;
+        let v = check(token, std::slice::from_ref(&key.decoding), &self.validation(true))?;
         let live = match &v.user {
             Some((name, _)) => self.user(name).is_some(),
             None => self.clients.contains_key(&v.name),
@@ -287,11 +362,12 @@ impl Login {
     /// A refresh token issued here: its claims, or UAA's complaint.
     pub fn refresh_claims(&self, token: &str) -> Result<Value, &'static str> {
         use jsonwebtoken::errors::ErrorKind;
-        let data = jsonwebtoken::decode::<Value>(token, &self.key.decoding, &self.validation(false)).map_err(|e| {
-            match e.kind() {
-                ErrorKind::ExpiredSignature => "The token expired, was revoked, or the token ID is incorrect.",
-                _ => "Could not verify token signature.",
-            }
+        let key = self.key_of(token).ok_or("Could not verify token signature.")?;
+        let data = jsonwebtoken::decode::<Value>(token, &key.decoding, &self.validation(false)).map_err(|e| match e
+            .kind()
+        {
+            ErrorKind::ExpiredSignature => "The token expired, was revoked, or the token ID is incorrect.",
+            _ => "Could not verify token signature.",
         })?;
         let claims = data.claims;
         if !claims["jti"].as_str().is_some_and(|j| j.ends_with("-r")) {
