@@ -130,7 +130,7 @@ impl Default for Metrics {
         registry.register("task_waits", "Waits on backend tasks, by outcome", m.task_waits.clone());
         registry.register(
             "logins",
-            "Token requests to the gateway's own issuer (POST /oauth/token), by outcome",
+            "Token requests to the gateway's own issuer (POST /oauth/token), by outcome (ok, bad_credentials, locked, shed, refreshed, refresh_refused, client)",
             m.logins.clone(),
         );
         registry.register(

@@ -10,6 +10,7 @@
 //! `invalid_client` of UAA ≥ 76.26, because the cf CLI v6 and v8 recognise
 //! only the former, and the locked-account text exactly as the CLI matches it.
 
+use super::password::Checked;
 use super::{Issued, Login};
 use crate::server::http::{json, with_header, Ctx, Principal, Resp};
 use base64::Engine;
@@ -174,11 +175,21 @@ async fn password(login: &Login, fields: &[(String, String)], client_id: &str, a
         return outcome(as_caller(unauthorized(LOCKED), username), "locked");
     }
     let user = login.user(username);
-    if !login
+    let checked = login
         .checker
-        .matches(user.map(|u| u.password_hash.as_str()), password)
-        .await
-    {
+        .check(user.map(|u| u.password_hash.as_str()), password)
+        .await;
+    if checked == Checked::Busy {
+        // Shed before anything is counted: a storm must not lock anyone out.
+        tracing::warn!(target: "sgbridge::login", user = username, "login shed: every password check is busy");
+        let r = oauth_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "temporarily_unavailable",
+            "Too many logins at once; try again in a second",
+        );
+        return outcome(with_header(r, "retry-after", "1"), "shed");
+    }
+    if checked == Checked::NoMatch {
         if let Err(e) = login.failed(username).await {
             return store_down(&e);
         }
