@@ -232,6 +232,17 @@ impl Error {
         &self.0.message
     }
 
+    /// Who is to blame and why, as the access line's `cause` shows it.
+    pub fn cause(&self) -> impl fmt::Display + '_ {
+        struct Cause<'a>(&'a Error);
+        impl fmt::Display for Cause<'_> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "{}: {}", self.0.blame().label(), self.0.message())
+            }
+        }
+        Cause(self)
+    }
+
     /// Tasks the failure concerns (failed, or still running).
     pub fn tasks(&self) -> &[TaskId] {
         &self.0.tasks

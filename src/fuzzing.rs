@@ -1,5 +1,5 @@
 //! Entry points for the fuzz targets (`fuzz/`) and for the replay of their
-//! seed corpora as ordinary tests (`tests/fuzz_corpus.rs`): each takes any
+//! seed corpora as ordinary tests (`tests/it/fuzz_corpus.rs`): each takes any
 //! bytes, must not panic, and checks what must hold for the input it
 //! accepts. One function per hand-written parser.
 

@@ -8,7 +8,6 @@
 //! Outside a request (background work, tests calling a module directly)
 //! recording does nothing.
 
-use crate::error::Error;
 use crate::model::{Group, Scope};
 use std::cell::RefCell;
 use std::future::Future;
@@ -154,10 +153,10 @@ pub fn warn(text: impl Into<String>) {
 
 /// Records why the request failed (the first failure wins: later ones are
 /// usually its consequences).
-pub fn failed(e: &Error) {
+pub fn failed(cause: impl std::fmt::Display) {
     record(|j| {
         if j.cause.is_none() {
-            j.cause = Some(format!("{}: {}", e.blame().label(), e.message()));
+            j.cause = Some(cause.to_string());
         }
     });
 }
@@ -170,7 +169,6 @@ pub fn warnings() -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::error::Kind;
 
     #[tokio::test]
     async fn records_inside_a_request_only() {
@@ -178,8 +176,8 @@ mod tests {
         let ((), j) = collect(async {
             tasks(&["t1", "t2", "t1"]);
             warn("dropped rules.1");
-            failed(&Error::new(Kind::Unavailable, "the backend is unreachable"));
-            failed(&Error::new(Kind::Internal, "later"));
+            failed("backend: the backend is unreachable");
+            failed("gateway: later");
             assert_eq!(warnings(), ["dropped rules.1"]);
         })
         .await;

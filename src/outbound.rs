@@ -47,14 +47,14 @@ pub struct ProxyConnector {
 }
 
 impl ProxyConnector {
-    fn from_env(max_connections: usize) -> Self {
+    fn new(max_connections: usize, env: &crate::config::Env) -> Self {
         let mut direct = HttpConnector::new();
         // hyper-rustls decides the scheme; this connector only opens sockets.
         direct.enforce_http(false);
         direct.set_nodelay(true);
         ProxyConnector {
             direct,
-            proxies: Arc::new(Matcher::from_env()),
+            proxies: Arc::new(proxies(env)),
             places: Arc::new(Semaphore::new(max_connections.max(1))),
         }
     }
@@ -170,13 +170,25 @@ pub fn tls_config(ca_file: Option<&Path>) -> Result<rustls::ClientConfig, String
     )
 }
 
-/// A pooled keep-alive client with at most `max_connections` connections.
-pub fn client(ca_file: Option<&Path>, max_connections: usize) -> Result<HttpsClient, String> {
+/// The proxies `env` names, read as curl and hyper-util read them.
+fn proxies(env: &crate::config::Env) -> Matcher {
+    let var = |names: &[&str]| env.first(names).unwrap_or_default();
+    Matcher::builder()
+        .all(var(&["ALL_PROXY", "all_proxy"]))
+        .http(var(&["HTTP_PROXY", "http_proxy"]))
+        .https(var(&["HTTPS_PROXY", "https_proxy"]))
+        .no(var(&["NO_PROXY", "no_proxy"]))
+        .build()
+}
+
+/// A pooled keep-alive client with at most `max_connections` connections,
+/// through the proxies `env` names.
+pub fn client(ca_file: Option<&Path>, max_connections: usize, env: &crate::config::Env) -> Result<HttpsClient, String> {
     let https = hyper_rustls::HttpsConnectorBuilder::new()
         .with_tls_config(tls_config(ca_file)?)
         .https_or_http()
         .enable_http1()
-        .wrap_connector(ProxyConnector::from_env(max_connections));
+        .wrap_connector(ProxyConnector::new(max_connections, env));
     Ok(Client::builder(TokioExecutor::new())
         .pool_idle_timeout(Duration::from_secs(60))
         .pool_max_idle_per_host(max_connections)

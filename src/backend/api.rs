@@ -36,6 +36,8 @@ pub struct ApiSettings<'a> {
     pub timeout: Duration,
     pub max_connections: usize,
     pub ca_file: Option<&'a Path>,
+    /// Where the proxy variables are read.
+    pub env: &'a crate::config::Env,
     /// Pulls the upstream's own message out of an error body.
     pub error_message: fn(&[u8]) -> Option<String>,
 }
@@ -62,7 +64,7 @@ fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
 impl ApiClient {
     pub fn new(s: ApiSettings, secrets: Vec<String>) -> std::result::Result<Self, String> {
         Ok(ApiClient {
-            http: crate::outbound::client(s.ca_file, s.max_connections)?,
+            http: crate::outbound::client(s.ca_file, s.max_connections, s.env)?,
             name: s.name,
             base: s.base.trim_end_matches('/').to_string(),
             timeout: s.timeout.max(Duration::from_secs(1)),
@@ -269,6 +271,7 @@ mod tests {
                 timeout: Duration::from_secs(5),
                 max_connections: 4,
                 ca_file: None,
+                env: &crate::config::Env::isolated(),
                 error_message: |b| {
                     serde_json::from_slice::<serde_json::Value>(b)
                         .ok()?

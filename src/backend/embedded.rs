@@ -163,10 +163,6 @@ fn now() -> DateTime<Utc> {
     DateTime::from_timestamp(t.timestamp(), 0).unwrap_or(t)
 }
 
-pub fn new_id() -> Uuid {
-    Uuid::from_random(uuid::Uuid::new_v4().as_u128())
-}
-
 fn not_found() -> BackendError {
     BackendError::not_found("Security group not found")
 }
@@ -197,7 +193,7 @@ fn stored(atoms: Vec<Atom>) -> Vec<Atom> {
 
 fn new_rule(atom: Atom, at: DateTime<Utc>) -> GroupRule {
     GroupRule {
-        id: new_id(),
+        id: Uuid::new_random(),
         atom,
         revision: 0,
         created_at: at,
@@ -721,7 +717,7 @@ impl Backend for Embedded {
         self.check_rules(&rules)?;
         self.refresh().await?;
         let op = Op::Create {
-            id: new_id(),
+            id: Uuid::new_random(),
             name: group.name,
             description: group.description.unwrap_or_default(),
             rules,
@@ -812,7 +808,7 @@ impl Backend for Embedded {
             }
             let op = Op::AddRule {
                 id: id.clone(),
-                rule_id: new_id(),
+                rule_id: Uuid::new_random(),
                 atom,
             };
             self.start_locked(cx, scope, &mut state, op)?

@@ -1,6 +1,7 @@
 //! Backends store and change security groups: one contract ([`Backend`])
 //! over model types, implemented by `embedded` (in process, Gcore semantics,
-//! the default) and `gcore` (the Gcore Cloud API over HTTPS).
+//! the default), `gcore` (the Gcore Cloud API over HTTPS) and `cf` (a Cloud
+//! Controller's v3 API); `instrumented` wraps any of them with metrics.
 //!
 //! A write answers [`Write::Done`] (applied) or [`Write::Pending`] (applied
 //! when these tasks finish). Task state is the model's [`Task`]; no wire type

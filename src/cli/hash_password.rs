@@ -18,7 +18,7 @@ pub fn run() -> ExitCode {
         eprintln!("sgbridge: no password on standard input (echo -n … | sgbridge hash-password)");
         return ExitCode::FAILURE;
     }
-    match crate::server::auth::login::password::hash(password) {
+    match crate::crypto::password::hash(password) {
         Ok(phc) => {
             let _ = writeln!(std::io::stdout(), "{phc}");
             ExitCode::SUCCESS

@@ -193,7 +193,7 @@ impl AuthConfig {
                     "{what}: names must be present, unique and without surrounding white space"
                 )));
             }
-            crate::server::auth::login::password::check_phc(&u.password_hash)
+            crate::crypto::password::check_phc(&u.password_hash)
                 .map_err(|e| invalid(format!("{what}: password_hash {e}")))?;
         }
         let dev_only = self.credentials()?.iter().all(|c| is_dev_secret(&c.secret))

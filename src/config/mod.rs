@@ -5,9 +5,11 @@
 //! itself (the Gcore backend's API key always does); `Debug` never shows one.
 
 mod credentials;
+mod env;
 mod validate;
 
 pub use credentials::{resolve_secret, Credential, Scheme};
+pub use env::Env;
 
 use serde::Deserialize;
 use std::net::SocketAddr;
@@ -48,6 +50,11 @@ pub struct Config {
     pub audit: AuditConfig,
     pub idempotency: IdempotencyConfig,
     pub store: StoreConfig,
+    /// Where `store.url_env`, `backend.*` `_env` settings and the outbound
+    /// proxy variables are read (the process environment unless built in
+    /// code). Credentials' `secret_env` always reads the process's.
+    #[serde(skip)]
+    pub env: Env,
 }
 
 #[derive(Debug, Clone, Deserialize)]

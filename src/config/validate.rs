@@ -62,10 +62,10 @@ fn operations(c: &Config) -> Result<(), ConfigError> {
         i.max_answer_bytes,
         1..=i.max_bytes_per_caller,
     )?;
-    store(&c.store)
+    store(&c.store, &c.env)
 }
 
-fn store(s: &super::StoreConfig) -> Result<(), ConfigError> {
+fn store(s: &super::StoreConfig, env: &super::Env) -> Result<(), ConfigError> {
     use super::StoreKind;
     range("store.max_connections", s.max_connections as u64, 1..=1_000)?;
     range("store.statement_timeout_ms", s.statement_timeout_ms, 100..=600_000)?;
@@ -74,8 +74,8 @@ fn store(s: &super::StoreConfig) -> Result<(), ConfigError> {
         StoreKind::Memory => Ok(()),
         StoreKind::Sqlite if s.path.is_none() => Err(invalid("store.kind = \"sqlite\" needs store.path")),
         StoreKind::Sqlite => Ok(()),
-        StoreKind::Postgres => match std::env::var(&s.url_env) {
-            Ok(v) if !v.trim().is_empty() => Ok(()),
+        StoreKind::Postgres => match env.var(&s.url_env) {
+            Some(v) if !v.trim().is_empty() => Ok(()),
             _ => Err(invalid(format!(
                 "store.kind = \"postgres\": the environment variable {} (store.url_env) holds no URL",
                 s.url_env
@@ -196,7 +196,7 @@ fn login(l: &super::LoginConfig) -> Result<(), ConfigError> {
     range("auth.login.lockout_window_s", l.lockout_window_s, 1..=86_400)?;
     range("auth.login.lockout_period_s", l.lockout_period_s, 1..=86_400)?;
     if let Some(path) = &l.signing_key_file {
-        crate::server::auth::login::keys::SigningKey::load(path)
+        crate::crypto::signing::SigningKey::load(path)
             .map_err(|e| invalid(format!("auth.login.signing_key_file: {e}")))?;
     }
     Ok(())
@@ -224,7 +224,7 @@ fn directory(c: &Config) -> Result<(), ConfigError> {
 fn backend(c: &Config) -> Result<(), ConfigError> {
     match c.backend.kind {
         BackendKind::Embedded => Ok(()),
-        BackendKind::Cf => cf_backend(&c.backend.cf),
+        BackendKind::Cf => cf_backend(&c.backend.cf, &c.env),
         BackendKind::Gcore => {
             let g = &c.backend.gcore;
             url("backend.gcore.base_url", &g.base_url)?;
@@ -233,8 +233,8 @@ fn backend(c: &Config) -> Result<(), ConfigError> {
                     "backend.gcore.project_id and backend.gcore.region_id must be set",
                 ));
             }
-            match std::env::var(&g.api_key_env) {
-                Ok(v) if !v.trim().is_empty() => Ok(()),
+            match c.env.var(&g.api_key_env) {
+                Some(v) if !v.trim().is_empty() => Ok(()),
                 _ => Err(invalid(format!(
                     "the Gcore API key is read from the environment variable {}, which is not set",
                     g.api_key_env
@@ -244,20 +244,20 @@ fn backend(c: &Config) -> Result<(), ConfigError> {
     }
 }
 
-fn env_set(key: &str, var: &str) -> Result<(), ConfigError> {
-    match std::env::var(var) {
-        Ok(v) if !v.trim().is_empty() => Ok(()),
+fn env_set(key: &str, var: &str, env: &super::Env) -> Result<(), ConfigError> {
+    match env.var(var) {
+        Some(v) if !v.trim().is_empty() => Ok(()),
         _ => Err(invalid(format!("{key}: the environment variable {var} is not set"))),
     }
 }
 
-fn cf_backend(cf: &super::CfBackendConfig) -> Result<(), ConfigError> {
+fn cf_backend(cf: &super::CfBackendConfig, env: &super::Env) -> Result<(), ConfigError> {
     url("backend.cf.api_url", &cf.api_url)?;
     range("backend.cf.request_timeout_s", cf.request_timeout_s, 1..=3_600)?;
     range("backend.cf.max_connections", cf.max_connections as u64, 1..=10_000)?;
     let grant = !cf.uaa_url.is_empty() || !cf.client_id.is_empty() || !cf.client_secret_env.is_empty();
     match (cf.token_env.is_empty(), grant) {
-        (false, false) => env_set("backend.cf.token_env", &cf.token_env),
+        (false, false) => env_set("backend.cf.token_env", &cf.token_env, env),
         (true, true) => {
             url("backend.cf.uaa_url", &cf.uaa_url)?;
             if cf.client_id.is_empty() {
@@ -265,7 +265,7 @@ fn cf_backend(cf: &super::CfBackendConfig) -> Result<(), ConfigError> {
                     "backend.cf.client_id must be set for the UAA client-credentials grant",
                 ));
             }
-            env_set("backend.cf.client_secret_env", &cf.client_secret_env)
+            env_set("backend.cf.client_secret_env", &cf.client_secret_env, env)
         }
         (false, true) => Err(invalid(
             "backend.cf: give either token_env or uaa_url, client_id and client_secret_env, not both",

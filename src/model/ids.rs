@@ -34,6 +34,11 @@ impl Uuid {
         ))
     }
 
+    /// A fresh random (version 4) UUID.
+    pub fn new_random() -> Self {
+        Uuid::from_random(uuid::Uuid::new_v4().as_u128())
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }

@@ -10,9 +10,9 @@ use crate::backend::{Backend, Instrumented};
 use crate::config::{BackendKind, Config, Port25, StoreKind};
 use crate::mapping::{on_cf, on_gcore, Mapping};
 use crate::model::Scope;
+use crate::service::tracker::PollConfig;
 use crate::service::{Service, Settings};
 use crate::store::Stores;
-use crate::tasks::PollConfig;
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -57,7 +57,7 @@ fn authenticator(
 ) -> Result<auth::Authenticator, String> {
     let (cfg2, bound) = (cfg.clone(), bound.clone());
     let url: auth::login::Announced = Arc::new(move || announced(&cfg2, &bound));
-    auth::Authenticator::new(&cfg.auth, state.clone(), url).map_err(|e| e.to_string())
+    auth::Authenticator::new(&cfg.auth, &cfg.env, state.clone(), url).map_err(|e| e.to_string())
 }
 
 /// The most rendered JSON kept (64 MiB: about 20,000 groups of 100 rules).
@@ -110,7 +110,9 @@ fn cf_scope(cfg: &Config) -> Scope {
 fn remote(cfg: &Config) -> Result<Option<Arc<dyn Backend>>, String> {
     Ok(match cfg.backend.kind {
         BackendKind::Embedded => None,
-        BackendKind::Gcore => Some(Arc::new(GcoreHttp::new(&cfg.backend.gcore).map_err(|e| e.to_string())?)),
+        BackendKind::Gcore => Some(Arc::new(
+            GcoreHttp::new(&cfg.backend.gcore, &cfg.env).map_err(|e| e.to_string())?,
+        )),
         BackendKind::Cf => {
             let flags = crate::dialect::cf::CfFlags {
                 comma_delimited_destinations: cfg.cf.enable_comma_delimited_destinations,
@@ -118,6 +120,7 @@ fn remote(cfg: &Config) -> Result<Option<Arc<dyn Backend>>, String> {
             };
             Some(Arc::new(crate::backend::cf::CloudController::new(
                 &cfg.backend.cf,
+                &cfg.env,
                 cf_scope(cfg),
                 flags,
             )?))
@@ -148,7 +151,7 @@ impl App {
     /// built (and, when durable, its state taken back).
     pub async fn open(cfg: Config) -> Result<App, String> {
         let metrics: Arc<metrics::Metrics> = Arc::default();
-        let stores = Stores::open(&cfg.store, &cfg.idempotency, metrics.clone()).await?;
+        let stores = Stores::open(&cfg.store, &cfg.env, &cfg.idempotency, metrics.clone()).await?;
         let backend = backend(&cfg, &stores).await?;
         let scope = cf_scope(&cfg);
         let login = Arc::new(auth::login::State::open(&cfg.auth, &stores).await?);

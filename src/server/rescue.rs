@@ -17,7 +17,7 @@ pub fn render(dialect: Dialect, e: &Error, request_id: &str) -> Resp {
         Dialect::CfV3 => cf_v3::response(&cf_v3::to_v3(e)),
         Dialect::Gcore => gcore::response(&gcore::to_gcore(e), request_id),
         Dialect::Ops => {
-            crate::journal::failed(e);
+            crate::journal::failed(e.cause());
             let status = match e.kind() {
                 Kind::NoRoute => StatusCode::NOT_FOUND,
                 Kind::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,

@@ -26,7 +26,7 @@ impl Service {
         if self.name_taken(cx, scope, &req.name, None).await? {
             return Err(Error::new(Kind::NameTaken(req.name.clone()), "name taken"));
         }
-        let marker = crate::backend::embedded::new_id().to_string();
+        let marker = crate::model::Uuid::new_random().to_string();
         let (new, warnings) = super::heavy(req.rules.len(), || {
             self.settings
                 .mapping

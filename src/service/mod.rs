@@ -13,6 +13,7 @@ mod audit;
 mod cf;
 mod gcore;
 mod reconcile;
+pub mod tracker;
 
 pub use cf::CfWritten;
 pub use gcore::{GcoreWritten, Waiting};
@@ -23,12 +24,13 @@ use crate::error::{Error, Kind, Missing, Result};
 use crate::mapping::{CfGroup, Mapping};
 use crate::model::{AtomicContent, Group, GroupId, Scope, Shape, Task, TaskId, TaskQuery};
 use crate::store::TaskLog;
-use crate::tasks::{PollConfig, TaskRegistry, Tracker};
+use crate::tasks::TaskRegistry;
 use backon::BackoffBuilder;
 use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
+use tracker::{PollConfig, Tracker};
 
 /// The service's settings.
 #[derive(Debug, Clone)]

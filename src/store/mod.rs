@@ -252,6 +252,7 @@ impl Stores {
     /// Opens the configured store, migrating its schema.
     pub async fn open(
         cfg: &StoreConfig,
+        env: &crate::config::Env,
         idempotency: &IdempotencyConfig,
         telemetry: Arc<dyn StoreTelemetry>,
     ) -> Result<Stores, String> {
@@ -271,7 +272,7 @@ impl Stores {
                 })
             }
             StoreKind::Postgres => {
-                let db = postgres::Postgres::open(cfg, idempotency.into(), telemetry).await?;
+                let db = postgres::Postgres::open(cfg, env, idempotency.into(), telemetry).await?;
                 Ok(Stores {
                     kind: StoreKind::Postgres,
                     coord: db.coord(),

@@ -67,11 +67,13 @@ fn seconds(d: Duration) -> f64 {
 impl Postgres {
     pub async fn open(
         cfg: &StoreConfig,
+        env: &crate::config::Env,
         limits: RecordLimits,
         telemetry: Arc<dyn StoreTelemetry>,
     ) -> Result<Arc<Postgres>, String> {
-        let url = std::env::var(&cfg.url_env)
-            .map_err(|_| format!("store.url_env: the environment variable {} is not set", cfg.url_env))?;
+        let url = env
+            .var(&cfg.url_env)
+            .ok_or_else(|| format!("store.url_env: the environment variable {} is not set", cfg.url_env))?;
         let mut pg = tokio_postgres::Config::from_str(url.trim())
             .map_err(|_| format!("the PostgreSQL URL in {} is not valid", cfg.url_env))?;
         let timeout = Duration::from_millis(cfg.statement_timeout_ms);
@@ -99,7 +101,7 @@ impl Postgres {
             telemetry,
             limits,
             lease: Duration::from_secs(cfg.lock_lease_s),
-            replica: crate::backend::embedded::new_id().to_string(),
+            replica: crate::model::Uuid::new_random().to_string(),
             next_holder: AtomicU64::new(0),
             held: Mutex::new(HashSet::new()),
             local: KeyedLocks::default(),

@@ -1,8 +1,10 @@
 //! Tasks as the gateway handles them: a registry for the tasks this process
-//! runs ([`registry`]) and waiting on any backend's tasks ([`tracker`]).
+//! runs ([`registry`]; backends announce their tasks' ends there) and how a
+//! wait on tasks can fail ([`wait`]). Waiting itself polls backends, so it
+//! lives above them, in `service::tracker`.
 
 pub mod registry;
-pub mod tracker;
+pub mod wait;
 
 pub use registry::{acknowledge, page, TaskRegistry};
-pub use tracker::{PollConfig, Tracker, WaitError};
+pub use wait::WaitError;

@@ -119,14 +119,20 @@ fn rel(lifecycle: Lifecycle) -> &'static str {
 }
 
 impl CloudController {
-    pub fn new(cfg: &CfBackendConfig, scope: Scope, flags: CfFlags) -> std::result::Result<Self, String> {
-        let token = TokenSource::new(cfg)?;
+    pub fn new(
+        cfg: &CfBackendConfig,
+        env: &crate::config::Env,
+        scope: Scope,
+        flags: CfFlags,
+    ) -> std::result::Result<Self, String> {
+        let token = TokenSource::new(cfg, env)?;
         let settings = ApiSettings {
             name: "Cloud Controller",
             base: &cfg.api_url,
             timeout: Duration::from_secs(cfg.request_timeout_s),
             max_connections: cfg.max_connections,
             ca_file: cfg.ca_file.as_deref(),
+            env,
             error_message,
         };
         Ok(CloudController {

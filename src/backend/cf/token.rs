@@ -41,11 +41,11 @@ struct TokenAnswer {
 }
 
 impl TokenSource {
-    pub fn new(cfg: &CfBackendConfig) -> std::result::Result<Self, String> {
+    pub fn new(cfg: &CfBackendConfig, vars: &crate::config::Env) -> std::result::Result<Self, String> {
         let env = |var: &str| {
-            std::env::var(var)
+            vars.var(var)
                 .map(|v| v.trim().to_string())
-                .map_err(|_| format!("the environment variable {var} is not set"))
+                .ok_or_else(|| format!("the environment variable {var} is not set"))
         };
         if !cfg.token_env.is_empty() {
             let token = env(&cfg.token_env)?;
@@ -60,7 +60,7 @@ impl TokenSource {
             return Ok(TokenSource::Static(header));
         }
         Ok(TokenSource::Grant(Box::new(Grant {
-            http: crate::outbound::client(cfg.ca_file.as_deref(), 2)?,
+            http: crate::outbound::client(cfg.ca_file.as_deref(), 2, vars)?,
             token_url: format!("{}/oauth/token", cfg.uaa_url.trim_end_matches('/')),
             client_id: cfg.client_id.clone(),
             secret: env(&cfg.client_secret_env)?,

@@ -111,8 +111,10 @@ fn v2_path(scope: Scope) -> String {
 }
 
 impl GcoreHttp {
-    pub fn new(cfg: &GcoreBackendConfig) -> std::result::Result<Self, SetupError> {
-        let key = std::env::var(&cfg.api_key_env).map_err(|_| SetupError::MissingKey(cfg.api_key_env.clone()))?;
+    pub fn new(cfg: &GcoreBackendConfig, env: &crate::config::Env) -> std::result::Result<Self, SetupError> {
+        let key = env
+            .var(&cfg.api_key_env)
+            .ok_or_else(|| SetupError::MissingKey(cfg.api_key_env.clone()))?;
         let key = key.trim().to_string();
         let auth =
             HeaderValue::from_str(&format!("APIKey {key}")).map_err(|_| SetupError::BadKey(cfg.api_key_env.clone()))?;
@@ -122,6 +124,7 @@ impl GcoreHttp {
             timeout: std::time::Duration::from_secs(cfg.request_timeout_s),
             max_connections: cfg.max_connections,
             ca_file: cfg.ca_file.as_deref(),
+            env,
             error_message,
         };
         Ok(GcoreHttp {

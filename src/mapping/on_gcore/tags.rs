@@ -1,4 +1,6 @@
-//! CF-only state carried in reserved Gcore tags, so the gateway keeps no database.
+//! CF-only state carried in reserved Gcore tags, on the group itself: a CF
+//! view of a Gcore backend needs no store beside it (the gateway's store
+//! holds only what it keeps for itself: locks, idempotency, tasks).
 //!
 //! Every reserved key starts with [`RESERVED_PREFIX`]. Running/staging defaults
 //! are one tag each, each bound space is one tag (`…space.<guid>` =

@@ -76,7 +76,12 @@ impl Authenticator {
     /// The credentials of `cfg`; the token issuer (when `[auth.login]` is
     /// on) keeps its key and lockout counts in `state` across reloads and
     /// names itself by `announced`.
-    pub fn new(cfg: &AuthConfig, state: Arc<login::State>, announced: login::Announced) -> Result<Self, ConfigError> {
+    pub fn new(
+        cfg: &AuthConfig,
+        env: &crate::config::Env,
+        state: Arc<login::State>,
+        announced: login::Announced,
+    ) -> Result<Self, ConfigError> {
         let (mut cf, mut gcore) = (Vec::new(), Vec::new());
         for c in cfg.credentials()? {
             let principal = Principal {
@@ -101,7 +106,7 @@ impl Authenticator {
         let uaa = cfg
             .uaa
             .as_ref()
-            .map(uaa::Uaa::new)
+            .map(|u| uaa::Uaa::new(u, env))
             .transpose()
             .map_err(ConfigError::Invalid)?;
         let login = login::Login::new(cfg, state, announced)?;
@@ -117,7 +122,12 @@ impl Authenticator {
             },
             ..cfg.clone()
         };
-        Self::new(&cfg, Arc::default(), Arc::new(String::new))
+        Self::new(
+            &cfg,
+            &crate::config::Env::default(),
+            Arc::default(),
+            Arc::new(String::new),
+        )
     }
 
     /// The gateway's own token issuer, when `[auth.login]` is on.

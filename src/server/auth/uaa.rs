@@ -72,7 +72,7 @@ pub struct Verified {
 }
 
 impl Uaa {
-    pub fn new(cfg: &UaaConfig) -> Result<Self, String> {
+    pub fn new(cfg: &UaaConfig, env: &crate::config::Env) -> Result<Self, String> {
         let mut validation = Validation::new(Algorithm::RS256);
         validation.algorithms = vec![Algorithm::RS256, Algorithm::RS384, Algorithm::RS512];
         validation.leeway = cfg.leeway_s;
@@ -81,7 +81,7 @@ impl Uaa {
         validation.set_issuer(&[cfg.issuer()]);
         validation.set_required_spec_claims(&["exp", "iss", "aud"]);
         Ok(Uaa {
-            http: crate::outbound::client(cfg.ca_file.as_deref(), 4)?,
+            http: crate::outbound::client(cfg.ca_file.as_deref(), 4, env)?,
             min_refetch: Duration::from_secs(cfg.refetch_s),
             keys_url: format!("{}/token_keys", cfg.url.trim_end_matches('/')),
             validation,

@@ -35,7 +35,7 @@ pub fn plan_messages(e: &PlanError) -> Vec<String> {
 }
 
 pub fn to_cf(e: &Error) -> CfError {
-    crate::journal::failed(e);
+    crate::journal::failed(e.cause());
     let msg = e.message();
     match e.kind() {
         Kind::NotFound(Missing::Group(g)) => CfError::SecurityGroupNotFound(g.clone()),

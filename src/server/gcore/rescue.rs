@@ -28,7 +28,7 @@ fn plan_error(p: &PlanError) -> GcoreError {
 }
 
 pub fn to_gcore(e: &Error) -> GcoreError {
-    crate::journal::failed(e);
+    crate::journal::failed(e.cause());
     let msg = e.message().to_string();
     let error = match e.kind() {
         Kind::NotFound(Missing::Group(_)) => GcoreError::NotFound("Security group not found".into()),

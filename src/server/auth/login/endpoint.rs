@@ -10,8 +10,8 @@
 //! `invalid_client` of UAA ≥ 76.26, because the cf CLI v6 and v8 recognise
 //! only the former, and the locked-account text exactly as the CLI matches it.
 
-use super::password::Checked;
 use super::{Issued, Login};
+use crate::crypto::password::Checked;
 use crate::server::http::{json, with_header, Ctx, Principal, Resp};
 use base64::Engine;
 use http::StatusCode;

@@ -5,15 +5,13 @@
 //! side (`/oauth/token`, `/token_keys`, `/userinfo`) is [`endpoint`].
 
 pub mod endpoint;
-pub mod keys;
 pub mod lockout;
-pub mod password;
 
 use super::uaa::{check, Verified};
 use super::AuthError;
 use crate::config::{AuthConfig, ConfigError, UserEntry};
+use crate::crypto::signing::SigningKey;
 use jsonwebtoken::{Algorithm, Header, Validation};
-use keys::SigningKey;
 use lockout::{Lockout, Policy};
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -110,7 +108,7 @@ pub struct Login {
     clients: HashMap<String, Client>,
     access_ttl: u64,
     refresh_ttl: u64,
-    pub(crate) checker: password::Checker,
+    pub(crate) checker: crate::crypto::password::Checker,
     pub(crate) state: Arc<State>,
     pub(crate) policy: Policy,
 }
@@ -199,7 +197,7 @@ impl Login {
             clients,
             access_ttl: l.access_ttl_s,
             refresh_ttl: l.refresh_ttl_s,
-            checker: password::Checker::new(l.max_concurrent_hashes),
+            checker: crate::crypto::password::Checker::new(l.max_concurrent_hashes),
             state,
             policy: Policy {
                 after: l.lockout_after_failures,

@@ -19,7 +19,7 @@ pub fn response(e: &V3Error) -> Resp {
 }
 
 pub fn to_v3(e: &Error) -> V3Error {
-    crate::journal::failed(e);
+    crate::journal::failed(e.cause());
     let msg = e.message();
     let unknown = match e.applied() {
         Applied::Nothing => "",

@@ -8,10 +8,8 @@
 //! on loopback (B's tasks run on the wall clock); nothing is asserted about
 //! timings, only about B's request counts from its `/metrics`.
 
-mod support;
-
+use crate::support::*;
 use http::{Method, StatusCode};
-use support::*;
 
 /// B's requests on one route, from its metrics.
 async fn requests(http: &Http, b: &Gateway, route: &str) -> f64 {

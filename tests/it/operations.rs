@@ -2,15 +2,13 @@
 //! Idempotency-Key, the metrics an operator acts on, the admin listener,
 //! readiness from the background probe, and config reloads.
 
-mod support;
-
+use crate::support::*;
 use http::{Method, StatusCode};
 use serde_json::{json, Value};
 use sgbridge::config::{AuditTarget, Config};
 use sgbridge::server::live::Live;
 use sgbridge::server::{serve_live, App};
 use std::sync::Arc;
-use support::*;
 
 const WEB: &str = r#"{"name":"web","rules":[{"protocol":"tcp","destination":"10.0.0.1-10.0.0.6","ports":"443"}]}"#;
 
@@ -391,7 +389,7 @@ async fn a_reload_is_checked_against_the_listeners_actually_bound() {
     let path = dir.join("sgbridge.toml");
     let live = Live::new(App::new(cfg).unwrap(), Some(path.clone()));
     // The shipped defaults: loopback listen, development credentials.
-    std::fs::write(&path, include_str!("../config/sgbridge.toml")).unwrap();
+    std::fs::write(&path, include_str!("../../config/sgbridge.toml")).unwrap();
     let e = live.reload().unwrap_err();
     assert!(e.contains("development credentials"), "{e}");
     assert_eq!(

@@ -2,11 +2,10 @@
 //! bodies and slow headers get 408, and HTTPS works with the configured
 //! certificate (trusted by the outbound client through a CA file).
 
-mod support;
-
+use crate::support::*;
 use http::Method;
+use sgbridge::config::Env;
 use std::time::Duration;
-use support::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 
@@ -110,7 +109,7 @@ async fn https_with_the_configured_certificate() {
         key_file,
     });
     let gw = start(cfg).await;
-    let client = sgbridge::outbound::client(Some(&cert_file), 1).unwrap();
+    let client = sgbridge::outbound::client(Some(&cert_file), 1, &Env::isolated()).unwrap();
     let url = format!("https://localhost:{}/healthz", gw.addr.port());
     let req = http::Request::get(url)
         .body(http_body_util::Full::new(bytes::Bytes::new()))
@@ -121,7 +120,7 @@ async fn https_with_the_configured_certificate() {
         .expect("TLS handshake with the configured certificate");
     assert_eq!(resp.status(), http::StatusCode::OK);
     // Without the CA file the certificate is refused: verification is never off.
-    let strict = sgbridge::outbound::client(None, 1).unwrap();
+    let strict = sgbridge::outbound::client(None, 1, &Env::isolated()).unwrap();
     let url = format!("https://localhost:{}/healthz", gw.addr.port());
     let req = http::Request::get(url)
         .body(http_body_util::Full::new(bytes::Bytes::new()))
@@ -169,7 +168,7 @@ async fn the_outbound_pool_opens_at_most_its_cap() {
             });
         }
     });
-    let client = sgbridge::outbound::client(None, 3).unwrap();
+    let client = sgbridge::outbound::client(None, 3, &Env::isolated()).unwrap();
     let uri: http::Uri = format!("http://{addr}/").parse().unwrap();
     let requests = (0..40).map(|_| {
         let req = http::Request::get(uri.clone())

@@ -4,12 +4,10 @@
 //! itself; CF v2 and v3 callers of A get CC's answers; what CF cannot hold
 //! is a clear 400; CC's refusals keep their detail.
 
-mod support;
-
+use crate::support::*;
 use http::{Method, StatusCode};
 use serde_json::{json, Value};
 use sgbridge::config::{BackendKind, Config};
-use support::*;
 
 const TOKEN_VAR: &str = "SGBRIDGE_TEST_CC_TOKEN";
 
@@ -21,8 +19,8 @@ async fn controller() -> Gateway {
 }
 
 fn backed_by(cc: &Gateway) -> Config {
-    std::env::set_var(TOKEN_VAR, "cc-admin-token");
     let mut c = quick_config();
+    c.env = c.env.with(TOKEN_VAR, "cc-admin-token");
     c.backend.kind = BackendKind::Cf;
     c.backend.cf.api_url = cc.url("");
     c.backend.cf.token_env = TOKEN_VAR.into();
@@ -337,15 +335,15 @@ async fn cf_callers_through_a_cf_backend() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_uaa_client_grant_is_used_and_renewed_when_refused() {
     let cc = controller().await;
-    let uaa = support::uaa::start().await;
+    let uaa = crate::support::uaa::start().await;
     {
         let mut s = uaa.state.lock().unwrap();
         s.client = ("sgbridge".into(), "client-secret".into());
         // The first token is refused by the Cloud Controller; the second works.
         s.grant_tokens = vec!["stale-token".into(), "granted-token".into()];
     }
-    std::env::set_var("SGBRIDGE_TEST_CC_SECRET", "client-secret");
     let mut c = backed_by(&cc);
+    c.env = c.env.with("SGBRIDGE_TEST_CC_SECRET", "client-secret");
     c.backend.cf.token_env = String::new();
     c.backend.cf.uaa_url = uaa.url();
     c.backend.cf.client_id = "sgbridge".into();

@@ -3,8 +3,6 @@
 //! CF body parser: outcome, substring and exact description. Where CC answers 500 (it crashes on number/null
 //! destinations or ports) sgbridge answers a 400 `CF-SecurityGroupInvalid`.
 
-mod common;
-
 use serde::Deserialize;
 use sgbridge::dialect::cf::{self, CfError, CfFlags, Mode};
 use sgbridge::mapping::on_gcore::{self, Policy, SmtpPolicy};
@@ -30,7 +28,7 @@ struct Config {
 }
 
 fn vectors() -> Vec<Vector> {
-    serde_json::from_str(&common::vectors_text()).expect("parse vectors")
+    serde_json::from_str(&crate::support::vectors_text()).expect("parse vectors")
 }
 
 fn flags(v: &Vector) -> CfFlags {

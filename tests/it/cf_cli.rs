@@ -2,12 +2,10 @@
 //! over HTTP with the headers it sends (`Authorization: bearer <JWT>`,
 //! `Content-Type: application/json`), asserting the fields it reads.
 
-mod support;
-
+use crate::support::*;
 use http::{Method, StatusCode};
 use serde_json::{json, Value};
 use sgbridge::config::{Config, OrgEntry, SpaceEntry};
-use support::*;
 
 /// An unsigned JWT, as the CLI stores it (it never verifies signatures).
 const JWT: &str = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJ1c2VyX25hbWUiOiJhZG1pbiIsInVzZXJfaWQiOiJ1LTEiLCJvcmlnaW4iOiJ1YWEiLCJleHAiOjQxMDI0NDQ4MDB9.c2ln";

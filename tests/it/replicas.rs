@@ -6,20 +6,18 @@
 //! group gives the group up, and a store outage is a clear 503 that heals
 //! without a restart.
 //!
-//! Each test starts a throwaway PostgreSQL of its own (`support::postgres`).
+//! Each test starts a throwaway PostgreSQL of its own (`crate::support::postgres`).
 //! These are process-level tests: real time, polled with short sleeps.
 // Real processes or the wall clock on purpose (a benchmark, a process-level test).
 #![allow(clippy::disallowed_types, clippy::disallowed_methods)]
 
-mod support;
-
+use crate::support::postgres::Postgres;
+use crate::support::process::Proc;
+use crate::support::*;
 use http::{Method, StatusCode};
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
-use support::postgres::Postgres;
-use support::process::Proc;
-use support::*;
 
 fn serve(name: &str, config: &str, env: &[(&str, &str)]) -> Proc {
     let path = std::env::temp_dir().join(format!("sgbridge-{name}-{}.toml", std::process::id()));

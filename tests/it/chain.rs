@@ -3,11 +3,9 @@
 //! loopback. The CF answers must be CF resources; the state read from B must
 //! be the expected Gcore expansion.
 
-mod support;
-
+use crate::support::*;
 use http::{Method, StatusCode};
 use serde_json::{json, Value};
-use support::*;
 
 /// B's rules, as comparable `(protocol, min, max, prefix)` tuples.
 async fn gcore_rules(http: &Http, b: &Gateway, id: &str) -> Vec<(Value, Value, Value, Value)> {

@@ -2,8 +2,8 @@
 //! write-path issue, each driven in process on tokio's paused clock against
 //! a scripted backend (or the embedded one), through the whole tower stack.
 
-mod support;
-
+use crate::support::scripted::{PollFault, Scripted};
+use crate::support::*;
 use futures_util::future::join_all;
 use http::{Method, StatusCode};
 use serde_json::Value;
@@ -11,8 +11,6 @@ use sgbridge::config::Config;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
-use support::scripted::{PollFault, Scripted};
-use support::*;
 use tokio::time::Instant;
 
 const CF_GROUPS: &str = "/v2/security_groups";

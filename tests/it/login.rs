@@ -6,8 +6,7 @@
 //! Real time, in process: a password check runs on the blocking pool, which
 //! a paused clock would skip past.
 
-mod support;
-
+use crate::support::*;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
 use http::{Method, StatusCode};
@@ -15,7 +14,6 @@ use serde_json::{json, Value};
 use sgbridge::config::{ClientEntry, Config, Redacted};
 use sgbridge::server::live::Live;
 use sgbridge::server::App;
-use support::*;
 
 const CF_CLIENT: &str = "Basic Y2Y6"; // cf:
 
@@ -186,7 +184,7 @@ fn with_pipeline_client(mut cfg: Config) -> Config {
     }];
     // Configured credentials replace the development ones: a user of our own.
     cfg.auth.users[0].name = "operator".into();
-    cfg.auth.users[0].password_hash = sgbridge::server::auth::login::password::hash("op-password").unwrap();
+    cfg.auth.users[0].password_hash = sgbridge::crypto::password::hash("op-password").unwrap();
     cfg
 }
 
@@ -469,10 +467,9 @@ async fn without_login_the_gateway_says_it_issues_no_tokens() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replicas_on_one_store_share_the_key_and_the_lockout() {
     use sgbridge::config::{StoreConfig, StoreKind};
-    let pg = support::postgres::Postgres::start("login");
-    // A variable of this test's own: the store reads its URL from the environment.
-    std::env::set_var("SGBRIDGE_TEST_LOGIN_URL", &pg.url);
+    let pg = crate::support::postgres::Postgres::start("login");
     let mut cfg = quick_config();
+    cfg.env = cfg.env.with("SGBRIDGE_TEST_LOGIN_URL", &pg.url);
     cfg.server.external_url = "https://sgbridge.example.com".into();
     cfg.store = StoreConfig {
         kind: StoreKind::Postgres,

@@ -1,11 +1,9 @@
 //! The Gcore front end over the embedded backend: v2 writes answer tasks that
 //! really run, PATCH semantics, locks, policy errors, lists and Prefer: wait.
 
-mod support;
-
+use crate::support::*;
 use http::{Method, StatusCode};
 use serde_json::{json, Value};
-use support::*;
 
 const BASE: &str = "/cloud/v2/security_groups/7/76";
 

@@ -1,6 +1,5 @@
 //! Test support: start gateways in process on ephemeral loopback ports, talk
 //! HTTP to them, and script a fake Gcore API for fault injection.
-#![allow(dead_code)]
 
 pub mod fake_gcore;
 pub mod postgres;
@@ -68,9 +67,10 @@ pub async fn start(cfg: Config) -> Gateway {
     Gateway { addr, stop: Some(stop) }
 }
 
-/// A gateway with backend = gcore pointed at `base` (key from a test env var).
+/// A gateway with backend = gcore pointed at `base` (key from the config's
+/// own environment).
 pub async fn start_gcore_backed(base: &str, mut cfg: Config) -> Gateway {
-    std::env::set_var("SGBRIDGE_TEST_GCORE_KEY", "dev-api-key");
+    cfg.env = cfg.env.with("SGBRIDGE_TEST_GCORE_KEY", "dev-api-key");
     cfg.backend.kind = sgbridge::config::BackendKind::Gcore;
     cfg.backend.gcore.base_url = base.to_string();
     cfg.backend.gcore.project_id = 1;
@@ -207,4 +207,14 @@ impl InProc {
     pub async fn gcore(&self, method: Method, path: &str, body: &str) -> Reply {
         self.send(method, path, &[("authorization", GCORE_AUTH)], body).await
     }
+}
+
+/// The repository's test data (`tests/data`, see its README for sources).
+pub fn data_dir() -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data")
+}
+
+/// The CC rule-validation vectors, as JSON text.
+pub fn vectors_text() -> String {
+    std::fs::read_to_string(data_dir().join("cf-rule-vectors.json")).expect("read tests/data/cf-rule-vectors.json")
 }

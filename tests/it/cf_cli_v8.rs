@@ -7,13 +7,11 @@
 //! v7 CLI's setup and name look-ups, and the directory endpoints
 //! (`/v3/organizations`, `/v3/spaces`) as CC validates and pages them.
 
-mod support;
-
+use crate::support::*;
 use http::{Method, StatusCode};
 use serde_json::{json, Value};
 use sgbridge::config::{Config, OrgEntry, SpaceEntry, UaaConfig};
 use std::collections::BTreeMap;
-use support::*;
 
 /// An unsigned JWT (`alg: none`), as a hand-written config holds it; the CLI
 /// never verifies it, and the gateway is configured to accept it.
@@ -820,8 +818,8 @@ async fn organizations_and_spaces_as_cc_serves_them() {
 /// only `cloud_controller.read` is refused, as on every v3 route.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn global_readers_list_the_directory() {
-    let uaa = support::uaa::start().await;
-    let key = support::uaa::Key::first();
+    let uaa = crate::support::uaa::start().await;
+    let key = crate::support::uaa::Key::first();
     uaa.serve_keys(&[&key]);
     let mut cfg = config();
     let uaa_cfg: UaaConfig = toml::from_str(&format!("url = \"{}\"", uaa.url())).expect("uaa config");

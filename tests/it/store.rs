@@ -6,13 +6,11 @@
 // Real processes or the wall clock on purpose (a benchmark, a process-level test).
 #![allow(clippy::disallowed_types, clippy::disallowed_methods)]
 
-mod support;
-
+use crate::support::process::Proc;
+use crate::support::*;
 use http::{Method, StatusCode};
-use support::process::Proc;
-use support::*;
 
-use support::postgres::Postgres;
+use crate::support::postgres::Postgres;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_embedded_backend_on_sqlite_survives_kill_9() {
@@ -199,7 +197,7 @@ fn limited() -> sgbridge::config::IdempotencyConfig {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idempotency_records_are_bounded_on_sqlite_and_postgres() {
-    use sgbridge::config::{StoreConfig, StoreKind};
+    use sgbridge::config::{Env, StoreConfig, StoreKind};
     use sgbridge::store::{NoStoreTelemetry, Stores};
     let dir = std::env::temp_dir().join(format!("sgbridge-records-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -209,20 +207,24 @@ async fn idempotency_records_are_bounded_on_sqlite_and_postgres() {
         path: Some(dir.join("state.db")),
         ..StoreConfig::default()
     };
-    let stores = Stores::open(&sqlite, &limited(), std::sync::Arc::new(NoStoreTelemetry))
-        .await
-        .unwrap();
+    let stores = Stores::open(
+        &sqlite,
+        &Env::isolated(),
+        &limited(),
+        std::sync::Arc::new(NoStoreTelemetry),
+    )
+    .await
+    .unwrap();
     records_stay_within_their_limits(stores).await;
 
     let pg = Postgres::start("records");
-    // A variable of this test's own: the store reads its URL from the environment.
-    std::env::set_var("SGBRIDGE_TEST_RECORDS_URL", &pg.url);
+    let env = Env::isolated().with("SGBRIDGE_TEST_RECORDS_URL", &pg.url);
     let postgres = StoreConfig {
         kind: StoreKind::Postgres,
         url_env: "SGBRIDGE_TEST_RECORDS_URL".into(),
         ..StoreConfig::default()
     };
-    let stores = Stores::open(&postgres, &limited(), std::sync::Arc::new(NoStoreTelemetry))
+    let stores = Stores::open(&postgres, &env, &limited(), std::sync::Arc::new(NoStoreTelemetry))
         .await
         .unwrap();
     records_stay_within_their_limits(stores).await;

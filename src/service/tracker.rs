@@ -8,9 +8,9 @@
 //! not grow with the number of waiters. A failed round is retried with
 //! backoff; only a task's ERROR or the waiter's deadline ends a wait.
 
-use super::TaskRegistry;
 use crate::backend::{Backend, Cx, Seen};
 use crate::model::{Scope, Task, TaskId, TaskState};
+use crate::tasks::{TaskRegistry, WaitError};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -36,23 +36,6 @@ impl Default for PollConfig {
             round_timeout: Duration::from_secs(10),
         }
     }
-}
-
-/// Why a wait ended before every task finished.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum WaitError {
-    #[error("task {id} failed: {error}")]
-    Failed { id: TaskId, error: String },
-    #[error("tasks still running at the deadline: {}", ids(.pending))]
-    Deadline {
-        pending: Vec<TaskId>,
-        /// The last failed poll, if polling failed.
-        last_error: Option<String>,
-    },
-}
-
-fn ids(list: &[TaskId]) -> String {
-    list.iter().map(|i| i.as_str()).collect::<Vec<_>>().join(", ")
 }
 
 #[derive(Default)]

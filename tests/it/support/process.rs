@@ -43,8 +43,4 @@ impl Proc {
         std::thread::spawn(move || for _ in lines.map_while(Result::ok) {});
         Proc { child, base }
     }
-
-    pub fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
-    }
 }

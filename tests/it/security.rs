@@ -1,15 +1,13 @@
 //! Safe as a shared service: UAA logins, scoped keys, bounded labels, text
 //! and time, no reflected Host, no secret from a backend's echo.
 
-mod support;
-
+use crate::support::scripted::Scripted;
+use crate::support::uaa::{self, Key};
+use crate::support::*;
 use http::{Method, StatusCode};
 use serde_json::Value;
 use sgbridge::config::{Config, GcoreKeyEntry, Redacted, UaaConfig};
 use std::sync::Arc;
-use support::scripted::Scripted;
-use support::uaa::{self, Key};
-use support::*;
 
 fn uaa_config(u: &uaa::Uaa) -> Config {
     let mut c = quick_config();

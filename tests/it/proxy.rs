@@ -3,12 +3,10 @@
 //! TLS is still verified end to end (against `backend.gcore.ca_file`).
 //! Alone in its own test binary: it sets process-wide environment variables.
 
-mod support;
-
+use crate::support::*;
 use http::{Method, StatusCode};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use support::*;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -73,11 +71,12 @@ async fn gcore_calls_go_through_the_https_proxy() {
 
     // A: backend = gcore at https://localhost:<B>, through the proxy.
     let (proxy_url, tunnels, targets) = proxy().await;
-    std::env::set_var("HTTPS_PROXY", &proxy_url);
-    std::env::remove_var("NO_PROXY");
-    std::env::remove_var("no_proxy");
-    std::env::set_var("SGBRIDGE_PROXY_TEST_KEY", "dev-api-key");
     let mut a = quick_config();
+    // The gateway's own environment (as the process's would be read): a
+    // proxy for HTTPS, none excluded.
+    a.env = sgbridge::config::Env::isolated()
+        .with("HTTPS_PROXY", &proxy_url)
+        .with("SGBRIDGE_PROXY_TEST_KEY", "dev-api-key");
     a.backend.kind = sgbridge::config::BackendKind::Gcore;
     a.backend.gcore.base_url = format!("https://localhost:{}", b.addr.port());
     a.backend.gcore.project_id = 1;
@@ -85,7 +84,6 @@ async fn gcore_calls_go_through_the_https_proxy() {
     a.backend.gcore.api_key_env = "SGBRIDGE_PROXY_TEST_KEY".into();
     a.backend.gcore.ca_file = Some(cert_file);
     let a = InProc::from_config(a);
-    std::env::remove_var("HTTPS_PROXY");
 
     let created = a
         .cf(

@@ -2,10 +2,8 @@
 //! of both dialects: each gets a 4xx error body in its own dialect, nothing
 //! panics, and the gateway keeps serving.
 
-mod support;
-
+use crate::support::*;
 use http::{Method, StatusCode};
-use support::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const LIMIT: usize = 4096;

@@ -1,12 +1,9 @@
 //! The CF v2 front end over the embedded backend: CC's statuses, bodies and
 //! error codes for the whole security-group family.
 
-mod common;
-mod support;
-
+use crate::support::*;
 use http::{Method, StatusCode};
 use serde_json::{json, Value};
-use support::*;
 
 async fn create(http: &Http, gw: &Gateway, name: &str, rules: &str) -> String {
     let r = http
@@ -474,7 +471,7 @@ async fn rules_beyond_the_gcore_cap_are_refused_naming_it() {
 /// Every conformance vector through the real HTTP API, as POST and as PUT.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn conformance_vectors_through_post_and_put() {
-    let text = common::vectors_text();
+    let text = crate::support::vectors_text();
     let vectors: Vec<Value> = serde_json::from_str(&text).unwrap();
     let http = Http::default();
     let mut gateways = std::collections::HashMap::new();

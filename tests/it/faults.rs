@@ -2,13 +2,11 @@
 //! Gcore API. Every failure must reach the CF caller as a CC-shaped error
 //! with the right status and the backend's message, never a panic.
 
-mod support;
-
+use crate::support::fake_gcore::{self, TaskFate};
+use crate::support::*;
 use http::{Method, StatusCode};
 use serde_json::json;
 use std::time::Duration;
-use support::fake_gcore::{self, TaskFate};
-use support::*;
 
 async fn setup(deadline_s: u64) -> (fake_gcore::FakeGcore, Gateway, Http) {
     let fake = fake_gcore::start().await;

@@ -3,17 +3,14 @@
 //! v3 error bodies, v2 ⇄ v3 round trips, and every conformance vector's v3
 //! outcome through `POST /v3/security_groups`.
 
-mod common;
-mod support;
-
+use crate::support::scripted::Scripted;
+use crate::support::*;
 use http::{Method, StatusCode};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use sgbridge::config::{Config, OrgEntry, SpaceEntry};
 use std::sync::Arc;
 use std::time::Duration;
-use support::scripted::Scripted;
-use support::*;
 
 const SPACE: &str = "d0d0d0d0-1111-4222-8333-444444444444";
 const OTHER_SPACE: &str = "e0e0e0e0-1111-4222-8333-444444444444";
@@ -362,7 +359,7 @@ struct VectorConfig {
 /// the outcome is a 422 with the v2 text (see tests/data/README.md).
 #[tokio::test(start_paused = true)]
 async fn conformance_vectors_through_post_v3() {
-    let vectors: Vec<Vector> = serde_json::from_str(&common::vectors_text()).unwrap();
+    let vectors: Vec<Vector> = serde_json::from_str(&crate::support::vectors_text()).unwrap();
     let mut gateways = std::collections::HashMap::new();
     for (i, v) in vectors.iter().enumerate() {
         let flags = (v.config.enable_comma_delimited_destinations, v.config.enable_ipv6);

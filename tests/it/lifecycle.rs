@@ -8,8 +8,7 @@
 //! These run the binary over real sockets and signals, so they take real
 //! time (the longest about 35 s); they run side by side.
 
-mod support;
-
+use crate::support::*;
 use http::{Method, StatusCode};
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
@@ -17,7 +16,6 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use support::*;
 
 struct Proc {
     child: Child,
@@ -37,6 +35,11 @@ impl Drop for Proc {
 
 impl Proc {
     fn start(config: &str) -> Proc {
+        Proc::start_with(config, &[])
+    }
+
+    /// With these variables set in the process's environment (only).
+    fn start_with(config: &str, env: &[(&str, &str)]) -> Proc {
         let dir = std::env::temp_dir().join(format!("sgbridge-life-{}-{}", std::process::id(), unique()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("sgbridge.toml");
@@ -44,6 +47,7 @@ impl Proc {
         let mut child = Command::new(env!("CARGO_BIN_EXE_sgbridge"))
             .args(["serve", "--config"])
             .arg(&path)
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -349,14 +353,16 @@ async fn json_access_lines_carry_every_field_and_the_cause_of_a_5xx() {
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let dead = format!("http://{}", closed.local_addr().unwrap());
     drop(closed);
-    std::env::set_var("SGBRIDGE_LIFE_KEY", "k");
-    let p = Proc::start(&config(
-        50,
-        &format!(
-            "[backend]\nkind = \"gcore\"\n[backend.gcore]\nbase_url = \"{dead}\"\nproject_id = 1\nregion_id = 1\n\
-             api_key_env = \"SGBRIDGE_LIFE_KEY\"\nrequest_timeout_s = 2\n"
+    let p = Proc::start_with(
+        &config(
+            50,
+            &format!(
+                "[backend]\nkind = \"gcore\"\n[backend.gcore]\nbase_url = \"{dead}\"\nproject_id = 1\nregion_id = 1\n\
+                 api_key_env = \"SGBRIDGE_LIFE_KEY\"\nrequest_timeout_s = 2\n"
+            ),
         ),
-    ));
+        &[("SGBRIDGE_LIFE_KEY", "k")],
+    );
     let http = Http::default();
     let r = http
         .send(

@@ -1,12 +1,10 @@
 //! The real `sgbridge` binary: `serve` on an ephemeral loopback port with the
 //! built-in defaults (the README's first command), and `check-config`.
 
-mod support;
-
+use crate::support::*;
 use http::{Method, StatusCode};
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
-use support::*;
 
 struct Served {
     child: Child,
