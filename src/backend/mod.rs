@@ -71,6 +71,15 @@ impl BackendError {
         }
     }
 
+    /// A per-rule change asked of a backend that stores groups in CF's
+    /// compact shape (its rules have no ids of their own).
+    pub fn wrong_shape(backend: &str) -> Self {
+        BackendError::new(
+            ErrorKind::Unsupported,
+            format!("the {backend} backend stores groups in CF's own (compact) shape, not Gcore's rule by rule"),
+        )
+    }
+
     pub fn not_found(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::NotFound, message)
     }
@@ -175,19 +184,33 @@ pub trait Backend: Send + Sync + 'static {
     /// Starts a change; `Pending(vec![])` when nothing changes.
     async fn update(&self, cx: &Cx, scope: Scope, id: &GroupId, patch: GroupPatch) -> Result<Write>;
 
-    /// Adds one rule (atomic backends).
-    async fn add_rule(&self, cx: &Cx, scope: Scope, id: &GroupId, rule: Atom) -> Result<Write>;
+    /// Adds one rule (atomic backends; a compact one refuses it).
+    async fn add_rule(&self, cx: &Cx, scope: Scope, id: &GroupId, rule: Atom) -> Result<Write> {
+        let _ = (cx, scope, id, rule);
+        Err(BackendError::wrong_shape(self.name()))
+    }
 
-    /// Deletes one rule by id (atomic backends).
-    async fn delete_rule(&self, cx: &Cx, scope: Scope, id: &GroupId, rule_id: &Uuid) -> Result<Write>;
+    /// Deletes one rule by id (atomic backends; a compact one refuses it).
+    async fn delete_rule(&self, cx: &Cx, scope: Scope, id: &GroupId, rule_id: &Uuid) -> Result<Write> {
+        let _ = (cx, scope, id, rule_id);
+        Err(BackendError::wrong_shape(self.name()))
+    }
 
     /// Deletes a group; done when this returns.
     async fn delete(&self, cx: &Cx, scope: Scope, id: &GroupId) -> Result<()>;
 
-    async fn task(&self, cx: &Cx, id: &TaskId) -> Result<Task>;
+    /// One task. A backend that runs no tasks of its own (its writes are
+    /// done when they answer) knows none.
+    async fn task(&self, cx: &Cx, id: &TaskId) -> Result<Task> {
+        let _ = cx;
+        Err(BackendError::not_found(format!("Task {id} not found")))
+    }
 
-    /// Tasks matching `query`: (total matching, this page).
-    async fn tasks(&self, cx: &Cx, query: &TaskQuery) -> Result<(usize, Vec<Task>)>;
+    /// Tasks matching `query`: (total matching, this page); none by default.
+    async fn tasks(&self, cx: &Cx, query: &TaskQuery) -> Result<(usize, Vec<Task>)> {
+        let _ = (cx, query);
+        Ok((0, Vec::new()))
+    }
 
     /// The current state of several tasks of one scope, in one call where
     /// the backend allows; tasks it cannot show yet are left out. `seen`:
@@ -198,11 +221,17 @@ pub trait Backend: Send + Sync + 'static {
         one_by_one(self, cx, ids).await
     }
 
-    /// Marks a task acknowledged (`None` when unknown).
-    async fn acknowledge(&self, cx: &Cx, id: &TaskId) -> Result<Task>;
+    /// Marks a task acknowledged (not found when unknown, as by default).
+    async fn acknowledge(&self, cx: &Cx, id: &TaskId) -> Result<Task> {
+        let _ = cx;
+        Err(BackendError::not_found(format!("Task {id} not found")))
+    }
 
-    /// Marks every task of the scope acknowledged.
-    async fn acknowledge_all(&self, cx: &Cx, project_id: Option<u64>, region_id: Option<u64>) -> Result<()>;
+    /// Marks every task of the scope acknowledged (nothing to do by default).
+    async fn acknowledge_all(&self, cx: &Cx, project_id: Option<u64>, region_id: Option<u64>) -> Result<()> {
+        let _ = (cx, project_id, region_id);
+        Ok(())
+    }
 
     /// Where task completions are announced, for backends that run their
     /// tasks in this process: waiters are woken instead of polling.

@@ -154,6 +154,20 @@ fn ports(group: &Value) -> HashSet<u64> {
         .collect()
 }
 
+/// GETs `url` (no credentials) until it answers `status` (at most 20 s).
+async fn wait_for(url: &str, status: StatusCode, what: &str) {
+    let http = Http::default();
+    let until = Instant::now() + Duration::from_secs(20);
+    loop {
+        let r = http.send(Method::GET, url, &[], "").await;
+        if r.status == status {
+            return;
+        }
+        assert!(Instant::now() < until, "{what}: {url} still answers {}", r.status);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// GETs `url` until `done` holds of the JSON body (at most 20 s).
 async fn poll_until(url: &str, gcore: bool, done: impl Fn(&Value) -> bool) -> Value {
     let http = Http::default();
@@ -322,10 +336,12 @@ async fn a_store_outage_is_a_clear_503_and_heals_without_a_restart() {
     let c = Cluster::start("outage", 2, 20, "statement_timeout_ms = 1000");
     let bases: Vec<String> = (0..2).map(|i| c.base(i)).collect();
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // Every answer as it comes (when, status), for the phases to wait on.
+    let progress = std::sync::Arc::new(std::sync::Mutex::new(Vec::<(Instant, StatusCode)>::new()));
     let mut workers = Vec::new();
     for w in 0..4usize {
         let bases = bases.clone();
-        let stop = stop.clone();
+        let (stop, progress) = (stop.clone(), progress.clone());
         workers.push(tokio::spawn(async move {
             let http = Http::default();
             let mut seen = Vec::new();
@@ -340,6 +356,7 @@ async fn a_store_outage_is_a_clear_503_and_heals_without_a_restart() {
                         &format!(r#"{{"name":"{name}"}}"#),
                     )
                     .await;
+                progress.lock().unwrap().push((at, r.status));
                 seen.push((name, at, r.status, r.header("retry-after").is_some(), r.json()));
                 n += 1;
                 tokio::time::sleep(Duration::from_millis(20)).await;
@@ -347,22 +364,42 @@ async fn a_store_outage_is_a_clear_503_and_heals_without_a_restart() {
             seen
         }));
     }
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    // Each phase lasts until what it is for has been seen (at most 30 s).
+    let seen_at_least = |count: usize, status: StatusCode, since: Instant| {
+        let progress = progress.clone();
+        async move {
+            let until = Instant::now() + Duration::from_secs(30);
+            loop {
+                let n = progress
+                    .lock()
+                    .unwrap()
+                    .iter()
+                    .filter(|(at, s)| *s == status && *at > since)
+                    .count();
+                if n >= count {
+                    return;
+                }
+                assert!(
+                    Instant::now() < until,
+                    "only {n} answers {status} since the phase began"
+                );
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    };
+    seen_at_least(8, StatusCode::CREATED, Instant::now()).await;
     c.pg.down();
     let down_at = Instant::now();
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let ready = Http::default()
-        .send(Method::GET, &format!("{}/readyz", bases[0]), &[], "")
-        .await;
-    assert_eq!(
-        ready.status,
+    wait_for(
+        &format!("{}/readyz", bases[0]),
         StatusCode::SERVICE_UNAVAILABLE,
-        "not ready while the store is down"
-    );
-    tokio::time::sleep(Duration::from_secs(3)).await;
+        "not ready while the store is down",
+    )
+    .await;
+    seen_at_least(4, StatusCode::SERVICE_UNAVAILABLE, down_at).await;
     c.pg.up();
     let up_at = Instant::now();
-    tokio::time::sleep(Duration::from_secs(4)).await;
+    seen_at_least(8, StatusCode::CREATED, up_at).await;
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let mut seen = Vec::new();
     for w in workers {

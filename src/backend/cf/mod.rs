@@ -19,8 +19,8 @@ use crate::dialect::cf::v3::error::V3ErrorBody;
 use crate::dialect::cf::v3::wire::{guids, GloballyEnabled, Job, Page, SecurityGroup};
 use crate::dialect::cf::{self, CfFlags};
 use crate::model::{
-    Atom, CfAttrs, CompactContent, Content, Group, GroupId, GroupMeta, GroupPatch, Lifecycle, NewContent, NewGroup,
-    PatchContent, Rule, Scope, Shape, Task, TaskId, TaskQuery, Uuid,
+    CfAttrs, CompactContent, Content, Group, GroupId, GroupMeta, GroupPatch, Lifecycle, NewContent, NewGroup,
+    PatchContent, Rule, Scope, Shape, Uuid,
 };
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -53,10 +53,7 @@ fn error_message(body: &[u8]) -> Option<String> {
 }
 
 fn wrong_shape() -> BackendError {
-    BackendError::new(
-        ErrorKind::Unsupported,
-        "a Cloud Controller stores groups in CF's own (compact) shape",
-    )
+    BackendError::wrong_shape("cf")
 }
 
 fn unreadable(what: impl std::fmt::Display) -> BackendError {
@@ -362,14 +359,6 @@ impl Backend for CloudController {
         Ok(Write::Done(None))
     }
 
-    async fn add_rule(&self, _: &Cx, _: Scope, _: &GroupId, _: Atom) -> Result<Write> {
-        Err(wrong_shape())
-    }
-
-    async fn delete_rule(&self, _: &Cx, _: Scope, _: &GroupId, _: &Uuid) -> Result<Write> {
-        Err(wrong_shape())
-    }
-
     async fn delete(&self, cx: &Cx, scope: Scope, id: &GroupId) -> Result<()> {
         self.ours(scope)?;
         let answer = self
@@ -379,22 +368,6 @@ impl Backend for CloudController {
             Some(location) => self.wait_job(cx, location).await,
             None => Ok(()),
         }
-    }
-
-    async fn task(&self, _: &Cx, id: &TaskId) -> Result<Task> {
-        Err(BackendError::not_found(format!("Task {id} not found")))
-    }
-
-    async fn tasks(&self, _: &Cx, _: &TaskQuery) -> Result<(usize, Vec<Task>)> {
-        Ok((0, Vec::new()))
-    }
-
-    async fn acknowledge(&self, _: &Cx, id: &TaskId) -> Result<Task> {
-        Err(BackendError::not_found(format!("Task {id} not found")))
-    }
-
-    async fn acknowledge_all(&self, _: &Cx, _: Option<u64>, _: Option<u64>) -> Result<()> {
-        Ok(())
     }
 
     /// Reachable and accepting the gateway's credentials.
