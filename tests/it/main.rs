@@ -25,6 +25,7 @@ mod operations;
 mod polling;
 mod properties;
 mod proxy;
+mod readme;
 mod replicas;
 mod security;
 mod serve;
