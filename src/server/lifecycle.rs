@@ -49,10 +49,15 @@ impl Lifecycle {
     }
 }
 
-/// The readiness the background probe last saw.
+/// The readiness the background probe last saw. `/readyz` answers from it
+/// at once, whatever the backend does: no answer yet, or one older than the
+/// probe's rhythm allows (a probe stuck on a silent backend), is "not ready".
 #[derive(Debug, Default)]
 pub struct Readiness {
     last: Mutex<Option<Probe>>,
+    /// A background prober runs (the binary); without one (tests calling the
+    /// app in process) `/readyz` probes when it has nothing fresh.
+    background: AtomicBool,
 }
 
 #[derive(Debug, Clone)]
@@ -100,10 +105,47 @@ impl Readiness {
         (last.at.elapsed() <= fresh).then(|| last.error.map_or(Ok(()), Err))
     }
 
-    /// Probes every `interval` until the process stops.
+    /// What `/readyz` answers now, without waiting on anything while a
+    /// background prober runs; `None`: no prober, and nothing fresh.
+    pub fn now(&self, fresh: Duration) -> Option<Result<(), String>> {
+        if let Some(answer) = self.cached(fresh) {
+            return Some(answer);
+        }
+        if !self.background.load(Ordering::SeqCst) {
+            return None;
+        }
+        let last = self.last.lock().ok().and_then(|l| l.clone());
+        Some(Err(match last {
+            None => "the first readiness probe has not answered yet".to_string(),
+            Some(p) => format!(
+                "the readiness probe has not answered for {} s",
+                p.at.elapsed().as_secs()
+            ),
+        }))
+    }
+
+    /// One probe, given up after `limit` (a backend that takes connections
+    /// and never answers is not ready, and the prober goes on).
+    async fn probe_within(&self, service: &Service, stores: &Stores, limit: Duration) {
+        if tokio::time::timeout(limit, self.probe(service, stores)).await.is_err() {
+            if let Ok(mut last) = self.last.lock() {
+                *last = Some(Probe {
+                    at: Instant::now(),
+                    error: Some(format!(
+                        "the store or the backend did not answer within {} s",
+                        limit.as_secs()
+                    )),
+                });
+            }
+        }
+    }
+
+    /// Probes every `interval` (each probe bounded by it) until the process stops.
     pub async fn run(&self, service: Service, stores: Stores, interval: Duration, lifecycle: &Lifecycle) {
+        self.background.store(true, Ordering::SeqCst);
+        let limit = interval.max(Duration::from_secs(1));
         loop {
-            let _ = self.probe(&service, &stores).await;
+            self.probe_within(&service, &stores, limit).await;
             tokio::select! {
                 _ = tokio::time::sleep(interval) => {}
                 _ = lifecycle.stopped() => return,

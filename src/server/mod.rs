@@ -144,8 +144,9 @@ async fn dispatch(app: Arc<App>, req: Request<Bytes>) -> Resp {
     }
 }
 
-/// `/readyz`: 503 while draining; else the background probe's last answer
-/// (or, when none is fresh — no prober runs in process tests — one probe now).
+/// `/readyz`: 503 while draining; else the background probe's last answer,
+/// at once (none yet, or a stale one: 503). Only where no prober runs
+/// (tests calling the app in process) does it probe itself.
 async fn readyz(app: &App) -> Resp {
     let backend = app.service.backend().name();
     if app.lifecycle.is_draining() {
@@ -155,7 +156,7 @@ async fn readyz(app: &App) -> Resp {
         );
     }
     let fresh = Duration::from_secs(app.cfg.server.readiness_interval_s * 2 + 1);
-    let state = match app.readiness.cached(fresh) {
+    let state = match app.readiness.now(fresh) {
         Some(s) => s,
         None => app.readiness.probe(&app.service, &app.stores).await,
     };

@@ -111,7 +111,7 @@ async fn backend_down_or_failing() {
     let r = http.cf(Method::GET, &gw.url("/v2/security_groups"), "").await;
     assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(r.json()["error_code"], "CF-ServiceUnavailable");
-    let ready = http.send(Method::GET, &gw.url("/readyz"), &[], "").await;
+    let ready = settled_readiness(&http, &gw.url("/readyz")).await;
     assert_eq!(ready.status, StatusCode::SERVICE_UNAVAILABLE);
 
     let (fake, gw, _) = setup(5).await;
@@ -180,4 +180,47 @@ async fn a_client_leaving_mid_wait_does_not_break_the_gateway() {
     assert_eq!(r.status, StatusCode::OK);
     let metrics = http.send(Method::GET, &gw.url("/metrics"), &[], "").await;
     assert!(String::from_utf8_lossy(&metrics.body).contains("sgbridge_http_requests_total"));
+}
+
+/// `/readyz` answers at once whatever the backend does (issue 26): before
+/// the first probe has answered, and while probes hang on a backend that
+/// takes connections and never answers, it is 503 at once, never a wait
+/// for the backend's request timeout; then the probe's own bound says why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readyz_answers_at_once_while_the_backend_never_answers() {
+    // The kernel completes the connects; nobody ever reads or answers.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut cfg = quick_config();
+    cfg.server.readiness_interval_s = 1;
+    cfg.env = cfg.env.with("SGBRIDGE_TEST_GCORE_KEY", "dev-api-key");
+    cfg.backend.kind = sgbridge::config::BackendKind::Gcore;
+    cfg.backend.gcore.base_url = format!("http://{}", silent.local_addr().unwrap());
+    cfg.backend.gcore.project_id = 1;
+    cfg.backend.gcore.region_id = 1;
+    cfg.backend.gcore.api_key_env = "SGBRIDGE_TEST_GCORE_KEY".into();
+    cfg.backend.gcore.request_timeout_s = 120;
+    let gw = start(cfg).await;
+    let http = Http::default();
+    let readyz = || async {
+        tokio::time::timeout(
+            Duration::from_secs(10),
+            http.send(Method::GET, &gw.url("/readyz"), &[], ""),
+        )
+        .await
+        .expect("/readyz answered without waiting on the backend")
+    };
+    let first = readyz().await;
+    assert_eq!(first.status, StatusCode::SERVICE_UNAVAILABLE);
+    for _ in 0..500 {
+        let r = readyz().await;
+        assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE);
+        if r.json()["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("did not answer within 1 s"))
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("the probe never gave up on the silent backend");
 }

@@ -307,7 +307,7 @@ async fn ops_endpoints_move_to_the_admin_listener() {
         http.send(Method::GET, &get(&admin, "/healthz"), &[], "").await.status,
         StatusCode::OK
     );
-    let ready = http.send(Method::GET, &get(&admin, "/readyz"), &[], "").await;
+    let ready = settled_readiness(&http, &get(&admin, "/readyz")).await;
     assert_eq!(ready.json()["status"], "ready");
     assert_eq!(
         http.send(Method::GET, &get(&api, "/metrics"), &[], "").await.status,
@@ -335,6 +335,7 @@ async fn readiness_comes_from_the_background_probe() {
     cfg.server.readiness_interval_s = 3600;
     let (_live, api, _) = start_live(cfg).await;
     let http = Http::default();
+    settled_readiness(&http, &format!("{api}/readyz")).await;
     for _ in 0..20 {
         assert_eq!(
             http.send(Method::GET, &format!("{api}/readyz"), &[], "").await.status,

@@ -412,7 +412,7 @@ async fn backend_error_pages_never_show_the_gateways_key() {
     assert_eq!(r.status, StatusCode::BAD_REQUEST.max(r.status));
     let text = String::from_utf8_lossy(&r.body).to_string();
     assert!(!text.contains("dev-api-key"), "{text}");
-    let ready = http.send(Method::GET, &gw.url("/readyz"), &[], "").await;
+    let ready = settled_readiness(&http, &gw.url("/readyz")).await;
     assert_eq!(ready.status, StatusCode::SERVICE_UNAVAILABLE);
     let text = String::from_utf8_lossy(&ready.body).to_string();
     assert!(!text.contains("dev-api-key") && !text.contains("<html"), "{text}");

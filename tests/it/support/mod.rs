@@ -148,6 +148,19 @@ impl Http {
     }
 }
 
+/// `/readyz` at `url` once the background probe has answered (before its
+/// first answer every gateway says "not ready yet"; at most 10 s).
+pub async fn settled_readiness(http: &Http, url: &str) -> Reply {
+    for _ in 0..500 {
+        let r = http.send(Method::GET, url, &[], "").await;
+        if !String::from_utf8_lossy(&r.body).contains("has not answered") {
+            return r;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("{url}: the readiness probe never answered");
+}
+
 /// Poll a Gcore task on a gateway until it is no longer RUNNING.
 pub async fn finish_task(http: &Http, gw: &Gateway, task: &str) -> Value {
     for _ in 0..200 {
