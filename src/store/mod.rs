@@ -122,6 +122,16 @@ pub trait Records: Send + Sync {
     async fn abandon(&self, principal: &str, key: &str) -> Result<(), StoreError>;
 }
 
+/// Whether this failed login also sweeps every name's expired failures:
+/// one in 64, so names tried once (a storm of made-up users) do not stay for
+/// ever, at the cost of a table scan only now and then.
+fn sweep_failures_now() -> bool {
+    static FAILURES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    FAILURES
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        .is_multiple_of(64)
+}
+
 /// The token issuer's state in a shared or durable store: failed logins
 /// (UAA's lockout, counted across replicas) and the signing key (one key
 /// for every replica, kept across restarts).
@@ -156,6 +166,9 @@ pub trait TaskLog: Send + Sync {
 
     /// One task, wherever it was started (another replica included).
     async fn load(&self, registry: &'static str, id: &TaskId) -> Result<Option<Task>, StoreError>;
+
+    /// Deletes ended tasks the registry has let go of (in the background).
+    fn forget(&self, registry: &'static str, ids: Vec<TaskId>);
 }
 
 /// One change to the embedded backend's groups.

@@ -698,6 +698,33 @@ impl TaskLog for Postgres {
         })
         .await
     }
+
+    fn forget(&self, registry: &'static str, ids: Vec<TaskId>) {
+        let (pool, telemetry) = (self.pool.clone(), self.telemetry.clone());
+        let ids: Vec<String> = ids.iter().map(ToString::to_string).collect();
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return; // shutting down: the daily sweep takes them
+        };
+        runtime.spawn(async move {
+            let started = Instant::now();
+            let deleted = async {
+                let client = pool.get().await.map_err(db_error)?;
+                client
+                    .execute(
+                        "DELETE FROM sgbridge_tasks WHERE registry = $1 AND id = ANY($2)
+                         AND state IN ('FINISHED', 'ERROR')",
+                        &[&registry, &ids],
+                    )
+                    .await
+                    .map_err(db_error)
+            }
+            .await;
+            telemetry.store_call("forget_tasks", deleted.is_ok(), started.elapsed());
+            if let Err(e) = deleted {
+                tracing::warn!(error = %e, "ended tasks were not deleted; the daily sweep will");
+            }
+        });
+    }
 }
 
 #[async_trait]
@@ -848,6 +875,12 @@ impl LoginLog for Postgres {
                 )
                 .await
                 .map_err(db_error)?;
+            if super::sweep_failures_now() {
+                client
+                    .execute("DELETE FROM sgbridge_login_failures WHERE at < $1", &[&forget_before])
+                    .await
+                    .map_err(db_error)?;
+            }
             Ok(())
         })
         .await

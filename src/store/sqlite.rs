@@ -315,6 +315,39 @@ impl TaskLog for Sqlite {
         })
         .await
     }
+
+    fn forget(&self, registry: &'static str, ids: Vec<TaskId>) {
+        let (conn, telemetry) = (self.conn.clone(), self.telemetry.clone());
+        let delete = move || {
+            let started = Instant::now();
+            let mut conn = conn.lock().unwrap_or_else(|p| p.into_inner());
+            let deleted = forget_tasks(&mut conn, registry, &ids);
+            telemetry.store_call("forget_tasks", deleted.is_ok(), started.elapsed());
+            if let Err(e) = deleted {
+                tracing::warn!(error = %e, "ended tasks were not deleted");
+            }
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(_) => drop(tokio::task::spawn_blocking(delete)),
+            Err(_) => delete(),
+        }
+    }
+}
+
+/// Deletes ended tasks, in one transaction.
+fn forget_tasks(conn: &mut Connection, registry: &str, ids: &[TaskId]) -> Result<(), StoreError> {
+    let tx = conn.transaction().map_err(db_error)?;
+    {
+        let mut stmt = tx
+            .prepare_cached(
+                "DELETE FROM sgbridge_tasks WHERE registry = ?1 AND id = ?2 AND state IN ('FINISHED', 'ERROR')",
+            )
+            .map_err(db_error)?;
+        for id in ids {
+            stmt.execute(params![registry, id.to_string()]).map_err(db_error)?;
+        }
+    }
+    tx.commit().map_err(db_error)
 }
 
 #[async_trait]
@@ -404,12 +437,20 @@ impl Ping for Sqlite {
 impl LoginLog for Sqlite {
     async fn login_failed(&self, user: &str, at: i64, forget_before: i64) -> Result<(), StoreError> {
         let user = user.to_string();
+        let everyone = super::sweep_failures_now();
         self.run("login_failed", move |conn| {
             conn.execute(
                 "DELETE FROM sgbridge_login_failures WHERE username = ?1 AND at < ?2",
                 params![user, forget_before],
             )
             .map_err(db_error)?;
+            if everyone {
+                conn.execute(
+                    "DELETE FROM sgbridge_login_failures WHERE at < ?1",
+                    params![forget_before],
+                )
+                .map_err(db_error)?;
+            }
             conn.execute(
                 "INSERT INTO sgbridge_login_failures (username, at) VALUES (?1, ?2)",
                 params![user, at],

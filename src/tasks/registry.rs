@@ -37,7 +37,7 @@ pub struct TaskRegistry {
 }
 
 fn new_id() -> TaskId {
-    Uuid::from_random(uuid::Uuid::new_v4().as_u128())
+    Uuid::new_random()
 }
 
 /// Ends `task`: FINISHED with what it created, or ERROR with a message.
@@ -252,22 +252,26 @@ impl TaskRegistry {
         self.len() == 0
     }
 
-    /// Drops ended tasks older than the TTL; pending ones are never dropped.
+    /// Drops ended tasks older than the TTL, here and in the log, so every
+    /// store keeps them by this one rule; pending ones are never dropped.
     fn sweep(&self, inner: &mut Inner) {
         let now = Instant::now();
-        let mut removed = false;
+        let mut removed = Vec::new();
         while let Some((at, _)) = inner.ended.front() {
             if now.duration_since(*at) < self.ttl {
                 break;
             }
             if let Some((_, id)) = inner.ended.pop_front() {
                 inner.tasks.remove(&id);
-                removed = true;
+                removed.push(id);
             }
         }
-        if removed {
+        if !removed.is_empty() {
             let tasks = &inner.tasks;
             inner.order.retain(|id| tasks.contains_key(id));
+            if let Some((log, name)) = &self.log {
+                log.forget(name, removed);
+            }
         }
     }
 }

@@ -230,3 +230,118 @@ async fn idempotency_records_are_bounded_on_sqlite_and_postgres() {
     records_stay_within_their_limits(stores).await;
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Ended tasks leave the store when their registry lets them go (issue 26:
+/// SQLite never swept, so a steady write load grew the file without end):
+/// one rule, the registry's TTL, for every store.
+async fn ended_tasks_are_forgotten_after_the_ttl(log: std::sync::Arc<dyn sgbridge::store::TaskLog>) {
+    use sgbridge::model::{Created, Scope, TaskKind};
+    use sgbridge::tasks::TaskRegistry;
+    let ttl = std::time::Duration::from_millis(200);
+    let registry = TaskRegistry::new(ttl).with_log(log.clone(), "gateway");
+    let scope = Scope {
+        project_id: 1,
+        region_id: 1,
+    };
+    let old = registry.start(scope, TaskKind::CreateGroup, None);
+    log.save_now("gateway", &[registry.get(&old).unwrap()]).await.unwrap();
+    registry.finish(&old, Ok(Created::default()));
+    let held = |log: std::sync::Arc<dyn sgbridge::store::TaskLog>, id: sgbridge::model::TaskId| async move {
+        log.load("gateway", &id).await.unwrap().is_some()
+    };
+    for _ in 0..100 {
+        if log
+            .load("gateway", &old)
+            .await
+            .unwrap()
+            .is_some_and(|t| t.state.is_terminal())
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert!(
+        held(log.clone(), old.clone()).await,
+        "the ended task is kept within its TTL"
+    );
+    tokio::time::sleep(ttl * 2).await;
+    // The next start sweeps the registry, which tells the store.
+    let new = registry.start(scope, TaskKind::CreateGroup, None);
+    log.save_now("gateway", &[registry.get(&new).unwrap()]).await.unwrap();
+    for _ in 0..200 {
+        if !held(log.clone(), old.clone()).await {
+            assert!(held(log.clone(), new.clone()).await, "a running task stays");
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("the ended task is still in the store after its TTL");
+}
+
+/// A SQLite store in a directory of its own and a PostgreSQL one (the
+/// server, the directory: dropped at the end).
+async fn sqlite_and_postgres(
+    name: &str,
+) -> (
+    sgbridge::store::Stores,
+    sgbridge::store::Stores,
+    Postgres,
+    std::path::PathBuf,
+) {
+    use sgbridge::config::{Env, StoreConfig, StoreKind};
+    use sgbridge::store::{NoStoreTelemetry, Stores};
+    let dir = std::env::temp_dir().join(format!("sgbridge-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let sqlite = StoreConfig {
+        kind: StoreKind::Sqlite,
+        path: Some(dir.join("state.db")),
+        ..StoreConfig::default()
+    };
+    let telemetry = || std::sync::Arc::new(NoStoreTelemetry);
+    let on_sqlite = Stores::open(&sqlite, &Env::isolated(), &limited(), telemetry())
+        .await
+        .unwrap();
+    let pg = Postgres::start(name);
+    let env = Env::isolated().with("SGBRIDGE_TEST_STORE_URL", &pg.url);
+    let postgres = StoreConfig {
+        kind: StoreKind::Postgres,
+        url_env: "SGBRIDGE_TEST_STORE_URL".into(),
+        ..StoreConfig::default()
+    };
+    let on_postgres = Stores::open(&postgres, &env, &limited(), telemetry()).await.unwrap();
+    (on_sqlite, on_postgres, pg, dir)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ended_tasks_leave_sqlite_and_postgres_after_the_ttl() {
+    let (sqlite, postgres, _pg, dir) = sqlite_and_postgres("forget").await;
+    ended_tasks_are_forgotten_after_the_ttl(sqlite.tasks.clone().unwrap()).await;
+    ended_tasks_are_forgotten_after_the_ttl(postgres.tasks.clone().unwrap()).await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Failed logins of names tried once (a storm of made-up users) leave the
+/// store once out of the lockout window, not only when the same name fails
+/// again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_logins_of_names_tried_once_are_swept() {
+    let (sqlite, postgres, _pg, dir) = sqlite_and_postgres("failures").await;
+    for stores in [sqlite, postgres] {
+        let log = stores.logins.clone().unwrap();
+        for i in 0..100 {
+            log.login_failed(&format!("made-up-{i}"), 1_000, 0).await.unwrap();
+        }
+        // Later failures, with the window now past the first ones: at least
+        // one of any 64 sweeps every name.
+        for i in 0..130 {
+            log.login_failed(&format!("later-{i}"), 5_000, 4_000).await.unwrap();
+        }
+        for i in 0..100 {
+            let left = log.login_failures(&format!("made-up-{i}"), 0).await.unwrap();
+            assert!(left.is_empty(), "made-up-{i} still has {left:?}");
+        }
+        assert_eq!(log.login_failures("later-129", 0).await.unwrap(), [5_000]);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
