@@ -70,8 +70,11 @@ fn main() -> ExitCode {
         Command::Translate(args) => run_translate(&args),
         Command::HashPassword => sgbridge::cli::hash_password::run(),
         Command::CheckConfig { config } => match Config::load(&config) {
-            Ok(_) => {
+            Ok(cfg) => {
                 println!("{}: ok", config.display());
+                for what in cfg.untried() {
+                    println!("not tried (needs the network): {what}");
+                }
                 ExitCode::SUCCESS
             }
             Err(e) => {

@@ -6,6 +6,7 @@
 
 mod credentials;
 mod env;
+pub mod pg_url;
 mod validate;
 
 pub use credentials::{resolve_secret, Credential, Scheme};
@@ -745,6 +746,19 @@ impl Config {
     /// Every value `serve` cannot run with, refused with the key and the range.
     pub fn validate(&self) -> Result<(), ConfigError> {
         validate::check(self)
+    }
+
+    /// What `serve` reaches over the network before it binds, which
+    /// `check-config` (it reads files, never the network) does not try.
+    pub fn untried(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.store.kind == StoreKind::Postgres {
+            out.push(format!(
+                "the PostgreSQL connection (the URL in {}, its TLS files read)",
+                self.store.url_env
+            ));
+        }
+        out
     }
 
     /// How long in-flight requests get after the listener closes on

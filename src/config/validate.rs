@@ -44,8 +44,22 @@ fn is_loopback(host: &str) -> bool {
 fn operations(c: &Config) -> Result<(), ConfigError> {
     tracing_subscriber::EnvFilter::try_new(&c.log.level)
         .map_err(|e| invalid(format!("log.level = {:?} is not a log filter: {e}", c.log.level)))?;
-    if c.audit.target == super::AuditTarget::File && c.audit.path.is_none() {
-        return Err(invalid("audit.target = \"file\" needs audit.path"));
+    if c.audit.target == super::AuditTarget::File {
+        let Some(path) = &c.audit.path else {
+            return Err(invalid("audit.target = \"file\" needs audit.path"));
+        };
+        // `serve` creates the file, never its directory.
+        let dir = path
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(std::path::Path::new("."));
+        if !dir.is_dir() {
+            return Err(invalid(format!(
+                "audit.path {}: the directory {} does not exist",
+                path.display(),
+                dir.display()
+            )));
+        }
     }
     range("idempotency.ttl_s", c.idempotency.ttl_s, 1..=30 * 86_400)?;
     let i = &c.idempotency;
@@ -75,7 +89,11 @@ fn store(s: &super::StoreConfig, env: &super::Env) -> Result<(), ConfigError> {
         StoreKind::Sqlite if s.path.is_none() => Err(invalid("store.kind = \"sqlite\" needs store.path")),
         StoreKind::Sqlite => Ok(()),
         StoreKind::Postgres => match env.var(&s.url_env) {
-            Some(v) if !v.trim().is_empty() => Ok(()),
+            // What `serve` reads before it connects: the TLS parameters and
+            // the files they name (never the URL itself in the message).
+            Some(v) if !v.trim().is_empty() => super::pg_url::split(v.trim())
+                .and_then(|(_, tls)| tls.check_files())
+                .map_err(|e| invalid(format!("store.url_env ({}): {e}", s.url_env))),
             _ => Err(invalid(format!(
                 "store.kind = \"postgres\": the environment variable {} (store.url_env) holds no URL",
                 s.url_env

@@ -18,6 +18,7 @@
 
 mod memory;
 mod migrations;
+mod pg_tls;
 mod postgres;
 mod rows;
 mod sqlite;

@@ -14,6 +14,7 @@
 //! replica at a time (a transaction-scoped advisory lock). The URL comes
 //! from the environment and is never written anywhere.
 
+use super::pg_tls;
 use super::{
     migrations, rows, Answer, Begin, Changes, GroupChange, GroupLog, LoginLog, Ping, RecordLimits, Records, StoreError,
     StoreTelemetry, TaskLog,
@@ -32,7 +33,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
-use tokio_postgres::NoTls;
 
 /// Advisory lock keys (arbitrary constants of this program).
 const MIGRATION_LOCK: i64 = 0x5367_6272_0001;
@@ -55,9 +55,19 @@ pub struct Postgres {
     saves: mpsc::UnboundedSender<(&'static str, Task)>,
 }
 
-/// A store error without the URL or password in it.
-fn db_error(e: impl std::fmt::Display) -> StoreError {
-    StoreError(crate::sanitize::foreign_text(&e.to_string(), &[]))
+/// A store error without the URL or password in it, with its causes (a
+/// refused TLS handshake says why: an unknown issuer, another name).
+fn db_error(e: impl std::error::Error) -> StoreError {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let more = c.to_string();
+        if !text.contains(&more) {
+            text = format!("{text}: {more}");
+        }
+        cause = c.source();
+    }
+    StoreError(crate::sanitize::foreign_text(&text, &[]))
 }
 
 fn seconds(d: Duration) -> f64 {
@@ -74,15 +84,19 @@ impl Postgres {
         let url = env
             .var(&cfg.url_env)
             .ok_or_else(|| format!("store.url_env: the environment variable {} is not set", cfg.url_env))?;
-        let mut pg = tokio_postgres::Config::from_str(url.trim())
+        let (url, tls) = crate::config::pg_url::split(url.trim())
+            .map_err(|e| format!("the PostgreSQL URL in {}: {e}", cfg.url_env))?;
+        let mut pg = tokio_postgres::Config::from_str(&url)
             .map_err(|_| format!("the PostgreSQL URL in {} is not valid", cfg.url_env))?;
+        pg.ssl_mode(pg_tls::ssl_mode(&tls));
+        let tls = pg_tls::client_config(&tls).map_err(|e| format!("TLS to PostgreSQL ({}): {e}", cfg.url_env))?;
         let timeout = Duration::from_millis(cfg.statement_timeout_ms);
         pg.options(format!("-c statement_timeout={}", cfg.statement_timeout_ms));
         pg.connect_timeout(timeout);
         pg.application_name("sgbridge");
         let manager = Manager::from_config(
             pg,
-            NoTls,
+            tokio_postgres_rustls::MakeRustlsConnect::new(tls),
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
             },

@@ -22,6 +22,7 @@ mod lifecycle;
 mod login;
 mod malformed;
 mod operations;
+mod pg_tls;
 mod polling;
 mod properties;
 mod proxy;

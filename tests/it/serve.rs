@@ -193,3 +193,150 @@ async fn secrets_reach_no_log_line_and_no_error_body() {
         assert!(!text.contains("dev-admin-token"), "token leaked: {text}");
     }
 }
+
+/// What `serve` did with a config: started (listening), or refused (its
+/// message). It is stopped as soon as it listens.
+fn serve_verdict(config: &std::path::Path, env: &[(&str, &str)]) -> Result<(), String> {
+    use std::io::BufRead;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sgbridge"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+        .arg(config)
+        .envs(env.iter().copied())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let mut said = String::new();
+    for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+        if line.contains("sgbridge: listening on") {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Ok(());
+        }
+        said.push_str(&line);
+        said.push('\n');
+    }
+    let status = child.wait().unwrap();
+    assert!(!status.success(), "serve ended without listening: {said}");
+    Err(said)
+}
+
+/// `check-config` and `serve` agree (issue 26): every file one refuses the
+/// other refuses, with the same reason; every file one takes, the other
+/// starts with. (`check-config` reads files, never the network: a store
+/// URL is checked up to its TLS files, and it says the connection was not
+/// tried.)
+#[test]
+fn check_config_and_serve_agree_on_every_fixture() {
+    let dir = std::env::temp_dir().join(format!("sgbridge-agree-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let audit = dir.join("audit.jsonl");
+    let missing = dir.join("missing");
+    let pg = "SGBRIDGE_AGREE_PG_URL";
+    // (what, the file, its environment, refused: with what in the message)
+    type Fixture<'a> = (&'a str, String, Vec<(&'a str, String)>, Option<&'a str>);
+    let fixtures: Vec<Fixture> = vec![
+        (
+            "the shipped file",
+            include_str!("../../config/sgbridge.toml").into(),
+            vec![],
+            None,
+        ),
+        (
+            "audit to a file",
+            format!("[audit]\ntarget = \"file\"\npath = \"{}\"\n", audit.display()),
+            vec![],
+            None,
+        ),
+        (
+            "audit in a missing directory",
+            format!(
+                "[audit]\ntarget = \"file\"\npath = \"{}/audit.jsonl\"\n",
+                missing.display()
+            ),
+            vec![],
+            Some("does not exist"),
+        ),
+        (
+            "a store URL whose root certificate is missing",
+            format!("[store]\nkind = \"postgres\"\nurl_env = \"{pg}\"\n"),
+            vec![(
+                pg,
+                format!(
+                    "postgres://u:pw@db.invalid/x?sslmode=verify-full&sslrootcert={}/ca.pem",
+                    missing.display()
+                ),
+            )],
+            Some("sslrootcert"),
+        ),
+        (
+            "a store URL with an unknown sslmode",
+            format!("[store]\nkind = \"postgres\"\nurl_env = \"{pg}\"\n"),
+            vec![(pg, "postgres://u:pw@db.invalid/x?sslmode=verify".into())],
+            Some("sslmode=verify is not one of"),
+        ),
+        (
+            "a TLS certificate that is not there",
+            format!(
+                "[server.tls]\ncert_file = \"{0}/tls.crt\"\nkey_file = \"{0}/tls.key\"\n",
+                missing.display()
+            ),
+            vec![],
+            Some("tls.crt"),
+        ),
+        (
+            "a signing key that is not there",
+            format!("[auth.login]\nsigning_key_file = \"{}/key.pem\"\n", missing.display()),
+            vec![],
+            Some("key.pem"),
+        ),
+    ];
+    for (what, text, env, refused) in fixtures {
+        let path = dir.join("sgbridge.toml");
+        std::fs::write(&path, text).unwrap();
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let checked = Command::new(env!("CARGO_BIN_EXE_sgbridge"))
+            .args(["check-config", "--config"])
+            .arg(&path)
+            .envs(env.iter().copied())
+            .output()
+            .unwrap();
+        let check_said = String::from_utf8_lossy(&checked.stderr).to_string();
+        let served = serve_verdict(&path, &env);
+        match refused {
+            None => {
+                assert!(checked.status.success(), "{what}: check-config refused: {check_said}");
+                assert!(served.is_ok(), "{what}: serve refused: {served:?}");
+            }
+            Some(reason) => {
+                assert!(!checked.status.success(), "{what}: check-config said ok");
+                assert!(check_said.contains(reason), "{what}: check-config: {check_said}");
+                let serve_said = served.expect_err(what);
+                assert!(serve_said.contains(reason), "{what}: serve: {serve_said}");
+                assert!(
+                    !check_said.contains("pw@") && !serve_said.contains("pw@"),
+                    "{what}: the URL leaked"
+                );
+            }
+        }
+    }
+    // What needs the network is said, not tried.
+    let path = dir.join("sgbridge.toml");
+    std::fs::write(&path, format!("[store]\nkind = \"postgres\"\nurl_env = \"{pg}\"\n")).unwrap();
+    let checked = Command::new(env!("CARGO_BIN_EXE_sgbridge"))
+        .args(["check-config", "--config"])
+        .arg(&path)
+        .env(pg, "postgres://u:pw@db.invalid/x?sslmode=verify-full")
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&checked.stdout);
+    assert!(checked.status.success(), "{said}");
+    assert!(
+        said.contains("not tried (needs the network): the PostgreSQL connection"),
+        "{said}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -48,6 +48,40 @@ pub struct Postgres {
 
 impl Postgres {
     pub fn start(name: &str) -> Postgres {
+        let pg = Postgres::init(name);
+        pg.up();
+        pg
+    }
+
+    /// A server that takes TLS only (`ssl = on`; `pg_hba.conf` refuses
+    /// plaintext over TCP) with this certificate and key (PEM); `url` names
+    /// the host `localhost`.
+    pub fn start_tls(name: &str, cert_pem: &str, key_pem: &str) -> Postgres {
+        let mut pg = Postgres::init(name);
+        let data = pg.dir.join("data");
+        std::fs::write(data.join("server.crt"), cert_pem).unwrap();
+        std::fs::write(data.join("server.key"), key_pem).unwrap();
+        let mut conf = std::fs::read_to_string(data.join("postgresql.conf")).unwrap();
+        conf.push_str("\nssl = on\nssl_cert_file = 'server.crt'\nssl_key_file = 'server.key'\n");
+        std::fs::write(data.join("postgresql.conf"), conf).unwrap();
+        std::fs::write(
+            data.join("pg_hba.conf"),
+            "local all all trust\nhostssl all all 127.0.0.1/32 trust\nhostnossl all all 127.0.0.1/32 reject\n",
+        )
+        .unwrap();
+        let _ = Command::new("chown")
+            .args(["-R", "nobody:nogroup"])
+            .arg(&pg.dir)
+            .status();
+        // The server refuses a key others can read.
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(data.join("server.key"), std::fs::Permissions::from_mode(0o600)).unwrap();
+        pg.url = format!("postgres://postgres@localhost:{}/postgres", pg.port);
+        pg.up();
+        pg
+    }
+
+    fn init(name: &str) -> Postgres {
         let dir = std::env::temp_dir().join(format!("sgbridge-pg-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
@@ -65,13 +99,11 @@ impl Postgres {
             .unwrap()
             .success();
         assert!(ok, "initdb failed");
-        let pg = Postgres {
+        Postgres {
             url: format!("postgres://postgres@127.0.0.1:{port}/postgres"),
             dir,
             port,
-        };
-        pg.up();
-        pg
+        }
     }
 
     /// Starts the server (again, on the same port and data).
