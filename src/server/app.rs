@@ -197,7 +197,9 @@ impl App {
         let bound = Arc::default();
         Ok(App {
             auth: Arc::new(authenticator(&cfg, &bound, &login)?),
-            audit: Arc::new(audit::Audit::new(&cfg.audit).map_err(|e| e.to_string())?),
+            audit: Arc::new(
+                audit::Audit::new(&cfg.audit, metrics.audit_write_failures.clone()).map_err(|e| e.to_string())?,
+            ),
             renders: renders::Renders::new(RENDER_CACHE_BYTES),
             service,
             stores,

@@ -18,10 +18,12 @@ use std::sync::Mutex;
 
 pub struct Audit {
     sink: Option<Mutex<Box<dyn Write + Send>>>,
+    /// Records that could not be written (`sgbridge_audit_write_failures`).
+    failures: prometheus_client::metrics::counter::Counter,
 }
 
 impl Audit {
-    pub fn new(cfg: &AuditConfig) -> Result<Audit, String> {
+    pub fn new(cfg: &AuditConfig, failures: prometheus_client::metrics::counter::Counter) -> Result<Audit, String> {
         let sink: Option<Box<dyn Write + Send>> = match cfg.target {
             AuditTarget::Off => None,
             AuditTarget::Stdout => Some(Box::new(std::io::stdout())),
@@ -37,6 +39,7 @@ impl Audit {
         };
         Ok(Audit {
             sink: sink.map(Mutex::new),
+            failures,
         })
     }
 
@@ -56,6 +59,7 @@ impl Audit {
             .map_err(|_| std::io::Error::other("poisoned"))
             .and_then(|mut s| s.write_all(&line).and_then(|_| s.flush()));
         if let Err(e) = written {
+            self.failures.inc();
             tracing::error!(error = %e, "cannot write the audit record");
         }
     }

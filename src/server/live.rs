@@ -56,9 +56,17 @@ impl Live {
         let Some(path) = &self.path else {
             return Err("no --config file to reload".into());
         };
-        let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        let cfg: Config = toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
-        self.apply(cfg)
+        let outcome = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))
+            .and_then(|text| toml::from_str::<Config>(&text).map_err(|e| format!("{}: {e}", path.display())))
+            .and_then(|cfg| self.apply(cfg));
+        let label = if outcome.is_ok() { "ok" } else { "failed" };
+        self.app()
+            .metrics
+            .reloads
+            .get_or_create(&super::metrics::OutcomeLabels { outcome: label })
+            .inc();
+        outcome
     }
 
     /// Serves `cfg` from now on (restart-only sections keep their values).

@@ -30,6 +30,11 @@ pub struct OutcomeLabels {
     pub outcome: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RunnerLabels {
+    pub runner: &'static str,
+}
+
 /// Request durations: 1 ms to past the longest wait deadline (about 131 s).
 fn buckets() -> impl Iterator<Item = f64> {
     [
@@ -82,6 +87,15 @@ pub struct Metrics {
     /// Token requests to the gateway's own issuer, by outcome (never by user:
     /// labels come from a closed set).
     pub logins: Family<OutcomeLabels, Counter>,
+    /// What an operator alerts on: readiness, reloads, lost audit records,
+    /// tasks piling up, idempotency records held. The gauges are read from
+    /// their owners when `/metrics` is asked ([`Metrics::refresh`]).
+    pub ready: Gauge,
+    pub reloads: Family<OutcomeLabels, Counter>,
+    pub audit_write_failures: Counter,
+    pub tasks_pending: Family<RunnerLabels, Gauge>,
+    pub idempotency_records: Gauge,
+    pub idempotency_record_bytes: Gauge,
 }
 
 impl Default for Metrics {
@@ -104,6 +118,12 @@ impl Default for Metrics {
             store_pool_size: Gauge::default(),
             store_pool_available: Gauge::default(),
             logins: Family::default(),
+            ready: Gauge::default(),
+            reloads: Family::default(),
+            audit_write_failures: Counter::default(),
+            tasks_pending: Family::default(),
+            idempotency_records: Gauge::default(),
+            idempotency_record_bytes: Gauge::default(),
             registry: Registry::default(),
         };
         registry.register("http_requests", "HTTP requests answered", m.requests.clone());
@@ -178,6 +198,36 @@ impl Default for Metrics {
             "Connections of the store pool free now",
             m.store_pool_available.clone(),
         );
+        registry.register(
+            "ready",
+            "1 when /readyz would answer 200 (store and backend answering, not draining)",
+            m.ready.clone(),
+        );
+        registry.register(
+            "config_reloads",
+            "Config reloads, by outcome (ok, failed)",
+            m.reloads.clone(),
+        );
+        registry.register(
+            "audit_write_failures",
+            "Audit records that could not be written",
+            m.audit_write_failures.clone(),
+        );
+        registry.register(
+            "tasks_pending",
+            "Tasks run in this process not ended yet, by runner (gateway, backend)",
+            m.tasks_pending.clone(),
+        );
+        registry.register(
+            "idempotency_records",
+            "Idempotency answers kept in the store",
+            m.idempotency_records.clone(),
+        );
+        registry.register(
+            "idempotency_record_bytes",
+            "Bytes of the idempotency answers kept in the store",
+            m.idempotency_record_bytes.clone(),
+        );
         let build = Family::<BuildLabels, Gauge>::default();
         build
             .get_or_create(&BuildLabels {
@@ -251,6 +301,21 @@ impl Metrics {
         self.duration
             .get_or_create(&RouteLabels { dialect, route })
             .observe(took.as_secs_f64());
+    }
+
+    /// Sets the gauges read from their owners, just before a scrape.
+    pub fn refresh(&self, ready: bool, pending: &[(&'static str, usize)], held: Option<(u64, u64)>) {
+        self.ready.set(i64::from(ready));
+        for (runner, n) in pending {
+            self.tasks_pending
+                .get_or_create(&RunnerLabels { runner })
+                .set(i64::try_from(*n).unwrap_or(i64::MAX));
+        }
+        if let Some((keys, bytes)) = held {
+            self.idempotency_records.set(i64::try_from(keys).unwrap_or(i64::MAX));
+            self.idempotency_record_bytes
+                .set(i64::try_from(bytes).unwrap_or(i64::MAX));
+        }
     }
 
     pub fn render(&self) -> String {

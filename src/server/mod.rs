@@ -144,6 +144,23 @@ async fn dispatch(app: Arc<App>, req: Request<Bytes>) -> Resp {
     }
 }
 
+/// How old the probe's last answer may be before it counts as stale.
+fn fresh(app: &App) -> Duration {
+    Duration::from_secs(app.cfg.server.readiness_interval_s * 2 + 1)
+}
+
+/// `/metrics`: the gauges read from their owners first.
+async fn metrics(app: &App) -> Resp {
+    let ready = !app.lifecycle.is_draining() && matches!(app.readiness.now(fresh(app)), Some(Ok(())));
+    let held = app.stores.records.held().await.ok();
+    app.metrics.refresh(ready, &app.service.pending_tasks(), held);
+    http::raw(
+        StatusCode::OK,
+        "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        Bytes::from(app.metrics.render()),
+    )
+}
+
 /// `/readyz`: 503 while draining; else the background probe's last answer,
 /// at once (none yet, or a stale one: 503). Only where no prober runs
 /// (tests calling the app in process) does it probe itself.
@@ -155,8 +172,7 @@ async fn readyz(app: &App) -> Resp {
             &serde_json::json!({"status": "draining", "backend": backend}),
         );
     }
-    let fresh = Duration::from_secs(app.cfg.server.readiness_interval_s * 2 + 1);
-    let state = match app.readiness.now(fresh) {
+    let state = match app.readiness.now(fresh(app)) {
         Some(s) => s,
         None => app.readiness.probe(&app.service, &app.stores).await,
     };
@@ -180,11 +196,7 @@ async fn ops(app: &App, ctx: &Ctx) -> Resp {
     match ctx.route.id {
         RouteId::Healthz => http::raw(StatusCode::OK, "text/plain", Bytes::from_static(b"ok\n")),
         RouteId::Readyz => readyz(app).await,
-        _ => http::raw(
-            StatusCode::OK,
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-            Bytes::from(app.metrics.render()),
-        ),
+        _ => metrics(app).await,
     }
 }
 

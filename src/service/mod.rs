@@ -130,6 +130,14 @@ impl Service {
     }
 
     /// A task the gateway ran, here or (from the shared store) elsewhere.
+    /// Tasks not ended yet, by who runs them: the gateway (for Gcore callers
+    /// over a backend without tasks) and the backend, when it runs them in
+    /// this process (embedded).
+    pub fn pending_tasks(&self) -> [(&'static str, usize); 2] {
+        let backend = self.backend.task_events().map_or(0, TaskRegistry::pending);
+        [("gateway", self.synthesized.pending()), ("backend", backend)]
+    }
+
     async fn synthesized_task(&self, id: &TaskId) -> Result<Option<Task>> {
         if let Some(t) = self.synthesized.get(id) {
             return Ok(Some(t));

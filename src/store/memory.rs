@@ -226,6 +226,11 @@ impl Records for MemoryRecords {
         }
         Ok(())
     }
+
+    async fn held(&self) -> Result<(u64, u64), StoreError> {
+        let state = self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        Ok((state.keys, state.bytes))
+    }
 }
 
 #[cfg(test)]

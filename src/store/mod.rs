@@ -121,6 +121,9 @@ pub trait Records: Send + Sync {
 
     /// Forgets the claim (the request failed in a way a retry may fix).
     async fn abandon(&self, principal: &str, key: &str) -> Result<(), StoreError>;
+
+    /// The answers kept now: (how many, their bytes), for `/metrics`.
+    async fn held(&self) -> Result<(u64, u64), StoreError>;
 }
 
 /// Whether this failed login also sweeps every name's expired failures:

@@ -669,6 +669,24 @@ impl Records for Postgres {
         })
         .await
     }
+
+    async fn held(&self) -> Result<(u64, u64), StoreError> {
+        self.timed("records_held", async {
+            let client = self.client().await?;
+            let row = client
+                .query_one(
+                    &format!(
+                        "SELECT COUNT(*)::bigint, COALESCE(SUM({ANSWER_BYTES}), 0)::bigint FROM sgbridge_idempotency WHERE done"
+                    ),
+                    &[],
+                )
+                .await
+                .map_err(db_error)?;
+            let (keys, bytes): (i64, i64) = (row.get(0), row.get(1));
+            Ok((keys.max(0) as u64, bytes.max(0) as u64))
+        })
+        .await
+    }
 }
 
 #[async_trait]

@@ -255,6 +255,22 @@ impl Records for Sqlite {
         })
         .await
     }
+
+    async fn held(&self) -> Result<(u64, u64), StoreError> {
+        self.run("records_held", |conn| {
+            let (keys, bytes): (i64, i64) = conn
+                .query_row(
+                    &format!(
+                        "SELECT COUNT(*), COALESCE(SUM({ANSWER_BYTES}), 0) FROM sgbridge_idempotency WHERE done = 1"
+                    ),
+                    [],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .map_err(db_error)?;
+            Ok((keys.max(0) as u64, bytes.max(0) as u64))
+        })
+        .await
+    }
 }
 
 #[async_trait]

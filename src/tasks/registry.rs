@@ -243,6 +243,15 @@ impl TaskRegistry {
         self.lock().tasks.get(id).map(|e| e.notify.subscribe())
     }
 
+    /// How many tasks have not ended yet.
+    pub fn pending(&self) -> usize {
+        self.lock()
+            .tasks
+            .values()
+            .filter(|e| !e.task.state.is_terminal())
+            .count()
+    }
+
     /// How many tasks are held (pending and ended).
     pub fn len(&self) -> usize {
         self.lock().tasks.len()

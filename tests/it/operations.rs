@@ -473,3 +473,71 @@ async fn large_bodies_are_parsed_off_the_workers_with_the_same_answers() {
     let r = gw.cf(Method::POST, "/v2/security_groups", &bad).await;
     assert_eq!(r.json()["error_code"], "CF-SecurityGroupInvalid");
 }
+
+/// What an operator alerts on is in `/metrics` (issue 26): readiness,
+/// config reloads by outcome, audit records that could not be written,
+/// tasks not ended yet, idempotency answers kept.
+#[tokio::test]
+async fn metrics_say_what_an_operator_alerts_on() {
+    let mut cfg = quick_config();
+    // Every write fails on /dev/full (ENOSPC): each audit record is lost.
+    cfg.audit.target = AuditTarget::File;
+    cfg.audit.path = Some("/dev/full".into());
+    cfg.backend.embedded.task_delay_ms = 3_600_000;
+    let dir = std::env::temp_dir().join(format!("sgbridge-alerts-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("sgbridge.toml");
+    let live = Live::new(App::new(cfg).unwrap(), Some(path.clone()));
+    let gw = InProc { app: live.app() };
+    let value = |text: &str, name: &str| -> i64 {
+        let line = text
+            .lines()
+            .find(|l| l.starts_with(name) && l[name.len()..].starts_with(' '))
+            .unwrap_or_else(|| panic!("no {name} in:\n{text}"));
+        line.rsplit(' ').next().unwrap().parse().unwrap()
+    };
+    let scrape = || async { String::from_utf8(gw.send(Method::GET, "/metrics", &[], "").await.body.to_vec()).unwrap() };
+
+    assert_eq!(gw.send(Method::GET, "/readyz", &[], "").await.status, StatusCode::OK);
+    let m = scrape().await;
+    assert_eq!(value(&m, "sgbridge_ready"), 1);
+    assert_eq!(value(&m, "sgbridge_idempotency_records"), 0);
+    assert_eq!(value(&m, r#"sgbridge_tasks_pending{runner="backend"}"#), 0);
+
+    for (name, key) in [("a", "k1"), ("b", "k2")] {
+        let r = gw
+            .send(
+                Method::POST,
+                "/cloud/v2/security_groups/1/1",
+                &[("authorization", GCORE_AUTH), ("idempotency-key", key)],
+                &format!(r#"{{"name":"{name}"}}"#),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", String::from_utf8_lossy(&r.body));
+    }
+    let m = scrape().await;
+    assert_eq!(
+        value(&m, r#"sgbridge_tasks_pending{runner="backend"}"#),
+        2,
+        "two creates still running"
+    );
+    assert_eq!(value(&m, "sgbridge_idempotency_records"), 2);
+    assert!(value(&m, "sgbridge_idempotency_record_bytes") > 0);
+    assert_eq!(value(&m, "sgbridge_audit_write_failures_total"), 2);
+
+    std::fs::write(&path, "not toml").unwrap();
+    assert!(live.reload().is_err());
+    std::fs::write(&path, include_str!("../../config/sgbridge.toml")).unwrap();
+    live.reload().unwrap();
+    let m = String::from_utf8(
+        InProc { app: live.app() }
+            .send(Method::GET, "/metrics", &[], "")
+            .await
+            .body
+            .to_vec(),
+    )
+    .unwrap();
+    assert_eq!(value(&m, r#"sgbridge_config_reloads_total{outcome="failed"}"#), 1);
+    assert_eq!(value(&m, r#"sgbridge_config_reloads_total{outcome="ok"}"#), 1);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
