@@ -243,14 +243,20 @@ def check(label, docs, tag, expect=None, base_cfg=None):
         toml_text, cm_name = None, None
         for vname, m in mounts.items():
             v = volumes.get(vname, {})
-            if "configMap" in v and m.get("mountPath") == config_path:
+            if "configMap" not in v:
+                continue
+            if m.get("subPath"):
+                err(f"Deployment {dname}: ConfigMap volume {vname} is mounted with subPath, "
+                    "which the kubelet never updates (mount the directory; the gateway reloads changes)")
+                continue
+            if config_path and os.path.dirname(config_path) == m.get("mountPath", "").rstrip("/"):
                 cm_name = v["configMap"]["name"]
-                key = m.get("subPath")
+                key = os.path.basename(config_path)
                 cm = docs.get(("ConfigMap", cm_name))
                 if cm is None:
                     err(f"Deployment {dname}: volume {vname} names ConfigMap {cm_name}, not defined here")
                 elif key not in (cm[1].get("data") or {}):
-                    err(f"ConfigMap {cm_name}: no key {key!r} (the Deployment's subPath)")
+                    err(f"ConfigMap {cm_name}: no key {key!r} (the file --config names)")
                 else:
                     toml_text = cm[1]["data"][key]
         if toml_text is None:

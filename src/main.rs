@@ -171,6 +171,10 @@ async fn serve(cfg: Config, path: Option<PathBuf>) -> Result<(), String> {
     }
     let live = Arc::new(Live::new(app, path));
     tokio::spawn(reload_on_sighup(live.clone()));
+    let every = live.app().cfg.server.watch_config_s;
+    if live.path().is_some() && every > 0 {
+        tokio::spawn(server::watch::run(live.clone(), std::time::Duration::from_secs(every)));
+    }
     server::serve_live(live, listener, admin, signals::first_sigterm())
         .await
         .map_err(|e| e.to_string())
@@ -180,14 +184,7 @@ async fn serve(cfg: Config, path: Option<PathBuf>) -> Result<(), String> {
 async fn reload_on_sighup(live: Arc<Live>) {
     let Some(mut hup) = signals::hangups() else { return };
     while hup.recv().await.is_some() {
-        match live.reload() {
-            Ok(kept) if kept.is_empty() => tracing::info!("config reloaded"),
-            Ok(kept) => tracing::warn!(
-                not_applied = kept.join(", ").as_str(),
-                "config reloaded; these settings need a restart and keep their old values"
-            ),
-            Err(e) => tracing::error!(error = %e, "config reload failed; still serving the previous config"),
-        }
+        live.reload_logged("SIGHUP");
     }
 }
 

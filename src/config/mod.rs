@@ -94,6 +94,10 @@ pub struct ServerConfig {
     pub shutdown_grace_s: u64,
     /// How often the background readiness probe asks the backend.
     pub readiness_interval_s: u64,
+    /// How often the config file and the secret files it names are read
+    /// for changes, which reload as SIGHUP does (0: only on SIGHUP). Read
+    /// at start.
+    pub watch_config_s: u64,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
@@ -119,6 +123,7 @@ impl Default for ServerConfig {
             shutdown_delay_s: 5,
             shutdown_grace_s: 0,
             readiness_interval_s: 5,
+            watch_config_s: 2,
         }
     }
 }
@@ -746,6 +751,20 @@ impl Config {
     /// Every value `serve` cannot run with, refused with the key and the range.
     pub fn validate(&self) -> Result<(), ConfigError> {
         validate::check(self)
+    }
+
+    /// The files besides the config file whose change is a config change:
+    /// the secret files it names and the issuer's signing key.
+    pub fn watched_files(&self) -> Vec<PathBuf> {
+        let a = &self.auth;
+        let secrets = a.cf_tokens.iter().filter_map(|t| t.secret_file.clone());
+        let keys = a.gcore_keys.iter().filter_map(|k| k.secret_file.clone());
+        let clients = a.clients.iter().filter_map(|c| c.secret_file.clone());
+        secrets
+            .chain(keys)
+            .chain(clients)
+            .chain(a.login.signing_key_file.clone())
+            .collect()
     }
 
     /// What `serve` reaches over the network before it binds, which

@@ -140,6 +140,7 @@ fn limits(c: &Config) -> Result<(), ConfigError> {
     range("server.shutdown_delay_s", s.shutdown_delay_s, 0..=600)?;
     range("server.shutdown_grace_s", s.shutdown_grace_s, 0..=86_400)?;
     range("server.readiness_interval_s", s.readiness_interval_s, 1..=3_600)?;
+    range("server.watch_config_s", s.watch_config_s, 0..=3_600)?;
     if s.admin_listen.is_some_and(|a| a == s.listen && a.port() != 0) {
         return Err(invalid("server.admin_listen must differ from server.listen"));
     }

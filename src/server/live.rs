@@ -49,6 +49,24 @@ impl Live {
         self.current.load().router.clone()
     }
 
+    /// Where the config came from (`None`: the built-in defaults).
+    pub fn path(&self) -> Option<&PathBuf> {
+        self.path.as_ref()
+    }
+
+    /// [`reload`](Self::reload), its outcome logged (`why`: what asked).
+    pub fn reload_logged(&self, why: &str) {
+        match self.reload() {
+            Ok(kept) if kept.is_empty() => tracing::info!(why, "config reloaded"),
+            Ok(kept) => tracing::warn!(
+                why,
+                not_applied = kept.join(", ").as_str(),
+                "config reloaded; these settings need a restart and keep their old values"
+            ),
+            Err(e) => tracing::error!(why, error = %e, "config reload failed; still serving the previous config"),
+        }
+    }
+
     /// Reads the config file again and, if it is valid, serves it from now
     /// on. Answers the sections that changed but need a restart (they keep
     /// their old values); a bad file changes nothing.
@@ -101,6 +119,7 @@ fn keep_restart_only(old: &Config, new: &mut Config) -> Vec<&'static str> {
     keep!("server.listen", server.listen);
     keep!("server.admin_listen", server.admin_listen);
     keep!("server.listen_backlog", server.listen_backlog);
+    keep!("server.watch_config_s", server.watch_config_s);
     keep!("server.tls", server.tls);
     keep!("backend", backend);
     keep!("cf.project_id", cf.project_id);

@@ -22,6 +22,7 @@ pub mod renders;
 pub mod rescue;
 pub mod route;
 mod shared_socket;
+pub mod watch;
 mod worded;
 
 pub use app::App;

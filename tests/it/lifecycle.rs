@@ -412,3 +412,95 @@ async fn version_names_the_commit_and_healthcheck_asks_the_admin_port() {
         .unwrap();
     assert!(!on_api.status.success(), "the API port no longer serves /healthz");
 }
+
+/// Points `link` at `target` in one step (a new link renamed over the old),
+/// as the kubelet swaps `..data` in a mounted ConfigMap or Secret.
+fn swap_link(target: &str, link: &std::path::Path) {
+    let name = link.file_name().unwrap().to_string_lossy();
+    let tmp = link.with_file_name(format!("{name}.swapping"));
+    let _ = std::fs::remove_file(&tmp);
+    std::os::unix::fs::symlink(target, &tmp).unwrap();
+    std::fs::rename(&tmp, link).unwrap();
+}
+
+/// Config changes without a signal (issue 26): the config file, laid out as
+/// Kubernetes mounts a ConfigMap (`sgbridge.toml -> ..data/sgbridge.toml`,
+/// `..data -> ..v1`, swapped), and a secret file it names are watched; a
+/// change reloads as SIGHUP does, and a broken one is refused with the
+/// running config kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn config_and_secret_file_changes_are_picked_up_without_a_signal() {
+    let secrets = std::env::temp_dir().join(format!("sgbridge-watch-{}-{}", std::process::id(), unique()));
+    std::fs::create_dir_all(&secrets).unwrap();
+    let token = secrets.join("token");
+    std::fs::write(&token, "first-token\n").unwrap();
+    let text = |version: &str| {
+        config(
+            100,
+            &format!(
+                "watch_config_s = 1\n[cf]\napi_version = \"{version}\"\n[[auth.cf_tokens]]\nname = \"ci\"\nsecret_file = \"{}\"\n",
+                token.display()
+            ),
+        )
+    };
+    let p = Proc::start(&text("2.293.0"));
+    let http = Http::default();
+    let api_version = || async {
+        http.send(Method::GET, &p.url("/v2/info"), &[], "").await.json()["api_version"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert_eq!(api_version().await, "2.293.0");
+
+    // The ConfigMap layout, then an update the way the kubelet makes it.
+    for (version, body) in [
+        ("..v1", text("2.293.0")),
+        ("..v2", text("2.300.0")),
+        ("..v3", "not toml".into()),
+    ] {
+        std::fs::create_dir_all(p.dir.join(version)).unwrap();
+        std::fs::write(p.dir.join(version).join("sgbridge.toml"), body).unwrap();
+    }
+    swap_link("..v1", &p.dir.join("..data"));
+    swap_link("..data/sgbridge.toml", &p.dir.join("sgbridge.toml"));
+    swap_link("..v2", &p.dir.join("..data"));
+    let mut seen = String::new();
+    for _ in 0..300 {
+        seen = api_version().await;
+        if seen == "2.300.0" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(seen, "2.300.0", "the swapped ConfigMap was not picked up");
+
+    swap_link("..v3", &p.dir.join("..data"));
+    let failed = p.log_line("config reload failed").await;
+    assert!(failed.contains("a watched file changed"), "{failed}");
+    assert_eq!(api_version().await, "2.300.0", "the running config is kept");
+    swap_link("..v2", &p.dir.join("..data"));
+
+    // The secret file: the old token stops working, the new one works.
+    let list = |tok: &'static str| {
+        let (http, url) = (&http, p.url("/v2/security_groups"));
+        async move {
+            http.send(Method::GET, &url, &[("authorization", &format!("bearer {tok}"))], "")
+                .await
+                .status
+        }
+    };
+    assert_eq!(list("first-token").await, StatusCode::OK);
+    std::fs::write(&token, "second-token\n").unwrap();
+    let mut status = StatusCode::OK;
+    for _ in 0..300 {
+        status = list("second-token").await;
+        if status == StatusCode::OK {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(status, StatusCode::OK, "the new secret was not picked up");
+    assert_eq!(list("first-token").await, StatusCode::UNAUTHORIZED);
+    let _ = std::fs::remove_dir_all(&secrets);
+}
