@@ -354,6 +354,28 @@ def check(label, docs, tag, expect=None, base_cfg=None):
             else:
                 print(f"ok: {label}: store.kind = \"postgres\", {var} from Secret {ref['name']} key {ref['key']}")
             env_values[var] = "postgres://validate-deploy:placeholder@127.0.0.1:5432/sgbridge"
+        # SQLite: one process, its file on a volume that outlives the pod.
+        if skind == "sqlite":
+            path = store.get("path", "")
+            claims = {m["mountPath"].rstrip("/") for n, m in mounts.items()
+                      if "persistentVolumeClaim" in volumes.get(n, {})}
+            if os.path.dirname(path) not in claims:
+                err(f"store.path {path!r} is not on a mounted PersistentVolumeClaim "
+                    f"(claims mounted at {sorted(claims)}): a rollout would lose it")
+            if replicas != 1:
+                err(f"Deployment {dname}: replicas {replicas} with store.kind = \"sqlite\" (one process only)")
+            strategy = spec.get("strategy", {})
+            if strategy.get("type") != "Recreate":
+                err(f"Deployment {dname}: store.kind = \"sqlite\" on a ReadWriteOnce volume needs "
+                    f"strategy Recreate (a surge pod cannot mount it), not {strategy.get('type')!r}")
+            elif strategy.get("rollingUpdate"):
+                err(f"Deployment {dname}: strategy Recreate with rollingUpdate (the API refuses it)")
+            else:
+                print(f"ok: {label}: store.kind = \"sqlite\" at {path} on a PersistentVolumeClaim, strategy Recreate")
+            # check-config reads the directory: the volume's stand-in here.
+            stand_in = os.path.join(scratch, "volume", os.path.basename(path))
+            os.makedirs(os.path.dirname(stand_in), exist_ok=True)
+            rewritten = rewritten.replace(f'"{path}"', f'"{stand_in}"')
         for (kind, name), (_, d) in docs.items():
             if kind == "ConfigMap" and any(re.search(r"postgres(ql)?://", str(v)) for v in (d.get("data") or {}).values()):
                 err(f"ConfigMap {name}: holds a PostgreSQL URL; it belongs in a Secret (store.url_env)")
@@ -454,6 +476,7 @@ base_cfg = check("base", base_docs, "base")
 # (the base's and its own placeholder files).
 EXPECT = {
     "replicas": {"replicas": 3, "minAvailable": 2, "store": "postgres", "may_differ": {"store", "backend"}},
+    "single": {"replicas": 1, "minAvailable": None, "store": "sqlite", "may_differ": {"store"}},
 }
 for d, rendered in overlays:
     name = os.path.basename(d)

@@ -86,8 +86,26 @@ fn store(s: &super::StoreConfig, env: &super::Env) -> Result<(), ConfigError> {
     range("store.lock_lease_s", s.lock_lease_s, 2..=3_600)?;
     match s.kind {
         StoreKind::Memory => Ok(()),
-        StoreKind::Sqlite if s.path.is_none() => Err(invalid("store.kind = \"sqlite\" needs store.path")),
-        StoreKind::Sqlite => Ok(()),
+        StoreKind::Sqlite => {
+            let path = s
+                .path
+                .as_ref()
+                .ok_or_else(|| invalid("store.kind = \"sqlite\" needs store.path"))?;
+            // `serve` creates the file, never its directory.
+            let dir = path
+                .parent()
+                .filter(|d| !d.as_os_str().is_empty())
+                .unwrap_or(std::path::Path::new("."));
+            if dir.is_dir() {
+                Ok(())
+            } else {
+                Err(invalid(format!(
+                    "store.path {}: the directory {} does not exist",
+                    path.display(),
+                    dir.display()
+                )))
+            }
+        }
         StoreKind::Postgres => match env.var(&s.url_env) {
             // What `serve` reads before it connects: the TLS parameters and
             // the files they name (never the URL itself in the message).
@@ -105,8 +123,23 @@ fn store(s: &super::StoreConfig, env: &super::Env) -> Result<(), ConfigError> {
 pub fn check(c: &Config) -> Result<(), ConfigError> {
     limits(c)?;
     credentials(c)?;
+    announced(c)?;
     directory(c)?;
     backend(c)
+}
+
+/// CF clients follow the URL the gateway announces (`/v2/info`, `/login`,
+/// v3 links, the issuer of its tokens); off loopback the listen address is
+/// not one they can reach (`http://0.0.0.0:8080`), so it must be said.
+fn announced(c: &Config) -> Result<(), ConfigError> {
+    let s = &c.server;
+    if s.external_url.is_empty() && !s.listen.ip().is_loopback() {
+        return Err(invalid(format!(
+            "server.listen = {} is not a loopback address: set server.external_url to the URL CF clients reach the gateway at (announced in /v2/info, /login and v3 links; http://{} reaches nothing)",
+            s.listen, s.listen
+        )));
+    }
+    Ok(())
 }
 
 fn limits(c: &Config) -> Result<(), ConfigError> {

@@ -9,7 +9,9 @@
 //! content it came from: a backend that hands out the same shared content
 //! (the embedded one, copy on write) is served after a pointer comparison
 //! (the kept `Arc` keeps that content alive, so its address cannot be
-//! reused by another). Entries are bounded by their size in bytes. A cache
+//! reused by another). Entries are bounded by their size in bytes, the kept
+//! content counted too: once the backend lets a group go (deleted, or
+//! changed), that content lives on here alone. A cache
 //! belongs to one config (a reload starts a new one), since flags such as
 //! CC's `enable_comma_delimited_destinations` change what is rendered.
 
@@ -128,6 +130,39 @@ fn weight(r: &Rendered) -> u32 {
     u32::try_from(2 * r.json.get().len() + warnings + 64).unwrap_or(u32::MAX)
 }
 
+/// What a group's content holds in memory, about: its rules and tags (with
+/// their strings) as the model keeps them.
+fn content_weight(content: &Content) -> usize {
+    use std::mem::size_of;
+    match content {
+        Content::Atomic(a) => {
+            let rules: usize = a
+                .rules
+                .iter()
+                .map(|r| size_of::<crate::model::GroupRule>() + r.atom.description.as_ref().map_or(0, String::len))
+                .sum();
+            let tags: usize = a
+                .tags
+                .iter()
+                .map(|t| size_of::<crate::model::Tag>() + t.key.len() + t.value.len())
+                .sum();
+            rules + tags
+        }
+        Content::Compact(c) => {
+            let rules: usize = c
+                .rules
+                .iter()
+                .map(|r| size_of::<crate::model::Rule>() + r.description.as_ref().map_or(0, String::len))
+                .sum();
+            rules + size_of::<crate::model::CfAttrs>() + 64 * (c.attrs.spaces.len() + c.attrs.staging_spaces.len())
+        }
+    }
+}
+
+fn last_weight(l: &Last) -> u32 {
+    u32::try_from(weight(&l.rendered) as usize + content_weight(&l.content)).unwrap_or(u32::MAX)
+}
+
 impl Renders {
     /// A cache of at most `max_bytes` of rendered JSON.
     pub fn new(max_bytes: u64) -> Renders {
@@ -136,11 +171,11 @@ impl Renders {
                 .max_capacity(max_bytes / 2)
                 .weigher(|_, r: &Arc<Rendered>| weight(r))
                 .build(),
-            // Counted by the rendering alone: the content it holds is the
-            // backend's own, shared.
+            // The rendering and the content it keeps alive: shared with the
+            // backend while the group lives, held here alone after.
             last: Cache::builder()
                 .max_capacity(max_bytes / 2)
-                .weigher(|_, l: &Last| weight(&l.rendered))
+                .weigher(|_, l: &Last| last_weight(l))
                 .build(),
         }
     }
@@ -304,5 +339,42 @@ mod tests {
         assert_eq!(calls.get(), 2);
         // And the first state again (its content still shared): its own body.
         assert_eq!(get(&a).json.get(), "false");
+    }
+
+    /// Groups let go by the backend live on in the cache alone: what they
+    /// hold counts toward the bound (it counted only the rendering, so a
+    /// churn of large groups with small renderings grew without end).
+    #[test]
+    fn the_content_kept_beside_a_rendering_counts_toward_the_bound() {
+        let max = 4u64 << 20;
+        let cache = Renders::new(max);
+        let scope = Scope {
+            project_id: 1,
+            region_id: 1,
+        };
+        let rules = crate::dialect::cf::body::parse_rules(
+            br#"[{"protocol":"tcp","destination":"10.0.0.0/8","ports":"443","description":"a rule kept beside a rendering"}]"#,
+            crate::dialect::cf::CfFlags::default(),
+        )
+        .unwrap();
+        let rule = rules[0].clone();
+        for i in 0..2_000u128 {
+            let mut g = group("big");
+            g.meta.id = Uuid::from_random(i);
+            g.content = Content::Compact(Arc::new(CompactContent {
+                rules: vec![rule.clone(); 500],
+                attrs: Default::default(),
+            }));
+            // A tiny rendering of a large group.
+            cache.get(View::CfV2, scope, &g, || (0u8, Vec::new()));
+        }
+        cache.last.run_pending_tasks();
+        let held: usize = cache.last.iter().map(|(_, l)| content_weight(&l.content)).sum();
+        assert!(
+            held as u64 <= max / 2,
+            "{held} bytes of content held against a bound of {}",
+            max / 2
+        );
+        assert!(cache.last.entry_count() > 0);
     }
 }

@@ -383,6 +383,7 @@ async fn a_reload_takes_new_credentials_and_keeps_what_needs_a_restart() {
 async fn a_reload_is_checked_against_the_listeners_actually_bound() {
     let mut cfg = quick_config();
     cfg.server.listen = "0.0.0.0:0".parse().unwrap();
+    cfg.server.external_url = "http://sgbridge.example.com".into();
     cfg.auth.cf_bearer_tokens = vec!["own-token".into()];
     cfg.auth.gcore_keys.clear();
     let dir = std::env::temp_dir().join(format!("sgbridge-reload-{}", std::process::id()));

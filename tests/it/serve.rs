@@ -94,6 +94,10 @@ fn check_config_accepts_the_default_file_and_explains_bad_ones() {
     std::fs::create_dir_all(&dir).unwrap();
     for (text, expect) in [
         ("[server]\nlisten = \"0.0.0.0:8080\"\n", "development credentials"),
+        (
+            "[server]\nlisten = \"0.0.0.0:8080\"\n[auth]\ncf_bearer_tokens = [\"a-long-own-token\"]\n",
+            "set server.external_url",
+        ),
         ("[backend]\nkind = \"gcore\"\n[backend.gcore]\nproject_id = 1\nregion_id = 2\napi_key_env = \"SGBRIDGE_UNSET_FOR_TEST\"\n", "SGBRIDGE_UNSET_FOR_TEST"),
         ("[server]\nlisten_port = 1\n", "unknown field"),
         ("not toml at all", "invalid config"),
@@ -255,6 +259,15 @@ fn check_config_and_serve_agree_on_every_fixture() {
             "audit in a missing directory",
             format!(
                 "[audit]\ntarget = \"file\"\npath = \"{}/audit.jsonl\"\n",
+                missing.display()
+            ),
+            vec![],
+            Some("does not exist"),
+        ),
+        (
+            "a SQLite store in a missing directory",
+            format!(
+                "[store]\nkind = \"sqlite\"\npath = \"{}/state.db\"\n",
                 missing.display()
             ),
             vec![],
