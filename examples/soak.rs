@@ -42,14 +42,28 @@ async fn worker(base: String, w: u64, until: Instant, done: Arc<AtomicU64>, fail
             (200..300).contains(&status)
         };
         let body = format!(r#"{{"name":"soak-{w}-{n}","rules":[]}}"#);
-        let (status, created) = send(&http, Method::POST, &format!("{base}/v2/security_groups"), CF_AUTH, body).await;
+        let (status, created) = send(
+            &http,
+            Method::POST,
+            &format!("{base}/v2/security_groups"),
+            CF_AUTH,
+            body,
+        )
+        .await;
         if !ok(status) {
             continue;
         }
         let id = guid(&created);
         for port in [443, 8443, 9443] {
             let body = format!(r#"{{"rules":[{{"protocol":"tcp","destination":"10.{w}.0.0/16","ports":"{port}"}}]}}"#);
-            let (status, _) = send(&http, Method::PUT, &format!("{base}/v2/security_groups/{id}"), CF_AUTH, body).await;
+            let (status, _) = send(
+                &http,
+                Method::PUT,
+                &format!("{base}/v2/security_groups/{id}"),
+                CF_AUTH,
+                body,
+            )
+            .await;
             ok(status);
         }
         let rule = r#"{"direction":"ingress","ethertype":"IPv4","protocol":"tcp","port_range_min":22,"port_range_max":22,"remote_ip_prefix":"10.0.0.0/8"}"#;
@@ -91,12 +105,22 @@ fn plateau(samples: &[u64]) -> (bool, u64, u64) {
 async fn main() {
     let base = std::env::var("BASE").unwrap_or_else(|_| "http://127.0.0.1:18080".into());
     let pid = env_u64("PID", 0) as u32;
-    let (secs, every, workers) = (env_u64("DURATION_S", 1800), env_u64("SAMPLE_S", 30), env_u64("WORKERS", 8));
+    let (secs, every, workers) = (
+        env_u64("DURATION_S", 1800),
+        env_u64("SAMPLE_S", 30),
+        env_u64("WORKERS", 8),
+    );
     let until = Instant::now() + Duration::from_secs(secs);
     let (done, failed) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
     let mut tasks = Vec::new();
     for w in 0..workers {
-        tasks.push(tokio::spawn(worker(base.clone(), w, until, done.clone(), failed.clone())));
+        tasks.push(tokio::spawn(worker(
+            base.clone(),
+            w,
+            until,
+            done.clone(),
+            failed.clone(),
+        )));
     }
     let started = Instant::now();
     let (mut rss, mut db) = (Vec::new(), Vec::new());

@@ -1,12 +1,31 @@
-//! The store's schema, versioned and embedded in the binary. Migrations are
-//! additive (new tables, new nullable columns), so two versions can run side
-//! by side during a rolling update; a binary refuses a schema newer than
-//! the newest it knows.
+//! The store's schema, versioned and embedded in the binary.
+//!
+//! The policy that lets a rolling update run two releases side by side:
+//! **expand, then contract one release later.** A migration only adds
+//! (tables, nullable or defaulted columns, indexes); what a release stops
+//! using is dropped by a later release's migration, once no binary that
+//! reads it can still be running. Each version records, in the store, the
+//! oldest schema version whose binaries still run correctly against it
+//! (`readable_by`): an expand that older code may ignore keeps the previous
+//! value; a change older code would get wrong (it would write rows the new
+//! code cannot see) raises it to its own version. A binary facing a newer
+//! schema runs when that schema says it may, and refuses it (one line)
+//! otherwise — so the old replicas of a rollout keep serving after the
+//! first new one has migrated, exactly when that is safe.
+
+/// One schema version: its statements, and the oldest schema version whose
+/// binaries still run correctly against it.
+#[derive(Debug)]
+pub struct Migration {
+    pub statements: &'static str,
+    pub readable_by: i64,
+}
 
 /// Each version's statements, for PostgreSQL.
-pub const POSTGRES: &[&str] = &[
+pub const POSTGRES: &[Migration] = &[
     // 1: everything sgbridge keeps.
-    "CREATE TABLE sgbridge_locks (
+    Migration {
+        statements: "CREATE TABLE sgbridge_locks (
         key text PRIMARY KEY,
         holder text NOT NULL,
         expires_at timestamptz NOT NULL
@@ -48,11 +67,14 @@ pub const POSTGRES: &[&str] = &[
         body text NOT NULL,
         PRIMARY KEY (project_id, region_id, id)
      );",
+        readable_by: 1,
+    },
     // 2: the embedded backend shared by replicas. Every group change takes
     // the next number of one sequence (commits serialised, so numbers are
     // seen in order); deletions leave a numbered tombstone; a task names
     // the replica running it, so one that died can be ended by another.
-    "CREATE SEQUENCE sgbridge_group_changes;
+    Migration {
+        statements: "CREATE SEQUENCE sgbridge_group_changes;
      ALTER TABLE sgbridge_groups ADD COLUMN changed bigint NOT NULL DEFAULT 0;
      CREATE INDEX sgbridge_groups_changed ON sgbridge_groups (changed);
      CREATE TABLE sgbridge_groups_gone (
@@ -65,10 +87,15 @@ pub const POSTGRES: &[&str] = &[
      );
      CREATE INDEX sgbridge_groups_gone_changed ON sgbridge_groups_gone (changed);
      ALTER TABLE sgbridge_tasks ADD COLUMN owner text;",
+        // Not for version 1's binaries: their group writes take no change
+        // number, so replicas of this version would never see them.
+        readable_by: 2,
+    },
     // 3: the token issuer's state shared by replicas: failed logins (UAA's
     // lockout counted across replicas) and the signing keys (a key made by
     // one replica signs and verifies on all). Additive: older binaries ignore it.
-    "CREATE TABLE sgbridge_login_failures (
+    Migration {
+        statements: "CREATE TABLE sgbridge_login_failures (
         username text NOT NULL,
         at bigint NOT NULL
      );
@@ -78,12 +105,17 @@ pub const POSTGRES: &[&str] = &[
         pem text NOT NULL,
         created_at bigint NOT NULL
      );",
+        // An expand: version 2's binaries ignore these tables (a mixed
+        // fleet counts the lockout on the new replicas only).
+        readable_by: 2,
+    },
 ];
 
 /// Each version's statements, for SQLite.
-pub const SQLITE: &[&str] = &[
+pub const SQLITE: &[Migration] = &[
     // 1: what one durable process keeps (no locks: one process).
-    "CREATE TABLE sgbridge_idempotency (
+    Migration {
+        statements: "CREATE TABLE sgbridge_idempotency (
         principal TEXT NOT NULL,
         key TEXT NOT NULL,
         fingerprint INTEGER NOT NULL,
@@ -110,9 +142,12 @@ pub const SQLITE: &[&str] = &[
         body TEXT NOT NULL,
         PRIMARY KEY (project_id, region_id, id)
      );",
+        readable_by: 1,
+    },
     // 2: the token issuer's failed logins and signing key (a restart keeps
     // both: the lockout holds and issued tokens stay valid).
-    "CREATE TABLE sgbridge_login_failures (
+    Migration {
+        statements: "CREATE TABLE sgbridge_login_failures (
         username TEXT NOT NULL,
         at INTEGER NOT NULL
      );
@@ -122,16 +157,27 @@ pub const SQLITE: &[&str] = &[
         pem TEXT NOT NULL,
         created_at INTEGER NOT NULL
      );",
+        readable_by: 1,
+    },
 ];
 
-/// The versions still to apply to a store at `current`, or why not.
-pub fn pending(all: &'static [&'static str], current: i64) -> Result<&'static [&'static str], String> {
+/// The versions still to apply to a store at `current` (whose newest
+/// version says which binaries may read it: `readable_by`, `None` from a
+/// release before the policy), or why this binary may not run on it.
+pub fn pending(
+    all: &'static [Migration],
+    current: i64,
+    readable_by: Option<i64>,
+) -> Result<&'static [Migration], String> {
     let known = all.len() as i64;
     if current > known {
-        return Err(format!(
-            "the store's schema is version {current}, newer than this sgbridge knows (version {known}): \
-             upgrade sgbridge, or point it at another store"
-        ));
+        return match readable_by {
+            Some(oldest) if oldest <= known => Ok(&[]),
+            _ => Err(format!(
+                "the store's schema is version {current}, newer than this sgbridge knows (version {known}) \
+                 and not readable by it: upgrade sgbridge, or point it at another store"
+            )),
+        };
     }
     Ok(&all[usize::try_from(current).unwrap_or(0)..])
 }
@@ -141,10 +187,30 @@ mod tests {
     use super::*;
 
     #[test]
-    fn newer_schemas_are_refused() {
-        assert_eq!(pending(POSTGRES, 0).unwrap().len(), POSTGRES.len());
-        assert!(pending(POSTGRES, POSTGRES.len() as i64).unwrap().is_empty());
-        let e = pending(POSTGRES, 99).unwrap_err();
-        assert!(e.contains("newer than this sgbridge knows"), "{e}");
+    fn newer_schemas_run_only_where_they_say_they_may() {
+        let known = POSTGRES.len() as i64;
+        assert_eq!(pending(POSTGRES, 0, None).unwrap().len(), POSTGRES.len());
+        assert!(pending(POSTGRES, known, Some(1)).unwrap().is_empty());
+        // A later expand this binary may ignore: it runs, applying nothing.
+        assert!(pending(POSTGRES, known + 1, Some(known)).unwrap().is_empty());
+        // A change it would get wrong, or a store from before the policy.
+        let e = pending(POSTGRES, known + 1, Some(known + 1)).unwrap_err();
+        assert!(
+            e.contains("newer than this sgbridge knows") && e.contains("not readable by it"),
+            "{e}"
+        );
+        assert!(pending(POSTGRES, 99, None).is_err());
+    }
+
+    #[test]
+    fn no_version_claims_readers_newer_than_itself_and_the_floor_never_drops() {
+        for all in [POSTGRES, SQLITE] {
+            let mut floor = 1;
+            for (i, m) in all.iter().enumerate() {
+                let version = i as i64 + 1;
+                assert!(m.readable_by >= floor && m.readable_by <= version, "version {version}");
+                floor = m.readable_by;
+            }
+        }
     }
 }

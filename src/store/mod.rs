@@ -126,6 +126,11 @@ pub trait Records: Send + Sync {
     async fn held(&self) -> Result<(u64, u64), StoreError>;
 }
 
+/// The newest PostgreSQL schema version this binary knows (and migrates to).
+pub fn postgres_schema_version() -> i64 {
+    migrations::POSTGRES.len() as i64
+}
+
 /// Whether this failed login also sweeps every name's expired failures:
 /// one in 64, so names tried once (a storm of made-up users) do not stay for
 /// ever, at the cost of a table scan only now and then.

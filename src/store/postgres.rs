@@ -159,21 +159,30 @@ impl Postgres {
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
             .await
             .map_err(db_error)?;
-        tx.batch_execute("CREATE TABLE IF NOT EXISTS sgbridge_schema (version bigint NOT NULL)")
+        tx.batch_execute(
+            "CREATE TABLE IF NOT EXISTS sgbridge_schema (version bigint NOT NULL);
+             ALTER TABLE sgbridge_schema ADD COLUMN IF NOT EXISTS readable_by bigint;",
+        )
+        .await
+        .map_err(db_error)?;
+        let newest = tx
+            .query_opt(
+                "SELECT version, readable_by FROM sgbridge_schema ORDER BY version DESC LIMIT 1",
+                &[],
+            )
             .await
             .map_err(db_error)?;
-        let current: i64 = tx
-            .query_one("SELECT coalesce(max(version), 0) FROM sgbridge_schema", &[])
-            .await
-            .map_err(db_error)?
-            .get(0);
-        let pending = migrations::pending(migrations::POSTGRES, current).map_err(StoreError)?;
-        for (i, statements) in pending.iter().enumerate() {
-            tx.batch_execute(statements).await.map_err(db_error)?;
+        let (current, readable_by): (i64, Option<i64>) = newest.map_or((0, None), |r| (r.get(0), r.get(1)));
+        let pending = migrations::pending(migrations::POSTGRES, current, readable_by).map_err(StoreError)?;
+        for (i, m) in pending.iter().enumerate() {
+            tx.batch_execute(m.statements).await.map_err(db_error)?;
             let version = current + 1 + i as i64;
-            tx.execute("INSERT INTO sgbridge_schema (version) VALUES ($1)", &[&version])
-                .await
-                .map_err(db_error)?;
+            tx.execute(
+                "INSERT INTO sgbridge_schema (version, readable_by) VALUES ($1, $2)",
+                &[&version, &m.readable_by],
+            )
+            .await
+            .map_err(db_error)?;
         }
         tx.commit().await.map_err(db_error)
     }

@@ -78,17 +78,34 @@ fn prepare(path: &Path) -> Result<Connection, String> {
     let tx = conn.transaction().map_err(|e| e.to_string())?;
     tx.execute_batch("CREATE TABLE IF NOT EXISTS sgbridge_schema (version INTEGER NOT NULL)")
         .map_err(|e| e.to_string())?;
-    let current: i64 = tx
-        .query_row("SELECT coalesce(max(version), 0) FROM sgbridge_schema", [], |r| {
-            r.get(0)
-        })
+    // The column of the compatibility policy (see `migrations`), added to
+    // stores made before it.
+    let has_column: bool = tx
+        .query_row(
+            "SELECT count(*) > 0 FROM pragma_table_info('sgbridge_schema') WHERE name = 'readable_by'",
+            [],
+            |r| r.get(0),
+        )
         .map_err(|e| e.to_string())?;
-    let pending = migrations::pending(migrations::SQLITE, current)?;
-    for (i, statements) in pending.iter().enumerate() {
-        tx.execute_batch(statements).map_err(|e| e.to_string())?;
+    if !has_column {
+        tx.execute_batch("ALTER TABLE sgbridge_schema ADD COLUMN readable_by INTEGER")
+            .map_err(|e| e.to_string())?;
+    }
+    let (current, readable_by): (i64, Option<i64>) = tx
+        .query_row(
+            "SELECT version, readable_by FROM sgbridge_schema ORDER BY version DESC LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()
+        .map_err(|e| e.to_string())?
+        .unwrap_or((0, None));
+    let pending = migrations::pending(migrations::SQLITE, current, readable_by)?;
+    for (i, m) in pending.iter().enumerate() {
+        tx.execute_batch(m.statements).map_err(|e| e.to_string())?;
         tx.execute(
-            "INSERT INTO sgbridge_schema (version) VALUES (?1)",
-            params![current + 1 + i as i64],
+            "INSERT INTO sgbridge_schema (version, readable_by) VALUES (?1, ?2)",
+            params![current + 1 + i as i64, m.readable_by],
         )
         .map_err(|e| e.to_string())?;
     }

@@ -639,3 +639,68 @@ async fn a_schema_newer_than_the_binary_is_refused_with_one_line() {
     );
     assert!(!stderr.contains("postgres://"), "no URL: {stderr}");
 }
+
+/// A rolling update across a schema change (issue 26): after a newer
+/// release has migrated the store with an expand (a version whose
+/// `readable_by` this binary meets), this binary — the rollout's old
+/// replicas — still starts and serves beside the replica that migrated;
+/// after a change it would get wrong (`readable_by` above it) it refuses
+/// with one line, and the running replicas are untouched.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn old_replicas_keep_serving_after_a_newer_release_expands_the_schema() {
+    let pg = Postgres::start("rolling");
+    let config = format!("{COMMON}[store]\nkind = \"postgres\"\n");
+    let env = [("SGBRIDGE_STORE_URL", pg.url.as_str())];
+    let migrated = serve("rolling-new", &config, &env);
+    let known = sgbridge::store::postgres_schema_version();
+    // What the next release's migration would do: an expand, readable by
+    // this release's binaries.
+    pg.psql(&format!(
+        "CREATE TABLE sgbridge_next_release (x int);
+         INSERT INTO sgbridge_schema (version, readable_by) VALUES ({}, {known})",
+        known + 1
+    ));
+    let old = serve("rolling-old", &config, &env);
+    let http = Http::default();
+    let created = http
+        .cf(
+            Method::POST,
+            &format!("{}/v2/security_groups", migrated.base),
+            r#"{"name":"rolled","rules":[]}"#,
+        )
+        .await;
+    assert_eq!(
+        created.status,
+        StatusCode::CREATED,
+        "{}",
+        String::from_utf8_lossy(&created.body)
+    );
+    let found = poll_until(&format!("{}/v2/security_groups?q=name:rolled", old.base), false, |b| {
+        b["total_results"] == 1
+    })
+    .await;
+    assert_eq!(found["resources"][0]["entity"]["name"], "rolled");
+
+    // A contract this binary would get wrong: refused, one line.
+    pg.psql(&format!(
+        "INSERT INTO sgbridge_schema (version, readable_by) VALUES ({0}, {0})",
+        known + 2
+    ));
+    let path = std::env::temp_dir().join(format!("sgbridge-rolling-{}.toml", std::process::id()));
+    std::fs::write(&path, &config).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sgbridge"))
+        .args(["serve", "--config"])
+        .arg(&path)
+        .env("SGBRIDGE_STORE_URL", &pg.url)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("not readable by it"), "{stderr}");
+    let still = http
+        .cf(Method::GET, &format!("{}/v2/security_groups", old.base), "")
+        .await;
+    assert_eq!(still.status, StatusCode::OK, "the running replicas are untouched");
+    let _ = std::fs::remove_file(&path);
+}

@@ -345,3 +345,37 @@ async fn failed_logins_of_names_tried_once_are_swept() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A SQLite store made before the schema compatibility policy (no
+/// `readable_by` column) opens, and gains the column.
+#[tokio::test]
+async fn a_sqlite_store_from_before_the_compatibility_policy_opens() {
+    use sgbridge::config::{Env, StoreConfig, StoreKind};
+    use sgbridge::store::{NoStoreTelemetry, Stores};
+    let dir = std::env::temp_dir().join(format!("sgbridge-policy-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let cfg = StoreConfig {
+        kind: StoreKind::Sqlite,
+        path: Some(dir.join("state.db")),
+        ..StoreConfig::default()
+    };
+    let (env, limits) = (Env::isolated(), limited());
+    let open = || Stores::open(&cfg, &env, &limits, std::sync::Arc::new(NoStoreTelemetry));
+    drop(open().await.unwrap());
+    let db = rusqlite::Connection::open(dir.join("state.db")).unwrap();
+    db.execute_batch("ALTER TABLE sgbridge_schema DROP COLUMN readable_by")
+        .unwrap();
+    drop(db);
+    drop(open().await.unwrap());
+    let db = rusqlite::Connection::open(dir.join("state.db")).unwrap();
+    let with_column: i64 = db
+        .query_row(
+            "SELECT count(*) FROM pragma_table_info('sgbridge_schema') WHERE name = 'readable_by'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(with_column, 1);
+    let _ = std::fs::remove_dir_all(&dir);
+}
