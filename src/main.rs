@@ -63,12 +63,39 @@ enum Command {
     Translate(TranslateArgs),
     /// Read a password from stdin and print its argon2id hash for [[auth.users]].
     HashPassword,
+    /// Copy a durable store's contents out (stdout) or in (stdin), as JSON lines.
+    Store {
+        #[command(subcommand)]
+        action: StoreCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum StoreCommand {
+    /// Write every group, task and idempotency answer of the configured store to stdout.
+    Export {
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Read an export from stdin into the configured store (with the gateway
+    /// on a SQLite store stopped; PostgreSQL replicas take it in as they run).
+    Import {
+        #[arg(long)]
+        config: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
     match Cli::parse().command {
         Command::Translate(args) => run_translate(&args),
         Command::HashPassword => sgbridge::cli::hash_password::run(),
+        Command::Store { action } => {
+            use sgbridge::cli::store::{run, Action};
+            match action {
+                StoreCommand::Export { config } => run(Action::Export, &config),
+                StoreCommand::Import { config } => run(Action::Import, &config),
+            }
+        }
         Command::CheckConfig { config } => match Config::load(&config) {
             Ok(cfg) => {
                 println!("{}: ok", config.display());

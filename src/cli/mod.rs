@@ -3,4 +3,5 @@
 pub mod hash_password;
 pub mod healthcheck;
 pub mod signals;
+pub mod store;
 pub mod translate;

@@ -227,6 +227,11 @@ impl Records for MemoryRecords {
         Ok(())
     }
 
+    /// The memory store is never exported (nothing outlives the process).
+    async fn page(&self, _: Option<(String, String)>, _: usize) -> Result<Vec<super::Kept>, StoreError> {
+        Ok(Vec::new())
+    }
+
     async fn held(&self) -> Result<(u64, u64), StoreError> {
         let state = self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         Ok((state.keys, state.bytes))

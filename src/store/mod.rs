@@ -16,6 +16,7 @@
 //! Records are stored in the Gcore wire form (groups, tasks), the one
 //! complete form of a group with its rule ids and timestamps.
 
+pub mod dump;
 mod memory;
 mod migrations;
 mod pg_tls;
@@ -96,6 +97,17 @@ pub enum Begin {
     },
 }
 
+/// One kept idempotency answer, as `sgbridge store export` moves it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Kept {
+    pub principal: String,
+    pub key: String,
+    pub fingerprint: u64,
+    pub answer: Answer,
+    /// Unix seconds.
+    pub expires_at: i64,
+}
+
 /// Idempotency records, per caller and key.
 #[async_trait]
 pub trait Records: Send + Sync {
@@ -124,6 +136,10 @@ pub trait Records: Send + Sync {
 
     /// The answers kept now: (how many, their bytes), for `/metrics`.
     async fn held(&self) -> Result<(u64, u64), StoreError>;
+
+    /// Kept answers after `after` (principal, key), in that order, at most
+    /// `limit`: `store export` reads them a page at a time.
+    async fn page(&self, after: Option<(String, String)>, limit: usize) -> Result<Vec<Kept>, StoreError>;
 }
 
 /// The newest PostgreSQL schema version this binary knows (and migrates to).
@@ -178,6 +194,10 @@ pub trait TaskLog: Send + Sync {
 
     /// Deletes ended tasks the registry has let go of (in the background).
     fn forget(&self, registry: &'static str, ids: Vec<TaskId>);
+
+    /// A registry's tasks after id `after`, in id order, at most `limit`:
+    /// `store export` reads them a page at a time.
+    async fn page(&self, registry: &'static str, after: Option<String>, limit: usize) -> Result<Vec<Task>, StoreError>;
 }
 
 /// One change to the embedded backend's groups.

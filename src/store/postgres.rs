@@ -679,6 +679,39 @@ impl Records for Postgres {
         .await
     }
 
+    async fn page(&self, after: Option<(String, String)>, limit: usize) -> Result<Vec<super::Kept>, StoreError> {
+        let (principal, key) = after.unwrap_or_default();
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.timed("records_page", async {
+            let client = self.client().await?;
+            let rows = client
+                .query(
+                    "SELECT principal, key, fingerprint, status, headers, body,
+                            extract(epoch FROM expires_at)::bigint
+                     FROM sgbridge_idempotency
+                     WHERE done AND (principal, key) > ($1, $2) ORDER BY principal, key LIMIT $3",
+                    &[&principal, &key, &limit],
+                )
+                .await
+                .map_err(db_error)?;
+            Ok(rows
+                .iter()
+                .map(|r| super::Kept {
+                    principal: r.get(0),
+                    key: r.get(1),
+                    fingerprint: r.get::<_, i64>(2) as u64,
+                    answer: Answer {
+                        status: u16::try_from(r.get::<_, Option<i32>>(3).unwrap_or(0)).unwrap_or(0),
+                        headers: rows::headers_from(&r.get::<_, Option<String>>(4).unwrap_or_default()),
+                        body: r.get::<_, Option<Vec<u8>>>(5).unwrap_or_default(),
+                    },
+                    expires_at: r.get(6),
+                })
+                .collect())
+        })
+        .await
+    }
+
     async fn held(&self) -> Result<(u64, u64), StoreError> {
         self.timed("records_held", async {
             let client = self.client().await?;
@@ -736,6 +769,23 @@ impl TaskLog for Postgres {
                 .await
                 .map_err(db_error)?;
             found.map(|r| rows::task_from(r.get(0))).transpose()
+        })
+        .await
+    }
+
+    async fn page(&self, registry: &'static str, after: Option<String>, limit: usize) -> Result<Vec<Task>, StoreError> {
+        let after = after.unwrap_or_default();
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.timed("tasks_page", async {
+            let client = self.client().await?;
+            let found = client
+                .query(
+                    "SELECT body FROM sgbridge_tasks WHERE registry = $1 AND id > $2 ORDER BY id LIMIT $3",
+                    &[&registry, &after, &limit],
+                )
+                .await
+                .map_err(db_error)?;
+            found.iter().map(|r| rows::task_from(r.get(0))).collect()
         })
         .await
     }

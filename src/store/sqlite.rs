@@ -273,6 +273,36 @@ impl Records for Sqlite {
         .await
     }
 
+    async fn page(&self, after: Option<(String, String)>, limit: usize) -> Result<Vec<super::Kept>, StoreError> {
+        let (principal, key) = after.unwrap_or_default();
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.run("records_page", move |conn| {
+            let mut stmt = conn
+                .prepare(
+                    "SELECT principal, key, fingerprint, status, headers, body, expires_at FROM sgbridge_idempotency
+                     WHERE done = 1 AND (principal, key) > (?1, ?2) ORDER BY principal, key LIMIT ?3",
+                )
+                .map_err(db_error)?;
+            let rows = stmt
+                .query_map(params![principal, key, limit], |r| {
+                    Ok(super::Kept {
+                        principal: r.get(0)?,
+                        key: r.get(1)?,
+                        fingerprint: r.get::<_, i64>(2)? as u64,
+                        answer: Answer {
+                            status: u16::try_from(r.get::<_, Option<i64>>(3)?.unwrap_or(0)).unwrap_or(0),
+                            headers: rows::headers_from(&r.get::<_, Option<String>>(4)?.unwrap_or_default()),
+                            body: r.get::<_, Option<Vec<u8>>>(5)?.unwrap_or_default(),
+                        },
+                        expires_at: r.get(6)?,
+                    })
+                })
+                .map_err(db_error)?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(db_error)
+        })
+        .await
+    }
+
     async fn held(&self) -> Result<(u64, u64), StoreError> {
         self.run("records_held", |conn| {
             let (keys, bytes): (i64, i64) = conn
@@ -345,6 +375,23 @@ impl TaskLog for Sqlite {
                 .optional()
                 .map_err(db_error)?;
             body.map(|b| rows::task_from(&b)).transpose()
+        })
+        .await
+    }
+
+    async fn page(&self, registry: &'static str, after: Option<String>, limit: usize) -> Result<Vec<Task>, StoreError> {
+        let after = after.unwrap_or_default();
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.run("tasks_page", move |conn| {
+            let mut stmt = conn
+                .prepare("SELECT body FROM sgbridge_tasks WHERE registry = ?1 AND id > ?2 ORDER BY id LIMIT ?3")
+                .map_err(db_error)?;
+            let bodies = stmt
+                .query_map(params![registry, after, limit], |r| r.get::<_, String>(0))
+                .map_err(db_error)?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(db_error)?;
+            bodies.iter().map(|b| rows::task_from(b)).collect()
         })
         .await
     }

@@ -47,7 +47,9 @@ const LAYERS: &[(&str, &[&str])] = &[
     ),
     (
         "cli",
-        &["model", "crypto", "dialect", "config", "mapping", "backend", "server"],
+        &[
+            "model", "crypto", "dialect", "config", "mapping", "store", "backend", "server",
+        ],
     ),
     (
         "fuzzing",

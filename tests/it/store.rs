@@ -9,6 +9,7 @@
 use crate::support::process::Proc;
 use crate::support::*;
 use http::{Method, StatusCode};
+use serde_json::json;
 
 use crate::support::postgres::Postgres;
 
@@ -377,5 +378,170 @@ async fn a_sqlite_store_from_before_the_compatibility_policy_opens() {
         )
         .unwrap();
     assert_eq!(with_column, 1);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `sgbridge store export` of the store `config` names (stdout), with `env`.
+fn export_store(config: &std::path::Path, env: &[(&str, &str)]) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sgbridge"))
+        .args(["store", "export", "--config"])
+        .arg(config)
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// `sgbridge store import` of `dump` (stdin) into the store `config` names.
+fn import_store(config: &std::path::Path, env: &[(&str, &str)], dump: &str) -> String {
+    use std::io::Write;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_sgbridge"))
+        .args(["store", "import", "--config"])
+        .arg(config)
+        .envs(env.iter().copied())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(dump.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let said = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(out.status.success(), "{said}");
+    said
+}
+
+/// An export's lines as a set, without the header, each record's expiry
+/// rounded (an import sets it from the time left, to the second).
+fn contents(dump: &str) -> std::collections::BTreeSet<String> {
+    dump.lines()
+        .skip(1)
+        .map(|l| {
+            let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
+            if let Some(at) = v.pointer_mut("/record/expires_at") {
+                *at = json!(at.as_i64().unwrap() / 10);
+            }
+            v.to_string()
+        })
+        .collect()
+}
+
+/// Export → import round trips (issue 26): an embedded backend's state on
+/// SQLite (groups with rules and tags, their tasks, an idempotency answer)
+/// moves to PostgreSQL and back unchanged, and a gateway on the target
+/// serves the groups and replays the answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn export_and_import_move_a_store_between_sqlite_and_postgres() {
+    let dir = std::env::temp_dir().join(format!("sgbridge-dump-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let pg = Postgres::start("dump");
+    let sqlite = |name: &str| {
+        let path = dir.join(format!("{name}.toml"));
+        let store = dir.join(format!("{name}.db"));
+        std::fs::write(
+            &path,
+            format!(
+                "[server]\nlisten = \"127.0.0.1:0\"\n[backend.embedded]\ntask_delay_ms = 10\n[store]\nkind = \"sqlite\"\npath = \"{}\"\n",
+                store.display()
+            ),
+        )
+        .unwrap();
+        path
+    };
+    let (a, b) = (sqlite("a"), sqlite("b"));
+    let on_pg = dir.join("pg.toml");
+    std::fs::write(
+        &on_pg,
+        "[server]\nlisten = \"127.0.0.1:0\"\n[store]\nkind = \"postgres\"\n",
+    )
+    .unwrap();
+    let pg_env = [("SGBRIDGE_STORE_URL", pg.url.as_str())];
+
+    // State on SQLite: a CF group, a Gcore group with a rule added, and an
+    // answer kept for an Idempotency-Key.
+    let http = Http::default();
+    let key = [("authorization", CF_AUTH), ("idempotency-key", "moved-1")];
+    let first = {
+        let gw = Proc::serve(&a, &[]);
+        let r = http
+            .send(
+                Method::POST,
+                &format!("{}/v2/security_groups", gw.base),
+                &key,
+                r#"{"name":"web","rules":[{"protocol":"tcp","destination":"10.0.0.0/8","ports":"443","log":true}]}"#,
+            )
+            .await;
+        assert_eq!(
+            r.status,
+            http::StatusCode::CREATED,
+            "{}",
+            String::from_utf8_lossy(&r.body)
+        );
+        let g = http
+            .send(
+                Method::POST,
+                &format!("{}/cloud/v2/security_groups/1/1", gw.base),
+                &[("authorization", GCORE_AUTH), ("prefer", "wait=10")],
+                r#"{"name":"db","rules":[{"direction":"ingress","protocol":"tcp","port_range_min":5432,"port_range_max":5432,"remote_ip_prefix":"10.0.0.0/8"}]}"#,
+            )
+            .await;
+        assert!(g.status.is_success(), "{}", String::from_utf8_lossy(&g.body));
+        r
+    };
+    let dump = export_store(&a, &[]);
+    assert!(dump.starts_with(r#"{"sgbridge_store":1,"#), "{dump}");
+    let said = import_store(&on_pg, &pg_env, &dump);
+    assert!(said.contains("imported 2 groups"), "{said}");
+    let again = export_store(&on_pg, &pg_env);
+    assert_eq!(contents(&again), contents(&dump), "SQLite -> PostgreSQL");
+    import_store(&b, &[], &again);
+    assert_eq!(
+        contents(&export_store(&b, &[])),
+        contents(&dump),
+        "PostgreSQL -> SQLite"
+    );
+
+    // A gateway on the target serves the groups and replays the answer.
+    let gw = Proc::serve(&on_pg, &pg_env);
+    let listed = http
+        .cf(Method::GET, &format!("{}/v2/security_groups", gw.base), "")
+        .await;
+    assert_eq!(
+        listed.json()["total_results"],
+        2,
+        "{}",
+        String::from_utf8_lossy(&listed.body)
+    );
+    let replay = http
+        .send(
+            Method::POST,
+            &format!("{}/v2/security_groups", gw.base),
+            &key,
+            r#"{"name":"web","rules":[{"protocol":"tcp","destination":"10.0.0.0/8","ports":"443","log":true}]}"#,
+        )
+        .await;
+    assert_eq!(replay.header("idempotent-replayed"), Some("true"));
+    assert_eq!(replay.body, first.body);
+
+    // A newer format is refused with one line.
+    let newer = dump.replacen(r#"{"sgbridge_store":1,"#, r#"{"sgbridge_store":2,"#, 1);
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_sgbridge"))
+        .args(["store", "import", "--config"])
+        .arg(&b)
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        child.stdin.take().unwrap().write_all(newer.as_bytes()).unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(!out.status.success());
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(said.lines().count(), 1, "{said}");
+    assert!(said.contains("format version 2"), "{said}");
     let _ = std::fs::remove_dir_all(&dir);
 }

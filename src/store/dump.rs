@@ -1,0 +1,318 @@
+//! `sgbridge store export` / `store import`: a durable store's contents as
+//! JSON lines, to back up, restore, or move (SQLite → PostgreSQL and back).
+//!
+//! The format, version 1 (a newer one is refused with one line):
+//!
+//! ```text
+//! {"sgbridge_store":1,"exported_at":"2026-12-07T11:00:00Z"}
+//! {"group":{"project_id":1,"region_id":1,"seq":7,"body":{…the Gcore wire group…}}}
+//! {"task":{"registry":"embedded","body":{…the Gcore wire task…}}}
+//! {"record":{"principal":"…","key":"…","fingerprint":"…","status":201,
+//!            "headers":[["content-type","YXBwbGljYXRpb24vanNvbg=="]],"body":"…base64…","expires_at":1765105200}}
+//! ```
+//!
+//! Groups and tasks in the Gcore wire form the stores keep them in (rule
+//! ids, timestamps and tags included); idempotency answers with their
+//! credential, fingerprint and expiry (expired ones are not imported).
+//! Tasks and answers are read a page at a time, so an export holds one page
+//! in memory; groups are read at once, as the embedded backend holds them
+//! all anyway. Not moved: locks and in-flight claims (they belong to running
+//! processes), failed logins (a 20-minute window) and the signing key (each
+//! store makes its own; set `auth.login.signing_key_file` to keep one).
+
+use super::{rows, Answer, Begin, GroupChange, Kept, Stores};
+use crate::model::{Scope, Task};
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use std::io::{BufRead, Write};
+use std::time::Duration;
+
+const VERSION: u64 = 1;
+/// The task registries a store keeps (the embedded backend's, the gateway's).
+const REGISTRIES: [&str; 2] = ["embedded", "gateway"];
+const PAGE: usize = 500;
+
+/// How many of each were moved.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Counts {
+    pub groups: u64,
+    pub tasks: u64,
+    pub records: u64,
+    /// Records not imported: expired, or the key already held.
+    pub skipped: u64,
+}
+
+impl std::fmt::Display for Counts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} groups, {} tasks, {} idempotency records ({} skipped)",
+            self.groups, self.tasks, self.records, self.skipped
+        )
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct Header {
+    sgbridge_store: u64,
+    #[serde(default)]
+    exported_at: String,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum Line {
+    Group {
+        project_id: u64,
+        region_id: u64,
+        seq: u64,
+        body: Box<RawValue>,
+    },
+    Task {
+        registry: String,
+        body: Box<RawValue>,
+    },
+    Record {
+        principal: String,
+        key: String,
+        /// A string: JSON numbers lose precision past 2^53 in most readers.
+        fingerprint: String,
+        status: u16,
+        headers: Vec<(String, String)>,
+        body: String,
+        expires_at: i64,
+    },
+}
+
+fn store_error(e: impl std::fmt::Display) -> String {
+    e.to_string()
+}
+
+fn raw(text: String) -> Result<Box<RawValue>, String> {
+    RawValue::from_string(text).map_err(store_error)
+}
+
+fn write_line(out: &mut impl Write, line: &impl Serialize) -> Result<(), String> {
+    serde_json::to_writer(&mut *out, line).map_err(store_error)?;
+    out.write_all(b"\n")
+        .map_err(|e| format!("cannot write the export: {e}"))
+}
+
+/// Writes every group, task and kept answer of `stores` to `out`.
+pub async fn export(stores: &Stores, out: &mut impl Write) -> Result<Counts, String> {
+    let (Some(groups), Some(tasks)) = (&stores.groups, &stores.tasks) else {
+        return Err("the memory store holds nothing beyond the process: export a sqlite or postgres store".into());
+    };
+    let mut counts = Counts::default();
+    let header = Header {
+        sgbridge_store: VERSION,
+        exported_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+    };
+    write_line(out, &header)?;
+    for (scope, seq, group) in groups.load().await.map_err(store_error)? {
+        let body = raw(rows::group_text(scope, &group).map_err(store_error)?)?;
+        let line = Line::Group {
+            project_id: scope.project_id,
+            region_id: scope.region_id,
+            seq,
+            body,
+        };
+        write_line(out, &line)?;
+        counts.groups += 1;
+    }
+    for registry in REGISTRIES {
+        let mut after = None;
+        loop {
+            let page = tasks.page(registry, after.clone(), PAGE).await.map_err(store_error)?;
+            for t in &page {
+                let body = raw(rows::task_text(t).map_err(store_error)?)?;
+                write_line(
+                    out,
+                    &Line::Task {
+                        registry: registry.to_string(),
+                        body,
+                    },
+                )?;
+                counts.tasks += 1;
+            }
+            match page.last() {
+                Some(t) if page.len() == PAGE => after = Some(t.id.to_string()),
+                _ => break,
+            }
+        }
+    }
+    let mut after = None;
+    loop {
+        let page = stores.records.page(after.clone(), PAGE).await.map_err(store_error)?;
+        for k in &page {
+            write_line(out, &record_line(k))?;
+            counts.records += 1;
+        }
+        match page.last() {
+            Some(k) if page.len() == PAGE => after = Some((k.principal.clone(), k.key.clone())),
+            _ => break,
+        }
+    }
+    out.flush().map_err(|e| format!("cannot write the export: {e}"))?;
+    Ok(counts)
+}
+
+fn record_line(k: &Kept) -> Line {
+    Line::Record {
+        principal: k.principal.clone(),
+        key: k.key.clone(),
+        fingerprint: k.fingerprint.to_string(),
+        status: k.answer.status,
+        headers: k
+            .answer
+            .headers
+            .iter()
+            .map(|(n, v)| (n.clone(), B64.encode(v)))
+            .collect(),
+        body: B64.encode(&k.answer.body),
+        expires_at: k.expires_at,
+    }
+}
+
+/// Reads an export into `stores`, a line at a time (groups and tasks in
+/// batches); stops at the first line it cannot take, naming it.
+pub async fn import(stores: &Stores, input: impl BufRead) -> Result<Counts, String> {
+    let (Some(groups), Some(tasks)) = (&stores.groups, &stores.tasks) else {
+        return Err("import into a sqlite or postgres store (the memory store ends with the process)".into());
+    };
+    let mut lines = input.lines().enumerate();
+    let first = lines.next().map(|(_, l)| l).transpose().map_err(store_error)?;
+    let header: Header = first
+        .as_deref()
+        .and_then(|l| serde_json::from_str(l).ok())
+        .ok_or("line 1: not an sgbridge store export (no {\"sgbridge_store\": version} line)")?;
+    if header.sgbridge_store != VERSION {
+        return Err(format!(
+            "line 1: an export of format version {}, this sgbridge reads version {VERSION}: import it with a newer sgbridge",
+            header.sgbridge_store
+        ));
+    }
+    let mut counts = Counts::default();
+    let (mut changes, mut batch): (Vec<GroupChange>, Vec<(&'static str, Task)>) = (Vec::new(), Vec::new());
+    for (i, line) in lines {
+        let line = line.map_err(|e| format!("line {}: {e}", i + 1))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let parsed: Line = serde_json::from_str(&line).map_err(|e| format!("line {}: {e}", i + 1))?;
+        let at = |e: String| format!("line {}: {e}", i + 1);
+        match parsed {
+            Line::Group {
+                project_id,
+                region_id,
+                seq,
+                body,
+            } => {
+                let group = rows::group_from(body.get()).map_err(|e| at(e.0))?;
+                let scope = Scope { project_id, region_id };
+                changes.push(GroupChange::Put { scope, seq, group });
+                counts.groups += 1;
+            }
+            Line::Task { registry, body } => {
+                let registry = REGISTRIES
+                    .into_iter()
+                    .find(|r| *r == registry)
+                    .ok_or_else(|| at(format!("unknown task registry {registry:?}")))?;
+                batch.push((registry, rows::task_from(body.get()).map_err(|e| at(e.0))?));
+                counts.tasks += 1;
+            }
+            Line::Record {
+                principal,
+                key,
+                fingerprint,
+                status,
+                headers,
+                body,
+                expires_at,
+            } => {
+                let fingerprint: u64 = fingerprint
+                    .parse()
+                    .map_err(|_| at("fingerprint is not a number".into()))?;
+                let decode = |t: &str| B64.decode(t).map_err(|e| at(e.to_string()));
+                let answer = Answer {
+                    status,
+                    headers: headers
+                        .iter()
+                        .map(|(n, v)| Ok((n.clone(), decode(v)?)))
+                        .collect::<Result<_, String>>()?,
+                    body: decode(&body)?,
+                };
+                if keep(stores, &principal, &key, fingerprint, answer, expires_at)
+                    .await
+                    .map_err(at)?
+                {
+                    counts.records += 1;
+                } else {
+                    counts.skipped += 1;
+                }
+            }
+        }
+        if changes.len() >= PAGE {
+            groups
+                .commit(&std::mem::take(&mut changes), &[])
+                .await
+                .map_err(store_error)?;
+        }
+        if batch.len() >= PAGE {
+            save_tasks(tasks.as_ref(), std::mem::take(&mut batch)).await?;
+        }
+    }
+    groups.commit(&changes, &[]).await.map_err(store_error)?;
+    save_tasks(tasks.as_ref(), batch).await?;
+    Ok(counts)
+}
+
+async fn save_tasks(log: &dyn super::TaskLog, batch: Vec<(&'static str, Task)>) -> Result<(), String> {
+    for registry in REGISTRIES {
+        let of: Vec<Task> = batch
+            .iter()
+            .filter(|(r, _)| *r == registry)
+            .map(|(_, t)| t.clone())
+            .collect();
+        if !of.is_empty() {
+            log.save_now(registry, &of).await.map_err(store_error)?;
+        }
+    }
+    Ok(())
+}
+
+/// Keeps one answer as the idempotency layer would have; false when it has
+/// expired or its key is held already.
+async fn keep(
+    stores: &Stores,
+    principal: &str,
+    key: &str,
+    fingerprint: u64,
+    answer: Answer,
+    expires_at: i64,
+) -> Result<bool, String> {
+    let left = expires_at - chrono::Utc::now().timestamp();
+    let Ok(left) = u64::try_from(left) else {
+        return Ok(false);
+    };
+    if left == 0 {
+        return Ok(false);
+    }
+    let records = &stores.records;
+    match records
+        .begin(principal, key, fingerprint, Duration::from_secs(60))
+        .await
+        .map_err(store_error)?
+    {
+        Begin::Fresh => {
+            records
+                .finish(principal, key, fingerprint, answer, Duration::from_secs(left))
+                .await
+                .map_err(store_error)?;
+            Ok(true)
+        }
+        Begin::InFlight { .. } | Begin::Done { .. } => Ok(false),
+    }
+}
