@@ -27,6 +27,8 @@ struct Inner {
     order: Vec<TaskId>,
     /// Ended tasks in the order they ended, with when.
     ended: VecDeque<(Instant, TaskId)>,
+    /// When ended tasks were last dropped.
+    swept: Option<Instant>,
 }
 
 pub struct TaskRegistry {
@@ -263,8 +265,16 @@ impl TaskRegistry {
 
     /// Drops ended tasks older than the TTL, here and in the log, so every
     /// store keeps them by this one rule; pending ones are never dropped.
+    /// At most every quarter TTL (at most a second), so the log deletes
+    /// them in batches (one transaction, one fsync, each) rather than one
+    /// by one under a steady load.
     fn sweep(&self, inner: &mut Inner) {
         let now = Instant::now();
+        let every = (self.ttl / 4).min(Duration::from_secs(1));
+        if inner.swept.is_some_and(|at| now.duration_since(at) < every) {
+            return;
+        }
+        inner.swept = Some(now);
         let mut removed = Vec::new();
         while let Some((at, _)) = inner.ended.front() {
             if now.duration_since(*at) < self.ttl {
@@ -276,8 +286,13 @@ impl TaskRegistry {
             }
         }
         if !removed.is_empty() {
-            let tasks = &inner.tasks;
-            inner.order.retain(|id| tasks.contains_key(id));
+            // Listing skips ids no longer held; the list is compacted only
+            // once it is mostly such ids (a retain on every sweep made each
+            // start O(tasks held)).
+            if inner.order.len() > 2 * inner.tasks.len() + 64 {
+                let tasks = &inner.tasks;
+                inner.order.retain(|id| tasks.contains_key(id));
+            }
             if let Some((log, name)) = &self.log {
                 log.forget(name, removed);
             }
