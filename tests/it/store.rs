@@ -198,37 +198,9 @@ fn limited() -> sgbridge::config::IdempotencyConfig {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idempotency_records_are_bounded_on_sqlite_and_postgres() {
-    use sgbridge::config::{Env, StoreConfig, StoreKind};
-    use sgbridge::store::{NoStoreTelemetry, Stores};
-    let dir = std::env::temp_dir().join(format!("sgbridge-records-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let sqlite = StoreConfig {
-        kind: StoreKind::Sqlite,
-        path: Some(dir.join("state.db")),
-        ..StoreConfig::default()
-    };
-    let stores = Stores::open(
-        &sqlite,
-        &Env::isolated(),
-        &limited(),
-        std::sync::Arc::new(NoStoreTelemetry),
-    )
-    .await
-    .unwrap();
-    records_stay_within_their_limits(stores).await;
-
-    let pg = Postgres::start("records");
-    let env = Env::isolated().with("SGBRIDGE_TEST_RECORDS_URL", &pg.url);
-    let postgres = StoreConfig {
-        kind: StoreKind::Postgres,
-        url_env: "SGBRIDGE_TEST_RECORDS_URL".into(),
-        ..StoreConfig::default()
-    };
-    let stores = Stores::open(&postgres, &env, &limited(), std::sync::Arc::new(NoStoreTelemetry))
-        .await
-        .unwrap();
-    records_stay_within_their_limits(stores).await;
+    let (sqlite, postgres, _pg, dir) = sqlite_and_postgres("records").await;
+    records_stay_within_their_limits(sqlite).await;
+    records_stay_within_their_limits(postgres).await;
     let _ = std::fs::remove_dir_all(&dir);
 }
 
