@@ -815,6 +815,13 @@ mod tests {
         c.auth.cf_bearer_tokens = vec!["real-cf".into()];
         c.auth.gcore_api_keys = vec!["real-gcore".into()];
         c.auth.gcore_keys.clear();
+        // Off loopback the announced URL must be said, too.
+        assert!(c
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("set server.external_url"));
+        c.server.external_url = "https://sgbridge.example.com".into();
         c.validate().unwrap();
         // Beside your own credentials, one holding a development secret is
         // dropped, not accepted.

@@ -2,6 +2,7 @@
 //! CLI v6) and v3 (`/v3/...`, the cf CLI v7/v8), both over the service
 //! layer, so a group written through one reads the same through the other.
 
+pub mod answer;
 pub mod job;
 pub mod rescue;
 pub mod v2;

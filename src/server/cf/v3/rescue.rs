@@ -2,7 +2,8 @@
 //! bodies and codes.
 
 use crate::dialect::cf::v3::V3Error;
-use crate::error::{Applied, Error, Kind, Missing};
+use crate::error::Error;
+use crate::server::cf::answer::{cf_answer, CfAnswer};
 use crate::server::http::{raw, Resp};
 use bytes::Bytes;
 use http::header::{HeaderValue, CONTENT_TYPE};
@@ -19,39 +20,27 @@ pub fn response(e: &V3Error) -> Resp {
 }
 
 pub fn to_v3(e: &Error) -> V3Error {
-    crate::journal::failed(e.cause());
-    let msg = e.message();
-    let unknown = match e.applied() {
-        Applied::Nothing => "",
-        Applied::Unknown => " (the change may still be applied)",
-    };
-    match e.kind() {
-        Kind::NotFound(Missing::Group(_)) => V3Error::ResourceNotFound("Security group"),
-        Kind::NotFound(Missing::Space(_)) => V3Error::ResourceNotFound("Space"),
-        Kind::NotFound(_) | Kind::NoRoute | Kind::MethodNotAllowed => V3Error::NotFound,
-        Kind::NameTaken(n) => V3Error::Unprocessable(vec![format!("Security group with name '{n}' already exists.")]),
-        Kind::Unplannable(p) => V3Error::Unprocessable(super::super::rescue::plan_messages(p)),
-        Kind::Refused => V3Error::Unprocessable(vec![format!("the backend refused the change: {msg}")]),
-        Kind::Forbidden => V3Error::NotAuthorized,
-        Kind::Conflict => V3Error::BackendTimeout(format!(
-            "The security group is still locked by another backend task at the deadline: {msg}"
-        )),
-        Kind::BackendAuth => V3Error::BackendRejected(format!("The backend refused the gateway's credentials: {msg}")),
-        Kind::Unavailable => V3Error::BackendUnavailable(format!("The backend is unavailable: {msg}{unknown}")),
-        Kind::Timeout => V3Error::BackendTimeout(format!("The backend did not finish in time: {msg}{unknown}")),
-        Kind::TaskFailed => V3Error::BackendRejected(format!("{msg}{unknown}")),
-        Kind::Upstream => V3Error::BackendRejected(format!("The backend failed: {msg}{unknown}")),
-        Kind::Unsupported => V3Error::BackendRejected(format!("The backend cannot do this: {msg}")),
-        Kind::Internal => V3Error::Unknown,
-        Kind::Unauthenticated => V3Error::NotAuthenticated,
-        Kind::BadCredentials => V3Error::InvalidAuthToken,
-        Kind::AuthUnavailable => V3Error::UaaUnavailable,
-        Kind::TooLarge => V3Error::PayloadTooLarge,
-        Kind::BodyTimeout => V3Error::RequestTimeout,
-        Kind::RequestTimeout => V3Error::BackendTimeout("The request timed out".into()),
-        Kind::KeyInFlight | Kind::KeyAnswerNotKept => V3Error::Conflict(msg.to_string()),
-        Kind::KeyReused => V3Error::Unprocessable(vec![msg.to_string()]),
-        Kind::Malformed => V3Error::InvalidRequest(msg.to_string()),
+    match cf_answer(e) {
+        CfAnswer::GroupNotFound(_) => V3Error::ResourceNotFound("Security group"),
+        CfAnswer::SpaceNotFound(_) => V3Error::ResourceNotFound("Space"),
+        CfAnswer::NotFound => V3Error::NotFound,
+        CfAnswer::NameTaken(n) => {
+            V3Error::Unprocessable(vec![format!("Security group with name '{n}' already exists.")])
+        }
+        CfAnswer::Invalid(messages) => V3Error::Unprocessable(messages),
+        CfAnswer::NotAuthorized => V3Error::NotAuthorized,
+        CfAnswer::BackendTimeout(m) => V3Error::BackendTimeout(m),
+        CfAnswer::BackendRejected(m) => V3Error::BackendRejected(m),
+        CfAnswer::BackendUnavailable(m) => V3Error::BackendUnavailable(m),
+        CfAnswer::Unknown => V3Error::Unknown,
+        CfAnswer::NotAuthenticated => V3Error::NotAuthenticated,
+        CfAnswer::InvalidAuthToken => V3Error::InvalidAuthToken,
+        CfAnswer::UaaUnavailable => V3Error::UaaUnavailable,
+        CfAnswer::PayloadTooLarge => V3Error::PayloadTooLarge,
+        CfAnswer::RequestTimeout => V3Error::RequestTimeout,
+        CfAnswer::Conflict(m) => V3Error::Conflict(m),
+        CfAnswer::KeyReused(m) => V3Error::Unprocessable(vec![m]),
+        CfAnswer::InvalidRequest(m) => V3Error::InvalidRequest(m),
     }
 }
 
