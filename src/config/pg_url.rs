@@ -44,17 +44,20 @@ pub fn split(url: &str) -> Result<(String, Settings), String> {
     };
     let rest = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         let (base, query) = url.split_once('?').unwrap_or((url, ""));
-        let mut kept = form_urlencoded::Serializer::new(String::new());
-        for (name, value) in form_urlencoded::parse(query.as_bytes()) {
-            if !settings.take(&name, &value)? {
-                kept.append_pair(&name, &value);
+        // Pairs not ours are kept byte for byte (tokio-postgres percent-
+        // decodes them itself; a form re-encoding would turn `%20` into `+`).
+        let mut kept = Vec::new();
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+            let decode = |t: &str| percent_encoding::percent_decode_str(t).decode_utf8_lossy().into_owned();
+            if !settings.take(&decode(name), &decode(value))? {
+                kept.push(pair);
             }
         }
-        let kept = kept.finish();
         if kept.is_empty() {
             base.to_string()
         } else {
-            format!("{base}?{kept}")
+            format!("{base}?{}", kept.join("&"))
         }
     } else {
         let mut kept = Vec::new();
@@ -90,6 +93,8 @@ impl Settings {
                     }
                 }
             }
+            // libpq's `system`: the platform's roots (here Mozilla's).
+            "sslrootcert" if value == "system" => self.root_cert = None,
             "sslrootcert" => self.root_cert = Some(PathBuf::from(value)),
             "sslcert" => self.cert = Some(PathBuf::from(value)),
             "sslkey" => self.key = Some(PathBuf::from(value)),
@@ -152,6 +157,13 @@ mod tests {
         assert!(split("postgres://h/db?sslcert=/c.pem")
             .unwrap_err()
             .contains("go together"));
+        let (rest, _) = split("postgres://u@h/db?application_name=a%20b+c&sslmode=require&options=-c%20x%3Dy").unwrap();
+        assert_eq!(
+            rest, "postgres://u@h/db?application_name=a%20b+c&options=-c%20x%3Dy",
+            "kept byte for byte"
+        );
+        let (_, s) = split("postgres://h/db?sslmode=verify-full&sslrootcert=system").unwrap();
+        assert_eq!(s.root_cert, None, "libpq's system roots");
         let (rest, s) = split("host=db user=app sslmode=verify-ca sslrootcert=/ca.pem").unwrap();
         assert_eq!((rest.as_str(), s.mode), ("host=db user=app", Mode::VerifyCa));
         let e = split("postgres://h/db?sslmode=verify-full&sslrootcert=/nowhere.pem")

@@ -62,7 +62,9 @@ pub struct Checker {
 }
 
 struct Job {
-    phc: String,
+    /// `None`: an unknown user, checked against the decoy (computed on the
+    /// hashing thread the first time, never on an async worker).
+    phc: Option<String>,
     password: String,
     answer: oneshot::Sender<bool>,
 }
@@ -95,7 +97,7 @@ impl Checker {
     pub async fn check(&self, phc: Option<&str>, password: &str) -> Checked {
         let (answer, answered) = oneshot::channel();
         let job = Job {
-            phc: phc.map_or_else(|| DECOY.clone(), str::to_string),
+            phc: phc.map(str::to_string),
             password: password.to_string(),
             answer,
         };
@@ -121,7 +123,8 @@ fn work(queue: &Mutex<mpsc::Receiver<Job>>) {
         let Ok(job) = next else {
             return;
         };
-        let ok = PasswordHash::new(&job.phc)
+        let phc = job.phc.as_deref().unwrap_or(DECOY.as_str());
+        let ok = PasswordHash::new(phc)
             .is_ok_and(|h| Argon2::default().verify_password(job.password.as_bytes(), &h).is_ok());
         let _ = job.answer.send(ok);
     }

@@ -94,6 +94,8 @@ impl Live {
     /// a loopback address in the file, while the process serves 0.0.0.0).
     pub fn apply(&self, mut cfg: Config) -> Result<Vec<&'static str>, String> {
         let old = self.app();
+        // Where `*_env` settings are read is the process's, not the file's.
+        cfg.env = old.cfg.env.clone();
         let kept = keep_restart_only(&old.cfg, &mut cfg);
         cfg.validate().map_err(|e| e.to_string())?;
         let app = old.reconfigured(cfg)?;
@@ -120,6 +122,7 @@ fn keep_restart_only(old: &Config, new: &mut Config) -> Vec<&'static str> {
     keep!("server.admin_listen", server.admin_listen);
     keep!("server.listen_backlog", server.listen_backlog);
     keep!("server.watch_config_s", server.watch_config_s);
+    keep!("server.readiness_interval_s", server.readiness_interval_s);
     keep!("server.tls", server.tls);
     keep!("backend", backend);
     keep!("cf.project_id", cf.project_id);

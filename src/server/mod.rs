@@ -153,7 +153,12 @@ fn fresh(app: &App) -> Duration {
 /// `/metrics`: the gauges read from their owners first.
 async fn metrics(app: &App) -> Resp {
     let ready = !app.lifecycle.is_draining() && matches!(app.readiness.now(fresh(app)), Some(Ok(())));
-    let held = app.stores.records.held().await.ok();
+    // A store that is down must not hold the scrape up; the gauges then
+    // keep their last values.
+    let held = tokio::time::timeout(Duration::from_secs(1), app.stores.records.held())
+        .await
+        .ok()
+        .and_then(Result::ok);
     app.metrics.refresh(ready, &app.service.pending_tasks(), held);
     http::raw(
         StatusCode::OK,

@@ -23,9 +23,18 @@ fn contents(paths: &[PathBuf]) -> u64 {
 
 /// Reloads whenever what the files hold changes, until the process ends.
 pub async fn run(live: Arc<Live>, every: Duration) {
+    // The files the running config names, and those the file on disk
+    // names when it parses: a refused change (a secret file not there yet)
+    // is tried again when that file appears.
     let watched = |live: &Live| {
         let mut paths = Vec::from_iter(live.path().cloned());
         paths.extend(live.app().cfg.watched_files());
+        let on_disk = live.path().and_then(|p| std::fs::read_to_string(p).ok());
+        if let Some(cfg) = on_disk.and_then(|t| toml::from_str::<crate::config::Config>(&t).ok()) {
+            paths.extend(cfg.watched_files());
+        }
+        paths.sort();
+        paths.dedup();
         paths
     };
     let mut paths = watched(&live);
@@ -39,9 +48,12 @@ pub async fn run(live: Arc<Live>, every: Duration) {
             continue;
         }
         live.reload_logged("a watched file changed");
-        // A reload may name other secret files; a refused one keeps the
-        // old list, and the same broken content is not tried again.
-        paths = watched(&live);
-        seen = contents(&paths);
+        // What triggered this reload counts as seen, not what is there now:
+        // a write landing meanwhile (or the end of a file written in place
+        // that the reload read half of) is another change, tried next tick.
+        // The same broken content is not tried again.
+        let names = watched(&live);
+        seen = if names == paths { now } else { contents(&names) };
+        paths = names;
     }
 }

@@ -159,12 +159,26 @@ impl Postgres {
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
             .await
             .map_err(db_error)?;
-        tx.batch_execute(
-            "CREATE TABLE IF NOT EXISTS sgbridge_schema (version bigint NOT NULL);
-             ALTER TABLE sgbridge_schema ADD COLUMN IF NOT EXISTS readable_by bigint;",
-        )
-        .await
-        .map_err(db_error)?;
+        tx.batch_execute("CREATE TABLE IF NOT EXISTS sgbridge_schema (version bigint NOT NULL)")
+            .await
+            .map_err(db_error)?;
+        // Only when missing: an ALTER needs the table's owner and its
+        // strongest lock, which a role that only uses the store lacks.
+        let has_column: bool = tx
+            .query_one(
+                "SELECT EXISTS (SELECT 1 FROM information_schema.columns
+                 WHERE table_name = 'sgbridge_schema' AND column_name = 'readable_by'
+                   AND table_schema = current_schema())",
+                &[],
+            )
+            .await
+            .map_err(db_error)?
+            .get(0);
+        if !has_column {
+            tx.batch_execute("ALTER TABLE sgbridge_schema ADD COLUMN readable_by bigint")
+                .await
+                .map_err(db_error)?;
+        }
         let newest = tx
             .query_opt(
                 "SELECT version, readable_by FROM sgbridge_schema ORDER BY version DESC LIMIT 1",
