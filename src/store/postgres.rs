@@ -201,17 +201,23 @@ impl Postgres {
         tx.commit().await.map_err(db_error)
     }
 
-    /// Takes the lease of `key` if it is free or expired.
+    /// Takes the lease of `key` if it is free, expired, or this replica's
+    /// own. Callers hold the key's in-process lock, so a lease of this
+    /// replica's is one whose release (spawned when it was dropped) has not
+    /// reached the database yet: without the takeover, a write answered a
+    /// moment ago left its group "locked by another task" (409) for the
+    /// caller's next write.
     async fn acquire(&self, key: &str, holder: &str) -> Result<bool, StoreError> {
         let client = self.client().await?;
+        let ours = format!("{}:", self.replica);
         let rows = client
             .query(
                 "INSERT INTO sgbridge_locks (key, holder, expires_at)
                  VALUES ($1, $2, now() + make_interval(secs => $3))
                  ON CONFLICT (key) DO UPDATE SET holder = EXCLUDED.holder, expires_at = EXCLUDED.expires_at
-                 WHERE sgbridge_locks.expires_at < now()
+                 WHERE sgbridge_locks.expires_at < now() OR left(sgbridge_locks.holder, length($4)) = $4
                  RETURNING holder",
-                &[&key, &holder, &seconds(self.lease)],
+                &[&key, &holder, &seconds(self.lease), &ours],
             )
             .await
             .map_err(db_error)?;

@@ -517,3 +517,47 @@ async fn export_and_import_move_a_store_between_sqlite_and_postgres() {
     assert!(said.contains("format version 2"), "{said}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A lock released is free at once for the next write on the same replica
+/// (issue 26's soak: a CF PUT answered, then the caller's Gcore rule add met
+/// "locked by another task" while the lease's release was still on its way
+/// to PostgreSQL); another replica's lease is still respected.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_released_lock_is_free_at_once_on_the_same_replica() {
+    use sgbridge::coord::LockKey;
+    use sgbridge::model::{Scope, Uuid};
+    let (_sqlite, postgres, pg, dir) = sqlite_and_postgres("handoff").await;
+    let scope = Scope {
+        project_id: 1,
+        region_id: 1,
+    };
+    let key = || LockKey::Group(scope, Uuid::from_random(42));
+    for i in 0..50 {
+        let held = postgres.coord.lock(key()).await.unwrap();
+        drop(held);
+        let again = postgres.coord.try_lock(key()).await.unwrap();
+        assert!(again.is_some(), "round {i}: the lock just released was still taken");
+    }
+    // Another replica on the same database waits for a lease this one holds.
+    let env = sgbridge::config::Env::isolated().with("SGBRIDGE_TEST_STORE_URL", &pg.url);
+    let cfg = sgbridge::config::StoreConfig {
+        kind: sgbridge::config::StoreKind::Postgres,
+        url_env: "SGBRIDGE_TEST_STORE_URL".into(),
+        ..sgbridge::config::StoreConfig::default()
+    };
+    let other = sgbridge::store::Stores::open(
+        &cfg,
+        &env,
+        &limited(),
+        std::sync::Arc::new(sgbridge::store::NoStoreTelemetry),
+    )
+    .await
+    .unwrap();
+    let held = postgres.coord.lock(key()).await.unwrap();
+    assert!(
+        other.coord.try_lock(key()).await.unwrap().is_none(),
+        "another replica's lease holds"
+    );
+    drop(held);
+    let _ = std::fs::remove_dir_all(&dir);
+}
