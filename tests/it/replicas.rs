@@ -436,10 +436,13 @@ async fn a_store_outage_is_a_clear_503_and_heals_without_a_restart() {
     );
     assert!(refused > 0, "no 503 while the store was down");
     assert!(healed > 0, "no create succeeded after the store came back");
-    let ready = Http::default()
-        .send(Method::GET, &format!("{}/readyz", bases[1]), &[], "")
-        .await;
-    assert_eq!(ready.status, StatusCode::OK, "ready again without a restart");
+    // Readiness comes from the background probe: its next round says so.
+    wait_for(
+        &format!("{}/readyz", bases[1]),
+        StatusCode::OK,
+        "ready again without a restart",
+    )
+    .await;
 
     // Every acknowledged create is in the backend once; a refused one is not.
     let mut held: HashMap<String, usize> = HashMap::new();
