@@ -3,7 +3,7 @@
 //! a failed write left applied. Opaque outside this module; front ends ask it
 //! questions (`kind`, `is_*`) and render it in their dialect in one place each.
 
-use crate::backend::{BackendError, ErrorKind as BackendKind};
+use crate::backend::{BackendError, ErrorKind as BackendKind, Injected};
 use crate::coord::CoordError;
 use crate::mapping::PlanError;
 use crate::model::TaskId;
@@ -107,6 +107,8 @@ struct Inner {
     message: String,
     tasks: Vec<TaskId>,
     applied: Applied,
+    /// An emulator fault and the status it answers with.
+    injected: Option<(Injected, Option<u16>)>,
 }
 
 pub struct Error(Box<Inner>);
@@ -138,6 +140,7 @@ impl Error {
             message: message.into(),
             tasks: Vec::new(),
             applied: Applied::Nothing,
+            injected: None,
         }))
     }
 
@@ -191,7 +194,16 @@ impl Error {
         } else {
             Applied::Nothing
         };
-        Error::new(kind, e.message).with_applied(applied)
+        let mut error = Error::new(kind, e.message).with_applied(applied);
+        error.0.injected = e.injected.map(|i| (i, e.status));
+        error
+    }
+
+    /// The emulator fault this error carries, if one caused it, with the
+    /// status it answers: the Gcore front end answers it as the emulated
+    /// API would; other dialects see it as a gateway sees its backend fail.
+    pub fn injected(&self) -> Option<(Injected, Option<u16>)> {
+        self.0.injected
     }
 
     pub fn wait(e: WaitError) -> Self {

@@ -231,20 +231,13 @@ impl ApiClient {
                 }
             }
         };
-        let kind = match status.as_u16() {
-            400 | 422 => ErrorKind::Invalid,
-            401 | 403 => ErrorKind::Unauthorized,
-            404 => ErrorKind::NotFound,
-            409 => ErrorKind::Conflict,
-            408 | 504 => ErrorKind::Timeout,
-            429 | 503 => ErrorKind::Unavailable,
-            _ => ErrorKind::Upstream,
-        };
+        let kind = ErrorKind::of_status(status.as_u16());
         BackendError {
             kind,
             message,
             status: Some(status.as_u16()),
             uncertain: false,
+            injected: None,
         }
     }
 

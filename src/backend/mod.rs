@@ -43,6 +43,21 @@ pub enum ErrorKind {
     Unsupported,
 }
 
+impl ErrorKind {
+    /// What an error status of a remote API means.
+    pub fn of_status(status: u16) -> ErrorKind {
+        match status {
+            400 | 422 => ErrorKind::Invalid,
+            401 | 403 => ErrorKind::Unauthorized,
+            404 => ErrorKind::NotFound,
+            409 => ErrorKind::Conflict,
+            408 | 504 => ErrorKind::Timeout,
+            429 | 503 => ErrorKind::Unavailable,
+            _ => ErrorKind::Upstream,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub struct BackendError {
     pub kind: ErrorKind,
@@ -53,6 +68,18 @@ pub struct BackendError {
     /// The request may have been applied although no answer says so (the
     /// connection broke after sending, or the answer came too late).
     pub uncertain: bool,
+    /// A fault the emulator injected (the embedded backend only): a Gcore
+    /// caller meets it as the emulated API would answer it.
+    pub injected: Option<Injected>,
+}
+
+/// How an injected fault reaches a caller of the emulated API itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Injected {
+    /// Answered with the error's own status (and `Retry-After`).
+    Answer { retry_after_s: Option<u64> },
+    /// The connection closed without an answer.
+    Reset,
 }
 
 impl fmt::Display for BackendError {
@@ -68,6 +95,7 @@ impl BackendError {
             message: message.into(),
             status: None,
             uncertain: false,
+            injected: None,
         }
     }
 
@@ -146,6 +174,9 @@ pub struct Cx {
     pub reserved_tags: bool,
     /// Plan only: writes are described, not sent (reads still are).
     pub dry_run: bool,
+    /// The operation the caller asked for, when it called the Gcore API
+    /// (`security_groups.copy`): the emulator's faults are met by it.
+    pub operation: Option<crate::config::faults::Operation>,
 }
 
 impl Cx {

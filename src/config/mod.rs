@@ -6,6 +6,7 @@
 
 mod credentials;
 mod env;
+pub mod faults;
 pub mod pg_url;
 mod validate;
 
@@ -683,6 +684,13 @@ pub struct EmbeddedConfig {
     pub region_name: String,
     /// How long finished tasks stay readable.
     pub task_ttl_s: u64,
+    /// Task delays by operation (`security_groups.create = 50`), over `task_delay_ms`.
+    pub task_delays_ms: std::collections::BTreeMap<faults::Operation, u64>,
+    /// Seeds the faults' probabilities, so a run can be replayed (absent: a
+    /// random seed, logged at start and shown by `GET /_emulator/faults`).
+    pub seed: Option<u64>,
+    /// Faults the emulator injects from the start (`[[backend.embedded.faults]]`).
+    pub faults: Vec<faults::FaultSpec>,
 }
 
 impl Default for EmbeddedConfig {
@@ -691,6 +699,9 @@ impl Default for EmbeddedConfig {
             task_delay_ms: 300,
             region_name: "Embedded-1".into(),
             task_ttl_s: 3600,
+            task_delays_ms: Default::default(),
+            seed: None,
+            faults: Vec::new(),
         }
     }
 }

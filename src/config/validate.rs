@@ -192,6 +192,14 @@ fn limits(c: &Config) -> Result<(), ConfigError> {
     let e = &c.backend.embedded;
     range("backend.embedded.task_delay_ms", e.task_delay_ms, 0..=86_400_000)?;
     range("backend.embedded.task_ttl_s", e.task_ttl_s, 1..=31_536_000)?;
+    for (op, ms) in &e.task_delays_ms {
+        if !op.starts_tasks() {
+            return Err(invalid(format!(
+                "backend.embedded.task_delays_ms: {op} starts no task, so it has no task delay"
+            )));
+        }
+        range("backend.embedded.task_delays_ms", *ms, 0..=86_400_000)?;
+    }
     let g = &c.backend.gcore;
     range("backend.gcore.request_timeout_s", g.request_timeout_s, 1..=3_600)?;
     range("backend.gcore.max_connections", g.max_connections as u64, 1..=10_000)

@@ -38,6 +38,8 @@ pub struct App {
     pub(super) bound: Arc<OnceLock<SocketAddr>>,
     /// The token issuer's key and lockout counts (outlive reloads).
     login: Arc<auth::login::State>,
+    /// The embedded backend, when it is the backend: the emulator's controls act on it.
+    pub emulator: Option<Embedded>,
 }
 
 /// The URL the gateway announces: `server.external_url`, else the address
@@ -130,20 +132,27 @@ fn remote(cfg: &Config) -> Result<Option<Arc<dyn Backend>>, String> {
 
 /// The backend the config names; the embedded one kept in the store when
 /// the store is durable (its state taken back from it).
-async fn backend(cfg: &Config, stores: &Stores) -> Result<Arc<dyn Backend>, String> {
+async fn backend(cfg: &Config, stores: &Stores) -> Result<Backends, String> {
     if let Some(b) = remote(cfg)? {
-        return Ok(b);
+        return Ok((b, None));
     }
     let (e, g) = (&cfg.backend.embedded, &cfg.gcore);
     let (Some(groups), Some(tasks)) = (&stores.groups, &stores.tasks) else {
-        return Ok(Arc::new(Embedded::new(e, g.smtp_blocked, g.max_rules)));
+        return Ok(embedded(Embedded::new(e, g.smtp_blocked, g.max_rules)));
     };
     let durable = Embedded::durable(e, g.smtp_blocked, g.max_rules, groups.clone(), tasks.clone());
     durable
         .restore(tasks.as_ref())
         .await
         .map_err(|e| format!("cannot take the embedded backend's state back: {e}"))?;
-    Ok(Arc::new(durable))
+    Ok(embedded(durable))
+}
+
+/// The backend, and the embedded one again when it is that (for the emulator's controls).
+type Backends = (Arc<dyn Backend>, Option<Embedded>);
+
+fn embedded(e: Embedded) -> Backends {
+    (Arc::new(e.clone()), Some(e))
 }
 
 impl App {
@@ -152,10 +161,10 @@ impl App {
     pub async fn open(cfg: Config) -> Result<App, String> {
         let metrics: Arc<metrics::Metrics> = Arc::default();
         let stores = Stores::open(&cfg.store, &cfg.env, &cfg.idempotency, metrics.clone()).await?;
-        let backend = backend(&cfg, &stores).await?;
+        let backends = backend(&cfg, &stores).await?;
         let scope = cf_scope(&cfg);
         let login = Arc::new(auth::login::State::open(&cfg.auth, &stores).await?);
-        App::assemble(cfg, backend, scope, stores, metrics, login)
+        App::assemble(cfg, backends, scope, stores, metrics, login)
     }
 
     /// The gateway for `cfg` with the memory store (no `await` needed; the
@@ -166,23 +175,23 @@ impl App {
         }
         let stores = Stores::memory(&cfg.idempotency);
         let (e, g) = (&cfg.backend.embedded, &cfg.gcore);
-        let backend = match remote(&cfg)? {
-            Some(b) => b,
-            None => Arc::new(Embedded::new(e, g.smtp_blocked, g.max_rules)),
+        let backends = match remote(&cfg)? {
+            Some(b) => (b, None),
+            None => embedded(Embedded::new(e, g.smtp_blocked, g.max_rules)),
         };
         let scope = cf_scope(&cfg);
-        App::assemble(cfg, backend, scope, stores, Arc::default(), Arc::default())
+        App::assemble(cfg, backends, scope, stores, Arc::default(), Arc::default())
     }
 
     /// The gateway over a given backend (tests use a scripted one).
     pub fn with_backend(cfg: Config, backend: Arc<dyn Backend>, cf_scope: Scope) -> Result<App, String> {
         let stores = Stores::memory(&cfg.idempotency);
-        App::assemble(cfg, backend, cf_scope, stores, Arc::default(), Arc::default())
+        App::assemble(cfg, (backend, None), cf_scope, stores, Arc::default(), Arc::default())
     }
 
     fn assemble(
         cfg: Config,
-        backend: Arc<dyn Backend>,
+        (backend, emulator): Backends,
         cf_scope: Scope,
         stores: Stores,
         metrics: Arc<metrics::Metrics>,
@@ -209,6 +218,7 @@ impl App {
             started: chrono::Utc::now(),
             bound,
             login,
+            emulator,
             cfg,
         })
     }
@@ -230,6 +240,7 @@ impl App {
             started: self.started,
             bound: self.bound.clone(),
             login: self.login.clone(),
+            emulator: self.emulator.clone(),
             cfg,
         })
     }

@@ -45,6 +45,12 @@ pub fn cf_v3(scopes: &CfScopes, method: &Method) -> bool {
     }
 }
 
+/// Whether `principal` may drive the emulator (`/_emulator/…`): a CF
+/// admin, or a Gcore key for every project. Read-only credentials may not.
+pub fn drives_emulator(principal: &Principal) -> bool {
+    principal.cf.admin || (principal.gcore_key && principal.projects.is_none())
+}
+
 /// Whether a Gcore key may touch `project`.
 pub fn gcore_project(principal: &Principal, project: u64) -> bool {
     principal
@@ -80,6 +86,7 @@ pub fn passes(principal: &Principal, route: &Route, method: &Method) -> bool {
                 _ => true,
             },
             super::route::Dialect::Ops => true,
+            super::route::Dialect::Emulator => drives_emulator(principal),
         },
     }
 }

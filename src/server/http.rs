@@ -18,6 +18,11 @@ pub type Resp = Response<Body>;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RequestId(pub Arc<str>);
 
+/// Marks a response that must not be sent: the connection closes instead
+/// (an emulator fault that resets connections).
+#[derive(Debug, Clone, Copy)]
+pub struct CloseWithoutAnswer;
+
 /// Who is calling, once authenticated.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Principal {
@@ -35,6 +40,8 @@ pub struct Principal {
     pub reserved_tags: bool,
     /// CF callers: the Cloud Controller scopes the token holds.
     pub cf: CfScopes,
+    /// Whether the credential is a Gcore API key.
+    pub gcore_key: bool,
 }
 
 /// The Cloud Controller scopes that matter for security groups.
@@ -103,6 +110,7 @@ impl Ctx {
             principal: self.principal.name.clone(),
             reserved_tags: self.principal.reserved_tags,
             dry_run: self.dry_run,
+            operation: super::gcore::operation(self.route.id, &self.method),
         }
     }
 }

@@ -4,6 +4,7 @@
 //! for `server.write_timeout_s` is cut off, so slow readers cannot pin
 //! memory. Shutdown drains in steps (see [`serve_live`]).
 
+use super::http::CloseWithoutAnswer;
 use super::layers::observe::ClientAddr;
 use super::live::Live;
 use super::shared_socket::Shared;
@@ -274,7 +275,21 @@ where
         if conn.on_admin {
             req.extensions_mut().insert(AdminPort);
         }
-        conn.live.router().handle(req)
+        let answered = conn.live.router().handle(req);
+        async move {
+            let resp = match answered.await {
+                Ok(resp) => resp,
+                Err(never) => match never {},
+            };
+            // hyper closes a connection whose service fails, sending nothing.
+            if resp.extensions().get::<CloseWithoutAnswer>().is_some() {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::ConnectionReset,
+                    "closed without an answer (an emulator fault)",
+                ));
+            }
+            Ok(resp)
+        }
     });
     let served = hyper::server::conn::http1::Builder::new()
         .keep_alive(true)

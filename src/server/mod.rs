@@ -9,6 +9,7 @@ pub mod auth;
 pub mod authorize;
 pub mod cf;
 pub mod dry_run;
+pub mod emulator;
 pub mod gcore;
 pub mod http;
 pub mod idempotency;
@@ -110,14 +111,22 @@ async fn dispatch(app: Arc<App>, req: Request<Bytes>) -> Resp {
         .extensions
         .remove::<Route>()
         .unwrap_or_else(|| route::classify(parts.uri.path()));
-    // With an admin listener, the ops endpoints live there and only there.
+    // With an admin listener, the ops endpoints live there and only there;
+    // the emulator's controls live nowhere else.
     let on_admin = parts.extensions.remove::<AdminPort>().is_some();
-    if app.cfg.server.admin_listen.is_some() && (route.dialect() == Dialect::Ops) != on_admin {
+    let admin_only = matches!(route.dialect(), Dialect::Ops | Dialect::Emulator);
+    let emulator_elsewhere = route.dialect() == Dialect::Emulator && !on_admin;
+    if emulator_elsewhere || (app.cfg.server.admin_listen.is_some() && admin_only != on_admin) {
         let id = parts
             .extensions
             .get::<RequestId>()
             .map_or_else(String::new, |r| r.0.to_string());
-        let dialect = if on_admin { Dialect::Ops } else { route.dialect() };
+        let dialect = match route.dialect() {
+            _ if on_admin => Dialect::Ops,
+            // Not found on the API listener, in the words of the API's own 404.
+            Dialect::Emulator => Dialect::Cf,
+            other => other,
+        };
         return rescue::render(dialect, &Error::new(Kind::NoRoute, "Not Found"), &id);
     }
     let ctx = Ctx {
@@ -142,6 +151,7 @@ async fn dispatch(app: Arc<App>, req: Request<Bytes>) -> Resp {
         Dialect::Cf => Box::pin(cf::v2::handle(app, &ctx)).await,
         Dialect::CfV3 => Box::pin(cf::v3::handle(app, &ctx)).await,
         Dialect::Gcore => Box::pin(gcore::handle(app, &ctx)).await,
+        Dialect::Emulator => Box::pin(emulator::handle(app, &ctx)).await,
     }
 }
 

@@ -14,6 +14,8 @@ pub enum Dialect {
     Gcore,
     /// `/healthz`, `/readyz`, `/metrics`.
     Ops,
+    /// `/_emulator/…`: the embedded backend's controls (admin listener only).
+    Emulator,
 }
 
 impl Dialect {
@@ -23,6 +25,7 @@ impl Dialect {
             Dialect::CfV3 => "cf_v3",
             Dialect::Gcore => "gcore",
             Dialect::Ops => "ops",
+            Dialect::Emulator => "emulator",
         }
     }
 }
@@ -97,6 +100,11 @@ routes! {
     GcoreTaskAck => Gcore, "/cloud/v1/tasks/:task_id/acknowledge";
     GcoreTaskAckAll => Gcore, "/cloud/v1/tasks/acknowledge_all";
     GcoreOther => Gcore, "/cloud/(unknown)";
+    EmulatorFaults => Emulator, "/_emulator/faults";
+    EmulatorReset => Emulator, "/_emulator/reset";
+    EmulatorState => Emulator, "/_emulator/state";
+    EmulatorTiming => Emulator, "/_emulator/timing";
+    EmulatorOther => Emulator, "/_emulator/(unknown)";
 }
 
 /// A classified request: the route and the path parameters it captured, in order.
@@ -194,6 +202,11 @@ pub fn classify(path: &str) -> Route {
         ["cloud", "v1", "tasks", t] => r(R::GcoreTask, &[t]),
         ["cloud", "v1", "tasks", t, "acknowledge"] => r(R::GcoreTaskAck, &[t]),
         ["cloud", ..] => r(R::GcoreOther, &[]),
+        ["_emulator", "faults"] => r(R::EmulatorFaults, &[]),
+        ["_emulator", "reset"] => r(R::EmulatorReset, &[]),
+        ["_emulator", "state"] => r(R::EmulatorState, &[]),
+        ["_emulator", "timing"] => r(R::EmulatorTiming, &[]),
+        ["_emulator", ..] => r(R::EmulatorOther, &[]),
         _ => r(R::CfOther, &[]),
     }
 }

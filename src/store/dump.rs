@@ -21,7 +21,7 @@
 //! store makes its own; set `auth.login.signing_key_file` to keep one).
 
 use super::{rows, Answer, Begin, GroupChange, Kept, Stores};
-use crate::model::{Scope, Task};
+use crate::model::{Group, Scope, Task};
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use serde::{Deserialize, Serialize};
@@ -100,26 +100,21 @@ fn write_line(out: &mut impl Write, line: &impl Serialize) -> Result<(), String>
         .map_err(|e| format!("cannot write the export: {e}"))
 }
 
+fn write_text(out: &mut impl Write, line: &str) -> Result<(), String> {
+    out.write_all(line.as_bytes())
+        .and_then(|()| out.write_all(b"\n"))
+        .map_err(|e| format!("cannot write the export: {e}"))
+}
+
 /// Writes every group, task and kept answer of `stores` to `out`.
 pub async fn export(stores: &Stores, out: &mut impl Write) -> Result<Counts, String> {
     let (Some(groups), Some(tasks)) = (&stores.groups, &stores.tasks) else {
         return Err("the memory store holds nothing beyond the process: export a sqlite or postgres store".into());
     };
     let mut counts = Counts::default();
-    let header = Header {
-        sgbridge_store: VERSION,
-        exported_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-    };
-    write_line(out, &header)?;
+    write_text(out, &header_line()?)?;
     for (scope, seq, group) in groups.load().await.map_err(store_error)? {
-        let body = raw(rows::group_text(scope, &group).map_err(store_error)?)?;
-        let line = Line::Group {
-            project_id: scope.project_id,
-            region_id: scope.region_id,
-            seq,
-            body,
-        };
-        write_line(out, &line)?;
+        write_text(out, &group_line(scope, seq, &group)?)?;
         counts.groups += 1;
     }
     for registry in REGISTRIES {
@@ -127,14 +122,7 @@ pub async fn export(stores: &Stores, out: &mut impl Write) -> Result<Counts, Str
         loop {
             let page = tasks.page(registry, after.clone(), PAGE).await.map_err(store_error)?;
             for t in &page {
-                let body = raw(rows::task_text(t).map_err(store_error)?)?;
-                write_line(
-                    out,
-                    &Line::Task {
-                        registry: registry.to_string(),
-                        body,
-                    },
-                )?;
+                write_text(out, &task_line(registry, t)?)?;
                 counts.tasks += 1;
             }
             match page.last() {
@@ -176,16 +164,9 @@ fn record_line(k: &Kept) -> Line {
     }
 }
 
-/// Reads an export into `stores`, a line at a time (groups and tasks in
-/// batches); stops at the first line it cannot take, naming it.
-pub async fn import(stores: &Stores, input: impl BufRead) -> Result<Counts, String> {
-    let (Some(groups), Some(tasks)) = (&stores.groups, &stores.tasks) else {
-        return Err("import into a sqlite or postgres store (the memory store ends with the process)".into());
-    };
-    let mut lines = input.lines().enumerate();
-    let first = lines.next().map(|(_, l)| l).transpose().map_err(store_error)?;
+/// Checks an export's first line: its format version is one this binary reads.
+pub fn check_header(first: Option<&str>) -> Result<(), String> {
     let header: Header = first
-        .as_deref()
         .and_then(|l| serde_json::from_str(l).ok())
         .ok_or("line 1: not an sgbridge store export (no {\"sgbridge_store\": version} line)")?;
     if header.sgbridge_store != VERSION {
@@ -194,57 +175,136 @@ pub async fn import(stores: &Stores, input: impl BufRead) -> Result<Counts, Stri
             header.sgbridge_store
         ));
     }
-    let mut counts = Counts::default();
-    let (mut changes, mut batch): (Vec<GroupChange>, Vec<(&'static str, Task)>) = (Vec::new(), Vec::new());
-    for (i, line) in lines {
-        let line = line.map_err(|e| format!("line {}: {e}", i + 1))?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        let parsed: Line = serde_json::from_str(&line).map_err(|e| format!("line {}: {e}", i + 1))?;
-        let at = |e: String| format!("line {}: {e}", i + 1);
-        match parsed {
-            Line::Group {
-                project_id,
-                region_id,
-                seq,
-                body,
-            } => {
-                let group = rows::group_from(body.get()).map_err(|e| at(e.0))?;
-                let scope = Scope { project_id, region_id };
-                changes.push(GroupChange::Put { scope, seq, group });
-                counts.groups += 1;
-            }
-            Line::Task { registry, body } => {
-                let registry = REGISTRIES
-                    .into_iter()
-                    .find(|r| *r == registry)
-                    .ok_or_else(|| at(format!("unknown task registry {registry:?}")))?;
-                batch.push((registry, rows::task_from(body.get()).map_err(|e| at(e.0))?));
-                counts.tasks += 1;
-            }
-            Line::Record {
+    Ok(())
+}
+
+/// The first line of an export.
+pub fn header_line() -> Result<String, String> {
+    let header = Header {
+        sgbridge_store: VERSION,
+        exported_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+    };
+    serde_json::to_string(&header).map_err(store_error)
+}
+
+/// A group's line (the embedded backend's groups).
+pub fn group_line(scope: Scope, seq: u64, group: &Group) -> Result<String, String> {
+    let body = raw(rows::group_text(scope, group).map_err(store_error)?)?;
+    let line = Line::Group {
+        project_id: scope.project_id,
+        region_id: scope.region_id,
+        seq,
+        body,
+    };
+    serde_json::to_string(&line).map_err(store_error)
+}
+
+/// A task's line, in `registry`.
+pub fn task_line(registry: &str, task: &Task) -> Result<String, String> {
+    let body = raw(rows::task_text(task).map_err(store_error)?)?;
+    let line = Line::Task {
+        registry: registry.to_string(),
+        body,
+    };
+    serde_json::to_string(&line).map_err(store_error)
+}
+
+/// What a line after the header holds.
+pub enum Item {
+    Group { scope: Scope, seq: u64, group: Group },
+    Task { registry: &'static str, task: Task },
+    Record(Box<Record>),
+}
+
+/// An idempotency record as exported.
+pub struct Record {
+    principal: String,
+    key: String,
+    fingerprint: u64,
+    answer: Answer,
+    expires_at: i64,
+}
+
+/// One line after the header (`None`: a blank line).
+pub fn parse_item(line: &str) -> Result<Option<Item>, String> {
+    if line.trim().is_empty() {
+        return Ok(None);
+    }
+    let parsed: Line = serde_json::from_str(line).map_err(store_error)?;
+    Ok(Some(match parsed {
+        Line::Group {
+            project_id,
+            region_id,
+            seq,
+            body,
+        } => Item::Group {
+            scope: Scope { project_id, region_id },
+            seq,
+            group: rows::group_from(body.get()).map_err(|e| e.0)?,
+        },
+        Line::Task { registry, body } => Item::Task {
+            registry: REGISTRIES
+                .into_iter()
+                .find(|r| *r == registry)
+                .ok_or_else(|| format!("unknown task registry {registry:?}"))?,
+            task: rows::task_from(body.get()).map_err(|e| e.0)?,
+        },
+        Line::Record {
+            principal,
+            key,
+            fingerprint,
+            status,
+            headers,
+            body,
+            expires_at,
+        } => {
+            let fingerprint: u64 = fingerprint.parse().map_err(|_| "fingerprint is not a number")?;
+            let decode = |t: &str| B64.decode(t).map_err(|e| e.to_string());
+            let answer = Answer {
+                status,
+                headers: headers
+                    .iter()
+                    .map(|(n, v)| Ok((n.clone(), decode(v)?)))
+                    .collect::<Result<_, String>>()?,
+                body: decode(&body)?,
+            };
+            Item::Record(Box::new(Record {
                 principal,
                 key,
                 fingerprint,
-                status,
-                headers,
-                body,
+                answer,
                 expires_at,
-            } => {
-                let fingerprint: u64 = fingerprint
-                    .parse()
-                    .map_err(|_| at("fingerprint is not a number".into()))?;
-                let decode = |t: &str| B64.decode(t).map_err(|e| at(e.to_string()));
-                let answer = Answer {
-                    status,
-                    headers: headers
-                        .iter()
-                        .map(|(n, v)| Ok((n.clone(), decode(v)?)))
-                        .collect::<Result<_, String>>()?,
-                    body: decode(&body)?,
-                };
-                if keep(stores, &principal, &key, fingerprint, answer, expires_at)
+            }))
+        }
+    }))
+}
+
+/// Reads an export into `stores`, a line at a time (groups and tasks in
+/// batches); stops at the first line it cannot take, naming it.
+pub async fn import(stores: &Stores, input: impl BufRead) -> Result<Counts, String> {
+    let (Some(groups), Some(tasks)) = (&stores.groups, &stores.tasks) else {
+        return Err("import into a sqlite or postgres store (the memory store ends with the process)".into());
+    };
+    let mut lines = input.lines().enumerate();
+    let first = lines.next().map(|(_, l)| l).transpose().map_err(store_error)?;
+    check_header(first.as_deref())?;
+    let mut counts = Counts::default();
+    let (mut changes, mut batch): (Vec<GroupChange>, Vec<(&'static str, Task)>) = (Vec::new(), Vec::new());
+    for (i, line) in lines {
+        let at = |e: String| format!("line {}: {e}", i + 1);
+        let line = line.map_err(|e| at(e.to_string()))?;
+        match parse_item(&line).map_err(at)? {
+            None => {}
+            Some(Item::Group { scope, seq, group }) => {
+                changes.push(GroupChange::Put { scope, seq, group });
+                counts.groups += 1;
+            }
+            Some(Item::Task { registry, task }) => {
+                batch.push((registry, task));
+                counts.tasks += 1;
+            }
+            Some(Item::Record(r)) => {
+                if keep(stores, &r.principal, &r.key, r.fingerprint, r.answer, r.expires_at)
                     .await
                     .map_err(at)?
                 {

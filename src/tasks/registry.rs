@@ -193,6 +193,35 @@ impl TaskRegistry {
         self.saved(&task);
     }
 
+    /// Empties the registry: a task still running ends in ERROR with
+    /// `reason` first (its waiters hear so). Answers every task it held.
+    pub fn clear(&self, reason: &str) -> Vec<Task> {
+        let mut inner = self.lock();
+        let at = now();
+        let mut out = Vec::with_capacity(inner.tasks.len());
+        for (_, mut entry) in inner.tasks.drain() {
+            if !entry.task.state.is_terminal() {
+                end(&mut entry.task, Err(reason.to_string()), at);
+                entry.notify.send_replace(entry.task.state);
+            }
+            out.push(entry.task);
+        }
+        inner.order.clear();
+        inner.ended.clear();
+        out
+    }
+
+    /// Every task held, in creation order.
+    pub fn all(&self) -> Vec<Task> {
+        let inner = self.lock();
+        inner
+            .order
+            .iter()
+            .filter_map(|id| inner.tasks.get(id))
+            .map(|e| e.task.clone())
+            .collect()
+    }
+
     pub fn get(&self, id: &TaskId) -> Option<Task> {
         self.lock().tasks.get(id).map(|e| e.task.clone())
     }

@@ -10,6 +10,7 @@ import subprocess
 import tempfile
 import threading
 
+import httpx
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -18,8 +19,11 @@ BIN = os.environ.get("SGBRIDGE_BIN", str(ROOT / "target" / "debug" / "sgbridge")
 # Spaces the CF front end knows (binds are checked against them).
 SPACES = ("8d4b5c3e-0000-4000-8000-000000000001", "8d4b5c3e-0000-4000-8000-000000000002")
 
-# Embedded backend with tasks that really run for a moment.
+# Embedded backend with tasks that really run for a moment; its emulator
+# controls (faults) on an admin listener.
 EMBEDDED = f"""
+[server]
+admin_listen = "127.0.0.1:0"
 [[cf.orgs]]
 guid = "8d4b5c3e-0000-4000-8000-0000000000aa"
 name = "org"
@@ -87,8 +91,11 @@ class Gateway:
         )
         self.log: list[str] = []
         self.url = None
+        self.admin_url = None
         for line in self.proc.stderr:
             self.log.append(line)
+            if "admin endpoints on " in line:
+                self.admin_url = line.split("admin endpoints on ")[1].split()[0]
             if "listening on " in line:
                 self.url = line.split("listening on ")[1].split()[0]
                 break
@@ -130,3 +137,33 @@ def cf_backed(embedded):
     gw = Gateway(CF_BACKED.format(base=embedded.url), env={"SGBRIDGE_CLIENTS_CC_TOKEN": "dev-admin-token"})
     yield gw
     gw.stop()
+
+
+class Faults:
+    """The emulator's fault API of a gateway on the embedded backend
+    (`/_emulator/faults` on its admin listener, admin credentials)."""
+
+    def __init__(self, gw: Gateway):
+        assert gw.admin_url, "the gateway has no admin listener"
+        self.url = gw.admin_url + "/_emulator"
+        self.headers = {"authorization": "bearer dev-admin-token"}
+
+    def arm(self, *faults: dict) -> None:
+        r = httpx.put(self.url + "/faults", json={"faults": list(faults)}, headers=self.headers)
+        assert r.status_code == 200, r.text
+
+    def hits(self) -> list[int]:
+        r = httpx.get(self.url + "/faults", headers=self.headers)
+        return [f["hits"] for f in r.json()["faults"]]
+
+    def clear(self) -> None:
+        httpx.delete(self.url + "/faults", headers=self.headers)
+
+
+@pytest.fixture
+def faults(embedded):
+    """Faults on the embedded gateway, cleared after the test."""
+    f = Faults(embedded)
+    f.clear()
+    yield f
+    f.clear()

@@ -1,20 +1,13 @@
-//! Fault injection: sgbridge with backend = gcore against a scripted fake
-//! Gcore API. Every failure must reach the CF caller as a CC-shaped error
-//! with the right status and the backend's message, never a panic.
+//! Fault injection: sgbridge with backend = gcore in front of the emulator,
+//! its faults set through the emulator's API (as the emulator's users set
+//! them), and in front of a port nobody answers. Every failure must reach
+//! the CF caller as a CC-shaped error with the right status and the
+//! backend's message, never a panic.
 
-use crate::support::fake_gcore::{self, TaskFate};
 use crate::support::*;
 use http::{Method, StatusCode};
-use serde_json::json;
+use serde_json::{json, Value};
 use std::time::Duration;
-
-async fn setup(deadline_s: u64) -> (fake_gcore::FakeGcore, Gateway, Http) {
-    let fake = fake_gcore::start().await;
-    let mut cfg = quick_config();
-    cfg.wait.deadline_s = deadline_s;
-    let gw = start_gcore_backed(&fake.url(), cfg).await;
-    (fake, gw, Http::default())
-}
 
 async fn create(http: &Http, gw: &Gateway, name: &str) -> String {
     let r = http
@@ -30,11 +23,31 @@ async fn create(http: &Http, gw: &Gateway, name: &str) -> String {
 
 const RULES: &str = r#"{"rules":[{"protocol":"tcp","destination":"10.0.0.0/8","ports":"443"}]}"#;
 
+/// A gateway with backend = gcore in front of an emulator (the embedded
+/// backend with its fault controls): faults the emulator can express are
+/// injected through its API, as users of the emulator do.
+async fn chain(deadline_s: u64) -> (Emulator, Gateway, Http) {
+    let emulator = Emulator::start(|_| {}).await;
+    let mut cfg = quick_config();
+    cfg.wait.deadline_s = deadline_s;
+    let gw = start_gcore_backed(&emulator.api, cfg).await;
+    (emulator, gw, Http::default())
+}
+
+/// The emulator's tasks, newest first.
+async fn emulator_tasks(emulator: &Emulator) -> Vec<Value> {
+    let url = format!("{}/cloud/v1/tasks?order_by=desc", emulator.api);
+    let r = emulator.http.gcore(Method::GET, &url, "").await;
+    r.json()["results"].as_array().cloned().unwrap_or_default()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn task_error_is_a_cf_error_naming_the_task() {
-    let (fake, gw, http) = setup(5).await;
+    let (emulator, gw, http) = chain(5).await;
     let guid = create(&http, &gw, "e").await;
-    fake.script(|s| s.fate = TaskFate::Error);
+    emulator
+        .arm(json!([{"operation": "security_groups.update", "effect": "task_error", "message": "Quota exceeded"}]))
+        .await;
     let r = http
         .cf(Method::PUT, &gw.url(&format!("/v2/security_groups/{guid}")), RULES)
         .await;
@@ -42,17 +55,25 @@ async fn task_error_is_a_cf_error_naming_the_task() {
     let body = r.json();
     assert_eq!(body["error_code"], "CF-BackendRejected");
     let text = body["description"].as_str().unwrap();
+    let failed = emulator_tasks(&emulator).await;
+    let task = failed.iter().find(|t| t["state"] == "ERROR").expect("the failed task");
     assert!(
-        text.contains("Scripted failure: quota exceeded") && text.contains("00000000-0000-4000-8000-"),
+        text.contains("Quota exceeded") && text.contains(task["id"].as_str().unwrap()),
         "{text}"
     );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_task_that_never_finishes_hits_the_deadline() {
-    let (fake, gw, http) = setup(1).await;
+    let (emulator, gw, http) = chain(1).await;
     let guid = create(&http, &gw, "slow").await;
-    fake.script(|s| s.fate = TaskFate::Never);
+    // A latency of nothing counts the polls.
+    emulator
+        .arm(json!([
+            {"operation": "security_groups.update", "effect": "task_stuck"},
+            {"operation": "tasks.get", "effect": "latency", "delay_ms": 0}
+        ]))
+        .await;
     let r = http
         .cf(Method::PUT, &gw.url(&format!("/v2/security_groups/{guid}")), RULES)
         .await;
@@ -60,37 +81,36 @@ async fn a_task_that_never_finishes_hits_the_deadline() {
     let body = r.json();
     assert_eq!(body["error_code"], "CF-GatewayTimeout");
     let text = body["description"].as_str().unwrap();
-    let polls = fake
-        .requests()
-        .iter()
-        .filter(|l| l.starts_with("GET /cloud/v1/tasks/"))
-        .count();
-    assert!(polls >= 2, "it polled ({polls})");
-    let task = fake
-        .requests()
-        .iter()
-        .rev()
-        .find_map(|l| l.strip_prefix("GET /cloud/v1/tasks/").map(str::to_string))
-        .unwrap();
-    assert!(text.contains(&task), "names the task id: {text}");
+    let hits = emulator.hits().await;
+    assert_eq!(hits[0], 1);
+    assert!(hits[1] >= 2, "it polled ({})", hits[1]);
+    let stuck = emulator_tasks(&emulator).await;
+    let task = stuck.iter().find(|t| t["state"] == "RUNNING").expect("the stuck task");
+    assert!(text.contains(task["id"].as_str().unwrap()), "names the task id: {text}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn locked_groups_are_retried_within_the_deadline() {
-    let (fake, gw, http) = setup(5).await;
+    let (emulator, gw, http) = chain(5).await;
     let guid = create(&http, &gw, "locked").await;
-    fake.script(|s| s.conflicts = 2);
+    emulator
+        .arm(
+            json!([{"operation": "security_groups.update", "effect": "latency", "delay_ms": 0},
+                     {"operation": "security_groups.update", "effect": "locked", "times": 2}]),
+        )
+        .await;
     let r = http
         .cf(Method::PUT, &gw.url(&format!("/v2/security_groups/{guid}")), RULES)
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", String::from_utf8_lossy(&r.body));
-    let patches = fake.requests().iter().filter(|l| l.starts_with("PATCH ")).count();
-    assert_eq!(patches, 3, "two 409s, then the write");
+    assert_eq!(emulator.hits().await, [3, 2], "two 409s, then the write");
     // A lock that outlasts the deadline is a 504, not a hang.
-    fake.script(|s| s.conflicts = 1000);
+    emulator
+        .arm(json!([{"operation": "security_groups.update", "effect": "locked"}]))
+        .await;
     let mut cfg = quick_config();
     cfg.wait.deadline_s = 1;
-    let short = start_gcore_backed(&fake.url(), cfg).await;
+    let short = start_gcore_backed(&emulator.api, cfg).await;
     // (A PUT of the rules the group already has changes nothing and sends nothing.)
     let other = r#"{"rules":[{"protocol":"tcp","destination":"10.0.0.0/8","ports":"8443"}]}"#;
     let r = http
@@ -114,35 +134,43 @@ async fn backend_down_or_failing() {
     let ready = settled_readiness(&http, &gw.url("/readyz")).await;
     assert_eq!(ready.status, StatusCode::SERVICE_UNAVAILABLE);
 
-    let (fake, gw, _) = setup(5).await;
-    fake.script(|s| s.fail_all = Some(StatusCode::INTERNAL_SERVER_ERROR));
+    let (emulator, gw, _) = chain(5).await;
+    emulator
+        .arm(
+            json!([{"operation": "security_groups.create", "effect": "http_error", "status": 500,
+            "message": "injected failure"}]),
+        )
+        .await;
     let r = http
         .cf(Method::POST, &gw.url("/v2/security_groups"), r#"{"name":"x"}"#)
         .await;
     assert_eq!(r.status, StatusCode::BAD_GATEWAY);
-    assert!(r.json()["description"].as_str().unwrap().contains("scripted failure"));
+    assert!(r.json()["description"].as_str().unwrap().contains("injected failure"));
 
-    fake.script(|s| {
-        s.fail_all = None;
-        s.drop_connections = true;
-    });
-    // A fresh gateway: its pool holds no connection opened before the change.
-    let fresh = start_gcore_backed(&fake.url(), quick_config()).await;
-    let r = http.cf(Method::GET, &fresh.url("/v2/security_groups"), "").await;
+    // Connections closed without an answer (the gateway retries its reads, then gives up).
+    emulator
+        .arm(json!([{"operation": "security_groups.list", "effect": "reset"}]))
+        .await;
+    let r = http.cf(Method::GET, &gw.url("/v2/security_groups"), "").await;
     assert!(matches!(r.status.as_u16(), 502 | 503), "{}", r.status);
+    assert_eq!(emulator.hits().await, [3], "the first read and two retries");
 
     // Slower than the backend request timeout (5 s in tests): a 504.
-    let (fake, gw, _) = setup(30).await;
-    fake.script(|s| s.delay = Duration::from_secs(6));
+    let (emulator, gw, _) = chain(30).await;
+    emulator
+        .arm(json!([{"operation": "security_groups.list", "effect": "latency", "delay_ms": 6000}]))
+        .await;
     let r = http.cf(Method::GET, &gw.url("/v2/security_groups"), "").await;
     assert_eq!(r.status, StatusCode::GATEWAY_TIMEOUT);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_writes_to_one_group_each_see_their_own_state() {
-    let (fake, gw, http) = setup(10).await;
+    let (emulator, gw, http) = chain(10).await;
     let guid = create(&http, &gw, "busy").await;
-    fake.script(|s| s.fate = TaskFate::FinishAfter(2));
+    emulator
+        .control(Method::PUT, "/_emulator/timing", r#"{"task_delay_ms": 150}"#)
+        .await;
     let http = std::sync::Arc::new(http);
     let mut writers = Vec::new();
     for port in 1000..1008u16 {
@@ -166,14 +194,15 @@ async fn concurrent_writes_to_one_group_each_see_their_own_state() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_leaving_mid_wait_does_not_break_the_gateway() {
-    let (fake, gw, http) = setup(30).await;
+    let (emulator, gw, http) = chain(30).await;
     let guid = create(&http, &gw, "left").await;
-    fake.script(|s| s.fate = TaskFate::Never);
+    emulator
+        .arm(json!([{"operation": "security_groups.update", "effect": "task_stuck"}]))
+        .await;
     let url = gw.url(&format!("/v2/security_groups/{guid}"));
     let abandoned = tokio::spawn(async move { Http::default().cf(Method::PUT, &url, RULES).await });
     tokio::time::sleep(Duration::from_millis(300)).await;
     abandoned.abort();
-    fake.script(|s| s.fate = TaskFate::FinishAfter(1));
     let r = http
         .cf(Method::GET, &gw.url(&format!("/v2/security_groups/{guid}")), "")
         .await;
@@ -182,10 +211,6 @@ async fn a_client_leaving_mid_wait_does_not_break_the_gateway() {
     assert!(String::from_utf8_lossy(&metrics.body).contains("sgbridge_http_requests_total"));
 }
 
-/// `/readyz` answers at once whatever the backend does (issue 26): before
-/// the first probe has answered, and while probes hang on a backend that
-/// takes connections and never answers, it is 503 at once, never a wait
-/// for the backend's request timeout; then the probe's own bound says why.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn readyz_answers_at_once_while_the_backend_never_answers() {
     // The kernel completes the connects; nobody ever reads or answers.

@@ -1,7 +1,8 @@
 //! The integration tests, one binary (one link of the crate, one process
 //! whose tests run side by side): each module is a suite, `support` is what
-//! they share (gateways in process and as processes, clients, scripted and
-//! fake backends, a PostgreSQL, the UAA's keys, the repository's test data).
+//! they share (gateways in process and as processes, clients, scripted
+//! backends and emulators, a PostgreSQL, the UAA's keys, the repository's
+//! test data).
 
 mod support;
 
@@ -14,6 +15,7 @@ mod chain;
 mod cli;
 mod conformance;
 mod connections;
+mod emulator;
 mod faults;
 mod fuzz_corpus;
 mod gcore_api;

@@ -7,7 +7,7 @@ use http::{Method, StatusCode};
 use serde_json::{json, Value};
 use sgbridge::config::{AuditTarget, Config};
 use sgbridge::server::live::Live;
-use sgbridge::server::{serve_live, App};
+use sgbridge::server::App;
 use std::sync::Arc;
 
 const WEB: &str = r#"{"name":"web","rules":[{"protocol":"tcp","destination":"10.0.0.1-10.0.0.6","ports":"443"}]}"#;
@@ -282,18 +282,6 @@ async fn metrics_show_backend_calls_polls_waits_and_the_build() {
         assert!(text.contains(needle), "{needle} not in:\n{text}");
     }
     assert!(!text.contains("commit=\"\""), "the build names its commit");
-}
-
-async fn start_live(cfg: Config) -> (Arc<Live>, String, String) {
-    let api = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let admin = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let urls = (
-        format!("http://{}", api.local_addr().unwrap()),
-        format!("http://{}", admin.local_addr().unwrap()),
-    );
-    let live = Arc::new(Live::new(App::new(cfg).unwrap(), None));
-    tokio::spawn(serve_live(live.clone(), api, Some(admin), std::future::pending()));
-    (live, urls.0, urls.1)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

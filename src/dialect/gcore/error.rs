@@ -43,6 +43,35 @@ pub enum GcoreError {
     /// same write again could apply it twice.
     #[error("{0} (the change may still be applied)")]
     MayBeApplied(Box<GcoreError>),
+    /// An emulator fault: answered with its own status and message.
+    #[error("{message}")]
+    Injected {
+        status: u16,
+        message: String,
+        retry_after_s: Option<u64>,
+    },
+    /// An emulator fault: the connection closes without an answer (the
+    /// status is only what the access line shows).
+    #[error("the connection was reset (an emulator fault)")]
+    Reset,
+}
+
+/// Gcore's exception class for an error status.
+fn class_of(status: u16) -> &'static str {
+    match status {
+        400 => "ValidationError",
+        401 => "AuthenticationError",
+        403 => "PermissionDeniedError",
+        404 => "NotFoundError",
+        409 => "ConflictError",
+        422 => "UnprocessableEntityError",
+        429 => "TooManyRequestsError",
+        500 => "InternalServerError",
+        502 => "BadGatewayError",
+        503 => "ServiceUnavailableError",
+        504 => "GatewayTimeoutError",
+        _ => "HTTPError",
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -106,6 +135,8 @@ impl GcoreError {
             GcoreError::Timeout(_) => 504,
             GcoreError::Internal => 500,
             GcoreError::Unprocessable(_) => 422,
+            GcoreError::Injected { status, .. } => *status,
+            GcoreError::Reset => 502,
         }
     }
 
@@ -130,6 +161,8 @@ impl GcoreError {
             GcoreError::Timeout(_) => "GatewayTimeoutError",
             GcoreError::Internal => "InternalServerError",
             GcoreError::Unprocessable(_) => "UnprocessableEntityError",
+            GcoreError::Injected { status, .. } => class_of(*status),
+            GcoreError::Reset => class_of(502),
         };
         let invalid_fields = match self {
             GcoreError::Validation { invalid_fields, .. } if !invalid_fields.is_empty() => Some(invalid_fields.clone()),

@@ -93,6 +93,7 @@ impl Authenticator {
                     Scheme::CfBearer => admin(c.read_only),
                     Scheme::GcoreKey => CfScopes::default(),
                 },
+                gcore_key: c.scheme == Scheme::GcoreKey,
             };
             let list = match c.scheme {
                 Scheme::CfBearer => &mut cf,

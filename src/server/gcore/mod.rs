@@ -8,6 +8,7 @@ mod groups;
 pub mod rescue;
 pub(crate) mod tasks;
 
+use crate::config::faults::Operation;
 use crate::dialect::gcore::body::GcoreFlags;
 use crate::dialect::gcore::GcoreError;
 use crate::model::{GroupId, Scope, Uuid};
@@ -57,6 +58,29 @@ async fn route(app: &App, ctx: &Ctx) -> Result<Resp, GcoreError> {
         (R::GcoreOther, _) => Err(GcoreError::NotFound("Not Found".into())),
         _ => Err(GcoreError::MethodNotAllowed),
     }
+}
+
+/// The Gcore SDK's name for a request (`None`: not a Gcore operation).
+pub fn operation(route: RouteId, method: &Method) -> Option<Operation> {
+    use Operation as O;
+    use RouteId as R;
+    Some(match (route, method) {
+        (R::GcoreCreate, &Method::POST) => O::GroupsCreate,
+        (R::GcorePatch, &Method::PATCH) => O::GroupsUpdate,
+        (R::GcoreRules, &Method::POST) => O::RulesCreate,
+        (R::GcoreRule, &Method::DELETE) => O::RulesDelete,
+        (R::GcoreList, &Method::GET) => O::GroupsList,
+        (R::GcoreGroup, &Method::GET) => O::GroupsGet,
+        (R::GcoreGroup, &Method::DELETE) => O::GroupsDelete,
+        (R::GcoreCopy, &Method::POST) => O::GroupsCopy,
+        (R::GcoreRevert, &Method::POST) => O::GroupsRevert,
+        (R::GcoreV1Rule, &Method::PUT) => O::RulesReplace,
+        (R::GcoreTasks, &Method::GET) => O::TasksList,
+        (R::GcoreTask, &Method::GET) => O::TasksGet,
+        (R::GcoreTaskAck, &Method::POST) => O::TasksAcknowledgeOne,
+        (R::GcoreTaskAckAll, &Method::POST) => O::TasksAcknowledgeAll,
+        _ => return None,
+    })
 }
 
 pub fn flags(app: &App) -> GcoreFlags {

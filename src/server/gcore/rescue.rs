@@ -1,17 +1,30 @@
 //! Gateway errors as Gcore errors: the one place they are turned into
 //! Gcore's bodies and statuses.
 
+use crate::backend::Injected;
 use crate::dialect::gcore::error::InvalidFields;
 use crate::dialect::gcore::GcoreError;
 use crate::error::{Applied, Error, Kind, Missing};
 use crate::mapping::PlanError;
-use crate::server::http::{json, with_header, Resp};
+use crate::server::http::{json, with_header, CloseWithoutAnswer, Resp};
 use http::StatusCode;
 
 pub fn response(e: &GcoreError, request_id: &str) -> Resp {
     let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let resp = json(status, &e.body(Some(request_id.to_string())));
-    with_header(resp, "x-should-retry", if e.should_retry() { "true" } else { "false" })
+    let mut resp = json(status, &e.body(Some(request_id.to_string())));
+    match e {
+        // An emulated API's answer: no advice of the gateway's own, so the
+        // SDK retries by its status as it would against Gcore.
+        GcoreError::Injected { retry_after_s, .. } => match retry_after_s {
+            Some(s) => with_header(resp, "retry-after", &s.to_string()),
+            None => resp,
+        },
+        GcoreError::Reset => {
+            resp.extensions_mut().insert(CloseWithoutAnswer);
+            resp
+        }
+        _ => with_header(resp, "x-should-retry", if e.should_retry() { "true" } else { "false" }),
+    }
 }
 
 fn plan_error(p: &PlanError) -> GcoreError {
@@ -29,6 +42,17 @@ fn plan_error(p: &PlanError) -> GcoreError {
 
 pub fn to_gcore(e: &Error) -> GcoreError {
     crate::journal::failed(e.cause());
+    match e.injected() {
+        Some((Injected::Reset, _)) => return GcoreError::Reset,
+        Some((Injected::Answer { retry_after_s }, Some(status))) => {
+            return GcoreError::Injected {
+                status,
+                message: e.message().to_string(),
+                retry_after_s,
+            }
+        }
+        _ => {}
+    }
     let msg = e.message().to_string();
     let error = match e.kind() {
         Kind::NotFound(Missing::Group(_)) => GcoreError::NotFound("Security group not found".into()),

@@ -8,6 +8,7 @@ use crate::server::auth::{AuthError, Authenticator};
 use crate::server::http::Resp;
 use crate::server::rescue;
 use crate::server::route::{Dialect, Route, RouteId};
+use crate::server::AdminPort;
 use http::{Method, Request};
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -29,12 +30,25 @@ where
 {
     let (dialect, id) = answer_as(&req);
     let route = req.extensions().get::<Route>().map_or(RouteId::CfOther, |r| r.id);
-    if dialect == Dialect::Ops || open(route, req.method()) {
+    // The emulator's controls are not found on the API listener, whoever asks.
+    let emulator_elsewhere = dialect == Dialect::Emulator && req.extensions().get::<AdminPort>().is_none();
+    if dialect == Dialect::Ops || emulator_elsewhere || open(route, req.method()) {
         return next(inner, req).await;
     }
-    let who = match dialect {
-        Dialect::Gcore => auth.gcore(req.headers()),
-        _ => auth.cf(req.headers()).await,
+    let gcore_scheme = match dialect {
+        Dialect::Gcore => true,
+        // The emulator's controls take either dialect's credentials.
+        Dialect::Emulator => req
+            .headers()
+            .get(http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.len() > 7 && v[..7].eq_ignore_ascii_case("apikey ")),
+        _ => false,
+    };
+    let who = if gcore_scheme {
+        auth.gcore(req.headers())
+    } else {
+        auth.cf(req.headers()).await
     };
     let principal = match who {
         Ok(p) => p,
@@ -51,6 +65,10 @@ where
         }
     };
     crate::journal::principal(&principal.name);
+    if dialect == Dialect::Emulator && !crate::server::authorize::drives_emulator(&principal) {
+        let e = Error::new(Kind::Forbidden, "the emulator's controls take admin credentials");
+        return rescue::render(dialect, &e, &id);
+    }
     req.extensions_mut().insert(principal.clone());
     let mut resp = next(inner, req).await;
     resp.extensions_mut().insert(principal);

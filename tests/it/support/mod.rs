@@ -1,7 +1,7 @@
 //! Test support: start gateways in process on ephemeral loopback ports, talk
-//! HTTP to them, and script a fake Gcore API for fault injection.
+//! HTTP to them, and start emulators (the embedded backend with its fault
+//! controls) to put behind them.
 
-pub mod fake_gcore;
 pub mod postgres;
 pub mod process;
 pub mod scripted;
@@ -65,6 +65,70 @@ pub async fn start(cfg: Config) -> Gateway {
         let _ = stopped.await;
     }));
     Gateway { addr, stop: Some(stop) }
+}
+
+/// A gateway with an API and an admin listener: (the live gateway, the
+/// API's base URL, the admin listener's).
+pub async fn start_live(cfg: Config) -> (Arc<sgbridge::server::live::Live>, String, String) {
+    let api = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let admin = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let urls = (
+        format!("http://{}", api.local_addr().unwrap()),
+        format!("http://{}", admin.local_addr().unwrap()),
+    );
+    let live = Arc::new(sgbridge::server::live::Live::new(App::new(cfg).unwrap(), None));
+    tokio::spawn(sgbridge::server::listen::serve_live(
+        live.clone(),
+        api,
+        Some(admin),
+        std::future::pending(),
+    ));
+    (live, urls.0, urls.1)
+}
+
+/// A gateway on the embedded backend with its emulator controls on an admin
+/// listener: the fault-injecting backend of chain tests.
+pub struct Emulator {
+    pub api: String,
+    pub admin: String,
+    pub http: Http,
+    _live: Arc<sgbridge::server::live::Live>,
+}
+
+impl Emulator {
+    pub async fn start(tune: impl FnOnce(&mut Config)) -> Emulator {
+        let mut cfg = quick_config();
+        cfg.server.admin_listen = Some("127.0.0.1:0".parse().unwrap());
+        tune(&mut cfg);
+        let (live, api, admin) = start_live(cfg).await;
+        Emulator {
+            api,
+            admin,
+            http: Http::default(),
+            _live: live,
+        }
+    }
+
+    /// A call to the controls (`/_emulator/…`) as the development admin.
+    pub async fn control(&self, method: Method, path: &str, body: &str) -> Reply {
+        let url = format!("{}{path}", self.admin);
+        self.http.cf(method, &url, body).await
+    }
+
+    /// Replaces the armed faults.
+    pub async fn arm(&self, faults: Value) -> Reply {
+        let body = serde_json::json!({ "faults": faults }).to_string();
+        let r = self.control(Method::PUT, "/_emulator/faults", &body).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", String::from_utf8_lossy(&r.body));
+        r
+    }
+
+    /// How often each armed fault hit.
+    pub async fn hits(&self) -> Vec<u64> {
+        let r = self.control(Method::GET, "/_emulator/faults", "").await;
+        let list = r.json()["faults"].as_array().cloned().unwrap_or_default();
+        list.iter().map(|f| f["hits"].as_u64().unwrap_or(0)).collect()
+    }
 }
 
 /// A gateway with backend = gcore pointed at `base` (key from the config's
@@ -223,6 +287,13 @@ impl InProc {
 }
 
 /// The repository's test data (`tests/data`, see its README for sources).
+/// A fresh directory under the system's temporary one (left for the OS).
+pub fn scratch(tag: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("sgbridge-{tag}-{}-{}", std::process::id(), fastrand::u64(..)));
+    std::fs::create_dir_all(&dir).expect("scratch directory");
+    dir
+}
+
 pub fn data_dir() -> std::path::PathBuf {
     std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data")
 }

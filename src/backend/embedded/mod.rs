@@ -18,7 +18,13 @@
 //! read from the store, so any replica serves any group and any task; the
 //! gateway's write locks (shared too) keep two replicas off one group.
 
-use super::{Backend, BackendError, Cx, ErrorKind, Result, Write};
+mod emulator;
+mod faults;
+
+pub use faults::FaultView;
+
+use super::{Backend, BackendError, Cx, ErrorKind, Injected, Result, Write};
+use crate::config::faults::{Effect, Operation};
 use crate::config::EmbeddedConfig;
 use crate::dialect::gcore::body::valid_patch_name;
 use crate::dialect::gcore::rule::{opens_smtp, SMTP_BLOCKED};
@@ -31,6 +37,7 @@ use crate::store::{GroupChange, GroupLog, StoreError, TaskLog};
 use crate::tasks::TaskRegistry;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use faults::{Call, Faults, Stage};
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -41,7 +48,13 @@ pub struct Embedded {
 }
 
 struct Inner {
-    delay: Duration,
+    /// Task delays: the default, and by operation.
+    timing: Mutex<Timing>,
+    /// The config's emulator settings (what a reset goes back to).
+    cfg: EmbeddedConfig,
+    faults: Faults,
+    /// Bumped by a reset: tasks started before it neither apply nor stay stuck.
+    epoch: tokio::sync::watch::Sender<u64>,
     region_name: String,
     smtp_blocked: bool,
     max_rules: usize,
@@ -51,6 +64,60 @@ struct Inner {
     store: Option<Arc<dyn GroupLog>>,
     /// Where task starts are saved before they are answered (same store).
     task_log: Option<Arc<dyn TaskLog>>,
+}
+
+/// How long tasks stay RUNNING.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Timing {
+    pub task_delay_ms: u64,
+    pub task_delays_ms: std::collections::BTreeMap<Operation, u64>,
+}
+
+impl Timing {
+    fn of(cfg: &EmbeddedConfig) -> Timing {
+        Timing {
+            task_delay_ms: cfg.task_delay_ms,
+            task_delays_ms: cfg.task_delays_ms.clone(),
+        }
+    }
+
+    fn delay(&self, op: Operation) -> Duration {
+        Duration::from_millis(self.task_delays_ms.get(&op).copied().unwrap_or(self.task_delay_ms))
+    }
+}
+
+/// The group a call names, as faults match it by name.
+#[derive(Clone, Copy)]
+enum Target<'a> {
+    Named(&'a str),
+    Id(&'a GroupId),
+    None,
+}
+
+/// What a started task does.
+enum Fate {
+    Run,
+    Fail(String),
+    Stuck,
+}
+
+/// The backend call that carries an operation the caller asked for: a
+/// Gcore `copy` is a read and a create, and meets its faults at the create.
+fn carried_by(op: Operation) -> Operation {
+    match op {
+        Operation::GroupsCopy => Operation::GroupsCreate,
+        Operation::GroupsRevert | Operation::RulesReplace => Operation::GroupsUpdate,
+        other => other,
+    }
+}
+
+/// The operation a call of backend method `method` meets faults as: the
+/// caller's own (a Gcore caller's request meets them once, at the call
+/// that carries it), else the method's (a CF caller's request meets the
+/// faults of each call the gateway makes, as it would on Gcore).
+fn attributed(cx: &Cx, method: Operation) -> Option<Operation> {
+    let op = cx.operation.unwrap_or(method);
+    (carried_by(op) == method).then_some(op)
 }
 
 /// A task registered but not yet let run: it waits for [`Embedded::announce`]
@@ -142,6 +209,16 @@ impl Op {
         }
     }
 
+    /// The backend method (as an operation) that starts this task.
+    fn method(&self) -> Operation {
+        match self {
+            Op::Create { .. } => Operation::GroupsCreate,
+            Op::Update { .. } => Operation::GroupsUpdate,
+            Op::AddRule { .. } => Operation::RulesCreate,
+            Op::DeleteRule { .. } => Operation::RulesDelete,
+        }
+    }
+
     fn group(&self) -> &GroupId {
         match self {
             Op::Create { id, .. } | Op::Update { id, .. } | Op::AddRule { id, .. } | Op::DeleteRule { id, .. } => id,
@@ -228,9 +305,20 @@ impl Embedded {
         if let Some((_, log)) = &store {
             tasks = tasks.with_log(log.clone(), "embedded");
         }
+        let faults = Faults::new(cfg.seed, cfg.faults.clone());
+        if !cfg.faults.is_empty() {
+            tracing::info!(
+                faults = cfg.faults.len(),
+                seed = faults.seed(),
+                "emulator faults armed (set backend.embedded.seed to this seed to replay a run)"
+            );
+        }
         Embedded {
             inner: Arc::new(Inner {
-                delay: Duration::from_millis(cfg.task_delay_ms),
+                timing: Mutex::new(Timing::of(cfg)),
+                cfg: cfg.clone(),
+                faults,
+                epoch: tokio::sync::watch::Sender::new(0),
                 region_name: cfg.region_name.clone(),
                 smtp_blocked,
                 max_rules,
@@ -462,13 +550,43 @@ impl Embedded {
         Ok(())
     }
 
+    /// What a task started by `cx` for `op` does, and how long it runs.
+    /// `held_name`: the name of the group a locked op holds (the caller
+    /// holds the state's lock).
+    fn fate(&self, cx: &Cx, scope: Scope, op: &Op, held_name: Option<&str>) -> (Fate, Duration) {
+        let method = op.method();
+        let attributed = attributed(cx, method);
+        let delay = self.timing_now().delay(attributed.unwrap_or(method));
+        let Some(operation) = attributed else {
+            return (Fate::Run, delay);
+        };
+        let name = match op {
+            Op::Create { name, .. } => Some(name.as_str()),
+            _ => held_name,
+        };
+        let call = Call {
+            op: operation,
+            scope: Some(scope),
+            group_name: name,
+        };
+        let fate = match self.inner.faults.draw(&call, Stage::Task).effect {
+            Some(Effect::TaskError { message }) => Fate::Fail(message),
+            Some(Effect::TaskStuck) => Fate::Stuck,
+            _ => Fate::Run,
+        };
+        (fate, delay)
+    }
+
     /// Registers a RUNNING task for `op` (holding its group unless it is a
-    /// create); once announced it runs for the configured delay.
-    fn start(&self, cx: &Cx, scope: Scope, op: Op) -> Started {
+    /// create); once announced it runs for its delay, then applies its
+    /// change, or fails or sticks as a fault says.
+    fn start(&self, cx: &Cx, scope: Scope, op: Op, held_name: Option<&str>) -> Started {
+        let (fate, delay) = self.fate(cx, scope, &op, held_name);
         let task = self.inner.tasks.start(scope, op.kind(), Some(cx.request_id.clone()));
         let this = self.clone();
         let id = task.clone();
         let (go, announced) = tokio::sync::oneshot::channel();
+        let mut epoch = self.inner.epoch.subscribe();
         tokio::spawn(async move {
             if announced.await != Ok(true) {
                 let target = op.group().clone();
@@ -477,7 +595,16 @@ impl Embedded {
                 this.inner.tasks.finish(&id, outcome);
                 return;
             }
-            tokio::time::sleep(this.inner.delay).await;
+            let started = *epoch.borrow_and_update();
+            if let Fate::Stuck = fate {
+                // Until a reset: it ends the task (and empties the groups).
+                let _ = epoch.changed().await;
+                return;
+            }
+            tokio::time::sleep(delay).await;
+            if *epoch.borrow() != started {
+                return;
+            }
             if let Err(e) = this.refresh().await {
                 release(&mut this.state(), scope, op.group(), &id);
                 this.inner
@@ -487,7 +614,13 @@ impl Embedded {
             }
             let target = vec![op.group().clone()];
             let previous = this.copies(scope, &target);
-            let mut outcome = this.apply(scope, &id, op);
+            let mut outcome = match fate {
+                Fate::Fail(message) => {
+                    release(&mut this.state(), scope, op.group(), &id);
+                    Err(message)
+                }
+                _ => this.apply(scope, &id, op),
+            };
             // A durable change is saved with its task's end before anyone
             // hears of it; a save that fails undoes it.
             if let Some(store) = &this.inner.store {
@@ -501,6 +634,74 @@ impl Embedded {
             this.inner.tasks.finish(&id, outcome);
         });
         Started { id: task, go }
+    }
+
+    fn timing_now(&self) -> MutexGuard<'_, Timing> {
+        self.inner.timing.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn name_of(&self, scope: Scope, id: &GroupId) -> Option<String> {
+        self.state()
+            .groups
+            .get(&(scope, id.clone()))
+            .map(|e| e.meta.name.clone())
+    }
+
+    /// Meets the faults armed for a call of backend method `method`: waits
+    /// out a latency, or answers the error a fault injects.
+    async fn meet(&self, cx: &Cx, method: Operation, scope: Option<Scope>, group: Target<'_>) -> Result<()> {
+        if !self.inner.faults.armed() {
+            return Ok(());
+        }
+        let Some(op) = attributed(cx, method) else {
+            return Ok(());
+        };
+        let name = match group {
+            Target::Named(n) => Some(n.to_string()),
+            Target::Id(id) => scope.and_then(|s| self.name_of(s, id)),
+            Target::None => None,
+        };
+        let call = Call {
+            op,
+            scope,
+            group_name: name.as_deref(),
+        };
+        let drawn = self.inner.faults.draw(&call, Stage::Answer);
+        if drawn.delay_ms > 0 {
+            tokio::time::sleep(Duration::from_millis(drawn.delay_ms)).await;
+        }
+        match drawn.effect {
+            Some(Effect::HttpError {
+                status,
+                message,
+                retry_after_s,
+            }) => Err(BackendError {
+                status: Some(status),
+                injected: Some(Injected::Answer { retry_after_s }),
+                ..BackendError::new(ErrorKind::of_status(status), message)
+            }),
+            Some(Effect::Locked) => Err(match group {
+                Target::Id(id) => locked(id),
+                _ => BackendError::new(
+                    ErrorKind::Conflict,
+                    "Resource is already locked by another task. Please try again later.",
+                ),
+            }),
+            Some(Effect::Reset) => {
+                let e = BackendError {
+                    injected: Some(Injected::Reset),
+                    ..BackendError::new(ErrorKind::Unavailable, "the connection was reset (an emulator fault)")
+                };
+                // A caller behind a gateway cannot tell whether a write
+                // whose connection broke was applied, as with a real API.
+                Err(if op.starts_tasks() || op == Operation::GroupsDelete {
+                    e.uncertain()
+                } else {
+                    e
+                })
+            }
+            _ => Ok(()),
+        }
     }
 
     /// Lets a started task run and answers it, once a durable store holds
@@ -530,7 +731,7 @@ impl Embedded {
         if entry.locked_by.is_some() {
             return Err(locked(op.group()));
         }
-        let task = self.start(cx, scope, op);
+        let task = self.start(cx, scope, op, Some(&entry.meta.name));
         entry.locked_by = Some(task.id.clone());
         Ok(task)
     }
@@ -685,7 +886,9 @@ impl Backend for Embedded {
         Shape::Atomic
     }
 
-    async fn list(&self, _cx: &Cx, scope: Scope, name: Option<&str>) -> Result<Vec<Group>> {
+    async fn list(&self, cx: &Cx, scope: Scope, name: Option<&str>) -> Result<Vec<Group>> {
+        let target = name.map_or(Target::None, Target::Named);
+        self.meet(cx, Operation::GroupsList, Some(scope), target).await?;
         self.refresh().await?;
         let state = self.state();
         let mut found: Vec<&Entry> = state
@@ -699,7 +902,8 @@ impl Backend for Embedded {
         Ok(found.into_iter().map(Entry::group).collect())
     }
 
-    async fn get(&self, _cx: &Cx, scope: Scope, id: &GroupId) -> Result<Group> {
+    async fn get(&self, cx: &Cx, scope: Scope, id: &GroupId) -> Result<Group> {
+        self.meet(cx, Operation::GroupsGet, Some(scope), Target::Id(id)).await?;
         self.refresh().await?;
         let state = self.state();
         state
@@ -713,6 +917,8 @@ impl Backend for Embedded {
         let NewContent::Atomic { rules, tags } = group.content else {
             return Err(wrong_shape());
         };
+        let target = Target::Named(&group.name);
+        self.meet(cx, Operation::GroupsCreate, Some(scope), target).await?;
         let rules = stored(rules.unwrap_or_else(default_rules));
         self.check_rules(&rules)?;
         self.refresh().await?;
@@ -723,7 +929,7 @@ impl Backend for Embedded {
             rules,
             tags,
         };
-        let started = self.start(cx, scope, op);
+        let started = self.start(cx, scope, op, None);
         self.announce(started).await
     }
 
@@ -731,6 +937,8 @@ impl Backend for Embedded {
         let PatchContent::Atomic { rules, tags } = patch.content else {
             return Err(wrong_shape());
         };
+        self.meet(cx, Operation::GroupsUpdate, Some(scope), Target::Id(id))
+            .await?;
         if patch.name.as_deref().is_some_and(|n| !valid_patch_name(n)) {
             // Gcore's PATCH pattern, enforced here too so CF renames fail alike on both backends.
             return Err(BackendError::new(
@@ -785,6 +993,8 @@ impl Backend for Embedded {
     }
 
     async fn add_rule(&self, cx: &Cx, scope: Scope, id: &GroupId, atom: Atom) -> Result<Write> {
+        self.meet(cx, Operation::RulesCreate, Some(scope), Target::Id(id))
+            .await?;
         let atom = Atom { log: false, ..atom };
         self.check_rules(std::slice::from_ref(&atom))?;
         self.refresh().await?;
@@ -817,6 +1027,8 @@ impl Backend for Embedded {
     }
 
     async fn delete_rule(&self, cx: &Cx, scope: Scope, id: &GroupId, rule_id: &Uuid) -> Result<Write> {
+        self.meet(cx, Operation::RulesDelete, Some(scope), Target::Id(id))
+            .await?;
         self.refresh().await?;
         let started = {
             let mut state = self.state();
@@ -833,7 +1045,9 @@ impl Backend for Embedded {
         self.announce(started).await
     }
 
-    async fn delete(&self, _cx: &Cx, scope: Scope, id: &GroupId) -> Result<()> {
+    async fn delete(&self, cx: &Cx, scope: Scope, id: &GroupId) -> Result<()> {
+        self.meet(cx, Operation::GroupsDelete, Some(scope), Target::Id(id))
+            .await?;
         self.refresh().await?;
         let previous = self.remove(scope, id)?;
         self.save_or_undo(scope, previous).await?;
@@ -843,20 +1057,33 @@ impl Backend for Embedded {
         Ok(())
     }
 
-    async fn task(&self, _cx: &Cx, id: &TaskId) -> Result<Task> {
+    async fn task(&self, cx: &Cx, id: &TaskId) -> Result<Task> {
+        let scope = self.inner.tasks.get(id).map(|t| t.scope);
+        self.meet(cx, Operation::TasksGet, scope, Target::None).await?;
         self.find_task(id)
             .await?
             .ok_or_else(|| BackendError::not_found(format!("Task {id} not found")))
     }
 
-    async fn tasks(&self, _cx: &Cx, query: &TaskQuery) -> Result<(usize, Vec<Task>)> {
+    async fn tasks(&self, cx: &Cx, query: &TaskQuery) -> Result<(usize, Vec<Task>)> {
+        let scope = match (query.project_ids.as_slice(), query.region_ids.as_slice()) {
+            ([project_id], [region_id]) => Some(Scope {
+                project_id: *project_id,
+                region_id: *region_id,
+            }),
+            _ => None,
+        };
+        self.meet(cx, Operation::TasksList, scope, Target::None).await?;
         match (self.shared(), &self.inner.task_log) {
             (Some(_), Some(log)) => Ok(crate::tasks::page(self.all_tasks(log).await?, query)),
             _ => Ok(self.inner.tasks.query(query)),
         }
     }
 
-    async fn acknowledge(&self, _cx: &Cx, id: &TaskId) -> Result<Task> {
+    async fn acknowledge(&self, cx: &Cx, id: &TaskId) -> Result<Task> {
+        let scope = self.inner.tasks.get(id).map(|t| t.scope);
+        self.meet(cx, Operation::TasksAcknowledgeOne, scope, Target::None)
+            .await?;
         if let Some(t) = self.inner.tasks.acknowledge(id, 0) {
             return Ok(t);
         }
@@ -872,7 +1099,12 @@ impl Backend for Embedded {
         Ok(task)
     }
 
-    async fn acknowledge_all(&self, _cx: &Cx, project_id: Option<u64>, region_id: Option<u64>) -> Result<()> {
+    async fn acknowledge_all(&self, cx: &Cx, project_id: Option<u64>, region_id: Option<u64>) -> Result<()> {
+        let scope = project_id
+            .zip(region_id)
+            .map(|(project_id, region_id)| Scope { project_id, region_id });
+        self.meet(cx, Operation::TasksAcknowledgeAll, scope, Target::None)
+            .await?;
         self.inner.tasks.acknowledge_all(project_id, region_id, 0);
         if let (Some(_), Some(log)) = (self.shared(), &self.inner.task_log) {
             let mut others = self.all_tasks(log).await?;
