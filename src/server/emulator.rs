@@ -67,7 +67,12 @@ pub async fn handle(app: &App, ctx: &Ctx) -> Resp {
             "the emulator's controls serve the embedded backend only",
         ));
     };
-    match route(emulator, ctx).await {
+    let answer = if ctx.dry_run {
+        Err(bad("the emulator's controls have no dry run", Some("dry_run".into())))
+    } else {
+        route(emulator, ctx).await
+    };
+    match answer {
         Ok(resp) => resp,
         Err(refused) => {
             crate::journal::refused(refused.status.as_u16(), &refused.error);

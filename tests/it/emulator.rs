@@ -344,6 +344,16 @@ async fn latency_delays_the_answer_and_stacks_with_an_error() {
     );
     assert!(started.elapsed() >= std::time::Duration::from_millis(300));
     assert_eq!(emu.hits().await, [2, 1]);
+
+    // A CF read is a backend read: it waits as long.
+    let guid = emu.cf_create("cf-web").await;
+    emu.arm(json!([{"operation": "security_groups.get", "effect": "latency", "delay_ms": 300}]))
+        .await;
+    let started = tokio::time::Instant::now();
+    let r = emu.cf(Method::GET, &format!("/v2/security_groups/{guid}"), "").await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(started.elapsed() >= std::time::Duration::from_millis(300));
+    assert!(emu.hits().await[0] >= 1);
 }
 
 /// A raw HTTP/1.1 GET: the bytes answered before the connection closed.
@@ -476,6 +486,17 @@ async fn bad_faults_are_refused_naming_the_field() {
         assert!(r.json()["error"].as_str().unwrap().starts_with(field), "{}", r.json());
     }
     assert_eq!(emu.hits().await, Vec::<u64>::new(), "a refused list arms nothing");
+    let faults = json!({"faults": [{"operation": "tasks.get", "effect": "locked"}]}).to_string();
+    let r = emu
+        .control(Method::PUT, "/_emulator/faults?dry_run=true", &faults)
+        .await;
+    assert_eq!(
+        r.status,
+        StatusCode::BAD_REQUEST,
+        "no dry run: {}",
+        String::from_utf8_lossy(&r.body)
+    );
+    assert_eq!(emu.hits().await, Vec::<u64>::new());
 
     // The same checks at start: check-config names the field too.
     let path = scratch("emulator").join("sgbridge.toml");
@@ -607,4 +628,61 @@ async fn a_seed_repeats_the_same_faults_in_another_process() {
     assert_eq!(first, second);
     assert!(first.contains(&503) && first.contains(&200), "{first:?}");
     assert_ne!(first, other, "another seed, other draws");
+}
+
+/// A gateway on the embedded backend kept in SQLite at `db`, called in process.
+async fn on_sqlite(db: &std::path::Path) -> InProc {
+    let mut cfg = quick_config();
+    cfg.server.admin_listen = Some("127.0.0.1:0".parse().unwrap());
+    cfg.store.kind = sgbridge::config::StoreKind::Sqlite;
+    cfg.store.path = Some(db.to_path_buf());
+    let app = sgbridge::server::App::open(cfg).await.expect("open the store");
+    InProc {
+        app: std::sync::Arc::new(app),
+    }
+}
+
+async fn groups_on(gw: &InProc) -> Value {
+    gw.gcore(Method::GET, V1, "").await.json()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_a_durable_store_a_reset_and_a_restore_outlive_a_restart() {
+    let db = scratch("emulator-sqlite").join("sgbridge.db");
+    let gw = on_sqlite(&db).await;
+    let r = gw
+        .gcore(Method::POST, BASE, &format!(r#"{{"name":"kept","rules":[{RULE}]}}"#))
+        .await;
+    let task = r.json()["tasks"][0].as_str().unwrap().to_string();
+    for _ in 0..500 {
+        let t = gw
+            .gcore(Method::GET, &format!("/cloud/v1/tasks/{task}"), "")
+            .await
+            .json();
+        if t["state"] != "RUNNING" {
+            assert_eq!(t["state"], "FINISHED");
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let before = groups_on(&gw).await;
+    assert_eq!(before["count"], 1);
+    let snapshot = gw.admin(Method::GET, "/_emulator/state", "").await;
+    let snapshot = String::from_utf8_lossy(&snapshot.body).to_string();
+    assert_eq!(
+        gw.admin(Method::POST, "/_emulator/reset", "").await.status,
+        StatusCode::OK
+    );
+    drop(gw);
+
+    let gw = on_sqlite(&db).await;
+    assert_eq!(groups_on(&gw).await["count"], 0, "the reset reached the store");
+    let r = gw.admin(Method::PUT, "/_emulator/state", &snapshot).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", String::from_utf8_lossy(&r.body));
+    drop(gw);
+
+    let gw = on_sqlite(&db).await;
+    assert_eq!(groups_on(&gw).await, before, "the restore reached the store");
+    let t = gw.gcore(Method::GET, &format!("/cloud/v1/tasks/{task}"), "").await;
+    assert_eq!(t.json()["state"], "FINISHED", "and the tasks with it");
 }

@@ -284,9 +284,23 @@ impl InProc {
     pub async fn gcore(&self, method: Method, path: &str, body: &str) -> Reply {
         self.send(method, path, &[("authorization", GCORE_AUTH)], body).await
     }
+
+    /// A request as if on the admin listener, as the development CF admin.
+    pub async fn admin(&self, method: Method, path: &str, body: &str) -> Reply {
+        let mut req = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("authorization", CF_AUTH)
+            .body(Full::new(Bytes::from(body.to_string())))
+            .unwrap();
+        req.extensions_mut().insert(sgbridge::server::AdminPort);
+        let resp = sgbridge::server::call(&self.app, req).await;
+        let (status, headers) = (resp.status(), resp.headers().clone());
+        let body = resp.into_body().collect().await.unwrap().to_bytes();
+        Reply { status, headers, body }
+    }
 }
 
-/// The repository's test data (`tests/data`, see its README for sources).
 /// A fresh directory under the system's temporary one (left for the OS).
 pub fn scratch(tag: &str) -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("sgbridge-{tag}-{}-{}", std::process::id(), fastrand::u64(..)));
@@ -294,6 +308,7 @@ pub fn scratch(tag: &str) -> std::path::PathBuf {
     dir
 }
 
+/// The repository's test data (`tests/data`, see its README for sources).
 pub fn data_dir() -> std::path::PathBuf {
     std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data")
 }
