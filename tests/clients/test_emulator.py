@@ -24,13 +24,15 @@ RULE = {
 
 def sdk(gw, **kw) -> Gcore:
     return Gcore(
-        api_key="dev-api-key",
-        base_url=gw.url,
-        cloud_project_id=PROJECT,
-        cloud_region_id=REGION,
-        polling_interval_seconds=1,
-        polling_timeout_seconds=20,
-        **kw,
+        **{
+            "api_key": "dev-api-key",
+            "base_url": gw.url,
+            "cloud_project_id": PROJECT,
+            "cloud_region_id": REGION,
+            "polling_interval_seconds": 1,
+            "polling_timeout_seconds": 20,
+            **kw,
+        }
     )
 
 
@@ -93,14 +95,7 @@ def test_a_connection_reset_is_retried_by_the_sdk(embedded, faults):
 
 
 def test_a_stuck_task_times_the_poll_out(embedded, faults):
-    client = Gcore(
-        api_key="dev-api-key",
-        base_url=embedded.url,
-        cloud_project_id=PROJECT,
-        cloud_region_id=REGION,
-        polling_interval_seconds=1,
-        polling_timeout_seconds=2,
-    )
+    client = sdk(embedded, polling_timeout_seconds=2)
     name = unique("stuck")
     faults.arm({"operation": "security_groups.create", "effect": "task_stuck", "group_name": name})
     with pytest.raises(TimeoutError):

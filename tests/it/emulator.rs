@@ -73,6 +73,24 @@ impl Emulator {
     }
 }
 
+impl Emulator {
+    /// A CF PUT of the group's rules to one DNS rule.
+    async fn cf_put_dns(&self, guid: &str) -> Reply {
+        let body = json!({"rules": [{"protocol": "udp", "destination": "10.0.0.0/8", "ports": "53"}]});
+        self.cf(Method::PUT, &format!("/v2/security_groups/{guid}"), &body.to_string())
+            .await
+    }
+
+    /// Asserts the CF group still has the rule it was created with.
+    async fn cf_unchanged(&self, guid: &str) {
+        let now = self
+            .cf(Method::GET, &format!("/v2/security_groups/{guid}"), "")
+            .await
+            .json();
+        assert_eq!(now["entity"]["rules"][0]["protocol"], "tcp", "nothing applied: {now}");
+    }
+}
+
 fn rule_ports(group: &Value) -> Vec<u64> {
     let mut ports: Vec<u64> = group["security_group_rules"]
         .as_array()
@@ -177,10 +195,7 @@ async fn an_http_error_is_the_emulated_apis_answer_and_a_backend_failure_to_cf()
         "message": "Internal failure 42"}]),
     )
     .await;
-    let body = json!({"rules": [{"protocol": "udp", "destination": "10.0.0.0/8", "ports": "53"}]});
-    let r = emu
-        .cf(Method::PUT, &format!("/v2/security_groups/{guid}"), &body.to_string())
-        .await;
+    let r = emu.cf_put_dns(&guid).await;
     assert_eq!(
         r.status,
         StatusCode::BAD_GATEWAY,
@@ -196,11 +211,7 @@ async fn an_http_error_is_the_emulated_apis_answer_and_a_backend_failure_to_cf()
         r.json()
     );
     emu.control(Method::DELETE, "/_emulator/faults", "").await;
-    let now = emu
-        .cf(Method::GET, &format!("/v2/security_groups/{guid}"), "")
-        .await
-        .json();
-    assert_eq!(now["entity"]["rules"][0]["protocol"], "tcp", "nothing applied: {now}");
+    emu.cf_unchanged(&guid).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -232,18 +243,11 @@ async fn a_task_error_ends_the_task_and_applies_nothing() {
     let guid = emu.cf_create("cf-web").await;
     emu.arm(json!([{"operation": "security_groups.update", "effect": "task_error", "message": "Neutron said no"}]))
         .await;
-    let body = json!({"rules": [{"protocol": "udp", "destination": "10.0.0.0/8", "ports": "53"}]});
-    let r = emu
-        .cf(Method::PUT, &format!("/v2/security_groups/{guid}"), &body.to_string())
-        .await;
+    let r = emu.cf_put_dns(&guid).await;
     assert!(r.status.is_client_error() || r.status.is_server_error(), "{}", r.status);
     let text = r.json()["description"].as_str().unwrap().to_string();
     assert!(text.contains("Neutron said no"), "{text}");
-    let now = emu
-        .cf(Method::GET, &format!("/v2/security_groups/{guid}"), "")
-        .await
-        .json();
-    assert_eq!(now["entity"]["rules"][0]["protocol"], "tcp", "nothing applied: {now}");
+    emu.cf_unchanged(&guid).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -315,10 +319,7 @@ async fn locked_is_gcores_409_and_the_gateway_retries_it_for_cf() {
 
     // The gateway waits a locked group out for a CF caller (one hit left).
     let guid = emu.cf_create("cf-web").await;
-    let body = json!({"rules": [{"protocol": "udp", "destination": "10.0.0.0/8", "ports": "53"}]});
-    let r = emu
-        .cf(Method::PUT, &format!("/v2/security_groups/{guid}"), &body.to_string())
-        .await;
+    let r = emu.cf_put_dns(&guid).await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", String::from_utf8_lossy(&r.body));
     assert_eq!(r.json()["entity"]["rules"][0]["protocol"], "udp");
     assert_eq!(emu.hits().await, [2]);
