@@ -117,6 +117,23 @@ pub struct Mapping {
 }
 
 impl Mapping {
+    /// Whether a tag key is one the mapping reserves for CF state (only a
+    /// caller trusted with it may write it).
+    pub fn reserves_tag(key: &str) -> bool {
+        on_gcore::tags::is_reserved(key)
+    }
+
+    /// Whether a tag carries CF attributes of the group itself (defaults,
+    /// space bindings, the create marker): what a copy must not take along.
+    pub fn is_cf_attr(key: &str) -> bool {
+        on_gcore::tags::is_cf_attr(key)
+    }
+
+    /// The marker a CF create under way left on a Gcore-shaped group.
+    pub fn create_marker(group: &Group) -> Option<&str> {
+        on_gcore::tags::create_marker(group.tags())
+    }
+
     pub fn cf_view(&self, group: &Group) -> CfGroup {
         match &group.content {
             Content::Atomic(c) => on_gcore::cf_view(&group.meta, c, self.gcore),

@@ -37,6 +37,10 @@ macro_rules! routes {
         pub enum RouteId { $($name,)* }
 
         impl RouteId {
+            /// Every route, in the table's order.
+            #[cfg(test)]
+            const ALL: &'static [RouteId] = &[$(RouteId::$name,)*];
+
             pub fn template(self) -> &'static str {
                 match self { $(RouteId::$name => $template,)* }
             }
@@ -214,6 +218,45 @@ pub fn classify(path: &str) -> Route {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A path for `template`: each `:param` filled with a value its pattern
+    /// in [`classify`] takes (the few constrained ones named per route).
+    fn sample(id: RouteId) -> Option<String> {
+        let fixed: &[(&str, &str)] = match id {
+            RouteId::CfOther | RouteId::V3Other | RouteId::GcoreOther | RouteId::EmulatorOther => return None,
+            RouteId::CfGroupSpaces | RouteId::CfGroupSpace => &[(":relation", "staging_spaces")],
+            RouteId::CfSpaceGroups | RouteId::CfSpaceGroup => &[(":relation", "staging_security_groups")],
+            RouteId::V3GroupSpaces | RouteId::V3GroupSpace => &[(":relation", "running_spaces")],
+            _ => &[],
+        };
+        let filled = id
+            .template()
+            .split('/')
+            .map(|seg| match seg {
+                ":lifecycle_security_groups" => "staging_security_groups".to_string(),
+                s if s.starts_with(':') => fixed
+                    .iter()
+                    .find(|(k, _)| *k == s)
+                    .map_or_else(|| format!("x{}", s.len()), |(_, v)| v.to_string()),
+                s => s.to_string(),
+            })
+            .collect::<Vec<_>>()
+            .join("/");
+        Some(filled)
+    }
+
+    /// Each route is written twice (its template, its pattern): a path made
+    /// from every template classifies back to that route, with one
+    /// parameter per `:param`.
+    #[test]
+    fn every_template_classifies_to_its_own_route() {
+        for &id in RouteId::ALL {
+            let Some(path) = sample(id) else { continue };
+            let route = classify(&path);
+            assert_eq!(route.id, id, "{path} (template {})", id.template());
+            assert_eq!(route.params.len(), id.template().matches(':').count(), "{path}");
+        }
+    }
 
     #[test]
     fn paths_classify_to_templates() {

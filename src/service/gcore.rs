@@ -13,7 +13,7 @@ use crate::backend::{BackendError, Cx, Write};
 use crate::coord::{Held, LockKey};
 use crate::dialect::gcore::body::{GcoreCreate, GcorePatch};
 use crate::error::{Error, Kind, Missing, Result};
-use crate::mapping::on_gcore::tags::is_reserved;
+use crate::mapping::Mapping;
 use crate::model::{Atom, Created, Group, GroupId, GroupPatch, Scope, Shape, TaskId, TaskKind, Uuid};
 use std::time::Duration;
 use tokio::time::Instant;
@@ -59,7 +59,7 @@ impl Service {
     }
 
     fn check_reserved(cx: &Cx, keys: &[&str]) -> Result<()> {
-        if cx.reserved_tags || !keys.iter().any(|k| is_reserved(k)) {
+        if cx.reserved_tags || !keys.iter().any(|k| Mapping::reserves_tag(k)) {
             return Ok(());
         }
         Err(Error::new(
@@ -433,7 +433,7 @@ impl Service {
             tags: view
                 .tags
                 .iter()
-                .filter(|t| !t.read_only && !crate::mapping::on_gcore::tags::is_cf_attr(&t.key))
+                .filter(|t| !t.read_only && !Mapping::is_cf_attr(&t.key))
                 .map(|t| (t.key.clone(), t.value.clone()))
                 .collect(),
         };

@@ -13,7 +13,7 @@ use super::Service;
 use crate::backend::{Cx, Write};
 use crate::coord::UncertainCreate;
 use crate::error::{Applied, Error, Kind, Result};
-use crate::mapping::on_gcore::tags::create_marker;
+use crate::mapping::Mapping;
 use crate::model::{GroupId, NewGroup, Scope, Shape, TaskKind, TaskQuery, TaskState};
 use chrono::Utc;
 use tokio::time::Instant;
@@ -129,7 +129,7 @@ impl Service {
         // has no tags to mark with: the name is the mark.
         Ok(named
             .into_iter()
-            .find(|g| g.shape() == Shape::Compact || create_marker(g.tags()) == Some(create.marker.as_str()))
+            .find(|g| g.shape() == Shape::Compact || Mapping::create_marker(g) == Some(create.marker.as_str()))
             .map(|g| g.meta.id))
     }
 }

@@ -265,8 +265,9 @@ async fn a_stuck_task_holds_its_group_until_a_reset() {
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", String::from_utf8_lossy(&r.body));
     let task = r.json()["tasks"][0].as_str().unwrap().to_string();
-    // Well past the task delay it still runs, and holds the group.
-    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    // A task started after it, with the same delay, has finished: it still
+    // runs, and holds the group.
+    emu.create("later").await;
     let t = emu
         .gcore(Method::GET, &format!("/cloud/v1/tasks/{task}"), "")
         .await
@@ -573,7 +574,8 @@ async fn task_timing_is_set_per_operation() {
         )
         .await;
     let task = r.json()["tasks"][0].as_str().unwrap().to_string();
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    // A create started after it has finished (10 ms): the rule's minute is not up.
+    emu.create("db").await;
     let t = emu
         .gcore(Method::GET, &format!("/cloud/v1/tasks/{task}"), "")
         .await

@@ -201,7 +201,10 @@ async fn a_client_leaving_mid_wait_does_not_break_the_gateway() {
         .await;
     let url = gw.url(&format!("/v2/security_groups/{guid}"));
     let abandoned = tokio::spawn(async move { Http::default().cf(Method::PUT, &url, RULES).await });
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Leave once the write's task is stuck and the gateway waits on it.
+    while emulator.hits().await != [1] {
+        tokio::task::yield_now().await;
+    }
     abandoned.abort();
     let r = http
         .cf(Method::GET, &gw.url(&format!("/v2/security_groups/{guid}")), "")
