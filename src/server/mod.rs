@@ -3,6 +3,7 @@
 //! request to its front end (CF v2, CF v3, Gcore, ops). It is generic over
 //! the request body, so tests drive it in process on a paused clock.
 
+pub mod answer;
 pub mod app;
 pub mod audit;
 pub mod auth;

@@ -1,11 +1,10 @@
 //! Gateway errors as Gcore errors: the one place they are turned into
-//! Gcore's bodies and statuses.
+//! Gcore's bodies, statuses and retry advice (which error is which is the
+//! table in `server::answer`; an emulator's fault answers as it says).
 
 use crate::backend::Injected;
-use crate::dialect::gcore::error::InvalidFields;
 use crate::dialect::gcore::GcoreError;
-use crate::error::{Applied, Error, Kind, Missing};
-use crate::mapping::PlanError;
+use crate::error::Error;
 use crate::server::http::{json, with_header, CloseWithoutAnswer, Resp};
 use http::StatusCode;
 
@@ -27,61 +26,23 @@ pub fn response(e: &GcoreError, request_id: &str) -> Resp {
     }
 }
 
-fn plan_error(p: &PlanError) -> GcoreError {
-    match p {
-        PlanError::Unsupported(fields) => {
-            let mut invalid = InvalidFields::new();
-            for (f, m) in fields {
-                invalid.entry(f.clone()).or_default().push(m.clone());
-            }
-            GcoreError::fields(invalid)
-        }
-        other => GcoreError::validation(other.to_string()),
-    }
-}
-
+/// `e` as a Gcore error: an emulator's fault as the emulated API answers
+/// it, else the Gcore column of [`crate::server::answer`]'s table.
 pub fn to_gcore(e: &Error) -> GcoreError {
-    crate::journal::failed(e.cause());
     match e.injected() {
-        Some((Injected::Reset, _)) => return GcoreError::Reset,
+        Some((Injected::Reset, _)) => {
+            crate::journal::failed(e.cause());
+            GcoreError::Reset
+        }
         Some((Injected::Answer { retry_after_s }, Some(status))) => {
-            return GcoreError::Injected {
+            crate::journal::failed(e.cause());
+            GcoreError::Injected {
                 status,
                 message: e.message().to_string(),
                 retry_after_s,
             }
         }
-        _ => {}
-    }
-    let msg = e.message().to_string();
-    let error = match e.kind() {
-        Kind::NotFound(Missing::Group(_)) => GcoreError::NotFound("Security group not found".into()),
-        Kind::NotFound(Missing::Rule(_)) => GcoreError::NotFound("Security group rule not found".into()),
-        Kind::NotFound(Missing::Task(t)) => GcoreError::NotFound(format!("Task {t} not found")),
-        Kind::NotFound(Missing::Space(s)) => GcoreError::NotFound(format!("Space {s} not found")),
-        Kind::NoRoute => GcoreError::NotFound("Not Found".into()),
-        Kind::MethodNotAllowed => GcoreError::MethodNotAllowed,
-        Kind::NameTaken(n) => GcoreError::Conflict(format!("Security group with name '{n}' already exists.")),
-        Kind::Unplannable(p) => plan_error(p),
-        Kind::Refused | Kind::TaskFailed => GcoreError::validation(msg),
-        Kind::Forbidden => GcoreError::Forbidden(msg),
-        Kind::Conflict => GcoreError::Conflict(msg),
-        Kind::BackendAuth => GcoreError::BadGateway(format!("the backend refused the gateway's credentials: {msg}")),
-        Kind::Unavailable | Kind::AuthUnavailable => GcoreError::Unavailable(msg),
-        Kind::Timeout | Kind::RequestTimeout => GcoreError::Timeout(msg),
-        Kind::Upstream => GcoreError::BadGateway(msg),
-        Kind::Unsupported => GcoreError::validation(msg),
-        Kind::Internal => GcoreError::Internal,
-        Kind::Unauthenticated | Kind::BadCredentials => GcoreError::Unauthorized(msg),
-        Kind::TooLarge => GcoreError::PayloadTooLarge,
-        Kind::BodyTimeout => GcoreError::RequestTimeout,
-        Kind::KeyInFlight | Kind::KeyAnswerNotKept => GcoreError::Conflict(msg),
-        Kind::KeyReused => GcoreError::Unprocessable(msg),
-        Kind::Malformed => GcoreError::validation(msg),
-    };
-    match e.applied() {
-        Applied::Nothing => error,
-        Applied::Unknown => GcoreError::MayBeApplied(Box::new(error)),
+        _ => crate::server::answer::answer(e).gcore,
     }
 }
 
@@ -94,6 +55,7 @@ impl From<Error> for GcoreError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::{Applied, Kind};
 
     fn header(r: &Resp) -> &str {
         r.headers()["x-should-retry"].to_str().unwrap()
