@@ -263,3 +263,37 @@ impl Embedded {
         Ok(task)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn gcore(op: Operation) -> Cx {
+        Cx {
+            operation: Some(op),
+            ..Cx::default()
+        }
+    }
+
+    #[test]
+    fn a_gcore_request_meets_its_faults_once_at_the_call_that_carries_it() {
+        let copy = gcore(Operation::GroupsCopy);
+        assert_eq!(attributed(&copy, Operation::GroupsGet), None, "the copy's read");
+        assert_eq!(attributed(&copy, Operation::GroupsCreate), Some(Operation::GroupsCopy));
+        let patch = gcore(Operation::GroupsUpdate);
+        assert_eq!(attributed(&patch, Operation::GroupsGet), None);
+        assert_eq!(attributed(&patch, Operation::TasksGet), None, "the gateway's own polls");
+        assert_eq!(
+            attributed(&patch, Operation::GroupsUpdate),
+            Some(Operation::GroupsUpdate)
+        );
+    }
+
+    #[test]
+    fn a_cf_request_meets_the_faults_of_each_backend_call() {
+        let cf = Cx::default();
+        for op in [Operation::GroupsGet, Operation::GroupsUpdate, Operation::TasksGet] {
+            assert_eq!(attributed(&cf, op), Some(op));
+        }
+    }
+}
