@@ -168,6 +168,7 @@ fn run_serve(path: Option<PathBuf>, listen: Option<SocketAddr>) -> ExitCode {
 
 async fn serve(cfg: Config, path: Option<PathBuf>) -> Result<(), String> {
     let (addr, admin_addr) = (cfg.server.listen, cfg.server.admin_listen);
+    let baseline = server::watch::Baseline::now(path.as_ref(), &cfg);
     let app = App::open(cfg).await?;
     let backlog = app.cfg.server.listen_backlog;
     let bind = |a: SocketAddr| async move {
@@ -200,7 +201,7 @@ async fn serve(cfg: Config, path: Option<PathBuf>) -> Result<(), String> {
     tokio::spawn(reload_on_sighup(live.clone()));
     let every = live.app().cfg.server.watch_config_s;
     if live.path().is_some() && every > 0 {
-        tokio::spawn(server::watch::run(live.clone(), std::time::Duration::from_secs(every)));
+        tokio::spawn(baseline.run(live.clone(), std::time::Duration::from_secs(every)));
     }
     server::serve_live(live, listener, admin, signals::first_sigterm())
         .await
