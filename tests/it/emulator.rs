@@ -31,17 +31,14 @@ impl Emulator {
     }
 
     async fn task(&self, id: &str) -> Value {
-        for _ in 0..500 {
-            let t = self
-                .gcore(Method::GET, &format!("/cloud/v1/tasks/{id}"), "")
-                .await
-                .json();
-            if t["state"] != "RUNNING" {
-                return t;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        }
-        panic!("task {id} never ended");
+        finish_task_at(&self.http, &self.api, id).await
+    }
+
+    /// A Gcore task as it is now.
+    async fn task_now(&self, id: &str) -> Value {
+        self.gcore(Method::GET, &format!("/cloud/v1/tasks/{id}"), "")
+            .await
+            .json()
     }
 
     /// A Gcore group with one rule; its id.
@@ -268,10 +265,7 @@ async fn a_stuck_task_holds_its_group_until_a_reset() {
     // A task started after it, with the same delay, has finished: it still
     // runs, and holds the group.
     emu.create("later").await;
-    let t = emu
-        .gcore(Method::GET, &format!("/cloud/v1/tasks/{task}"), "")
-        .await
-        .json();
+    let t = emu.task_now(&task).await;
     assert_eq!(t["state"], "RUNNING");
     let busy = emu
         .gcore(Method::PATCH, &format!("{BASE}/{id}"), &patch_rules(80))
@@ -576,10 +570,7 @@ async fn task_timing_is_set_per_operation() {
     let task = r.json()["tasks"][0].as_str().unwrap().to_string();
     // A create started after it has finished (10 ms): the rule's minute is not up.
     emu.create("db").await;
-    let t = emu
-        .gcore(Method::GET, &format!("/cloud/v1/tasks/{task}"), "")
-        .await
-        .json();
+    let t = emu.task_now(&task).await;
     assert_eq!(t["state"], "RUNNING", "rules.create runs a minute");
     let bad = emu
         .control(

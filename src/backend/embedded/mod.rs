@@ -363,8 +363,7 @@ impl Backend for Embedded {
     }
 
     async fn task(&self, cx: &Cx, id: &TaskId) -> Result<Task> {
-        let scope = self.inner.tasks.get(id).map(|t| t.scope);
-        self.meet(cx, Operation::TasksGet, scope, Target::None).await?;
+        self.meet(cx, Operation::TasksGet, None, Target::Task(id)).await?;
         self.find_task(id)
             .await?
             .ok_or_else(|| BackendError::not_found(format!("Task {id} not found")))
@@ -386,8 +385,7 @@ impl Backend for Embedded {
     }
 
     async fn acknowledge(&self, cx: &Cx, id: &TaskId) -> Result<Task> {
-        let scope = self.inner.tasks.get(id).map(|t| t.scope);
-        self.meet(cx, Operation::TasksAcknowledgeOne, scope, Target::None)
+        self.meet(cx, Operation::TasksAcknowledgeOne, None, Target::Task(id))
             .await?;
         if let Some(t) = self.inner.tasks.acknowledge(id, 0) {
             return Ok(t);

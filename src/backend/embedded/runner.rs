@@ -39,6 +39,8 @@ impl Timing {
 pub(super) enum Target<'a> {
     Named(&'a str),
     Id(&'a GroupId),
+    /// A task: faults match it by the scope it runs in.
+    Task(&'a TaskId),
     None,
 }
 
@@ -183,10 +185,16 @@ impl Embedded {
         let Some(op) = attributed(cx, method) else {
             return Ok(());
         };
+        // Looked up only once a fault is armed: a task read on the hot
+        // path does not copy its task to learn a scope no fault asks for.
+        let scope = match group {
+            Target::Task(id) => self.inner.tasks.get(id).map(|t| t.scope),
+            _ => scope,
+        };
         let name = match group {
             Target::Named(n) => Some(n.to_string()),
             Target::Id(id) => scope.and_then(|s| self.name_of(s, id)),
-            Target::None => None,
+            Target::Task(_) | Target::None => None,
         };
         let call = Call {
             op,

@@ -227,9 +227,14 @@ pub async fn settled_readiness(http: &Http, url: &str) -> Reply {
 
 /// Poll a Gcore task on a gateway until it is no longer RUNNING.
 pub async fn finish_task(http: &Http, gw: &Gateway, task: &str) -> Value {
+    finish_task_at(http, &gw.url(""), task).await
+}
+
+/// Poll a Gcore task on the gateway at `base` until it is no longer RUNNING.
+pub async fn finish_task_at(http: &Http, base: &str, task: &str) -> Value {
     for _ in 0..200 {
         let t = http
-            .gcore(Method::GET, &gw.url(&format!("/cloud/v1/tasks/{task}")), "")
+            .gcore(Method::GET, &format!("{base}/cloud/v1/tasks/{task}"), "")
             .await
             .json();
         if t["state"] != "RUNNING" && t["state"] != "NEW" {
