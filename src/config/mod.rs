@@ -494,11 +494,26 @@ pub enum AuditTarget {
     File,
 }
 
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AuditConfig {
     pub target: AuditTarget,
     pub path: Option<PathBuf>,
+    /// How long the store keeps audit events (`GET /v3/audit_events`):
+    /// older ones are swept. The memory store also keeps only the newest
+    /// 10,000.
+    pub retention_days: u32,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        AuditConfig {
+            target: AuditTarget::default(),
+            path: None,
+            // The Cloud Controller's default for its events.
+            retention_days: 31,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]

@@ -44,6 +44,9 @@ fn is_loopback(host: &str) -> bool {
 fn operations(c: &Config) -> Result<(), ConfigError> {
     tracing_subscriber::EnvFilter::try_new(&c.log.level)
         .map_err(|e| invalid(format!("log.level = {:?} is not a log filter: {e}", c.log.level)))?;
+    if c.audit.retention_days == 0 {
+        return Err(invalid("audit.retention_days must be at least 1"));
+    }
     if c.audit.target == super::AuditTarget::File {
         let Some(path) = &c.audit.path else {
             return Err(invalid("audit.target = \"file\" needs audit.path"));

@@ -139,6 +139,24 @@ impl Views<'_> {
         }
     }
 
+    /// What `change` did to the rules in both dialects, for an audit
+    /// event's `data`: `cf` (CF rules) and `gcore` (Gcore rules), each with
+    /// `rules_added` and `rules_removed`.
+    pub fn both_dialects(&self, change: &Change) -> serde_json::Map<String, Value> {
+        let side = |g: &Option<Group>, f: &dyn Fn(&Group) -> Vec<Value>| g.as_ref().map(f).unwrap_or_default();
+        let cf = |g: &Group| cf_rules(&self.mapping.cf_view(g).rules, self.flags);
+        let gcore = |g: &Group| gcore_rules(self.mapping.gcore_view(g).rules.iter().map(|r| &r.atom));
+        let mut out = serde_json::Map::new();
+        for (name, view) in [("cf", &cf as &dyn Fn(&Group) -> Vec<Value>), ("gcore", &gcore)] {
+            let (added, removed) = diff(side(&change.before, view), side(&change.after, view));
+            out.insert(
+                name.into(),
+                serde_json::json!({ "rules_added": added, "rules_removed": removed }),
+            );
+        }
+        out
+    }
+
     pub fn changes(&self, dialect: Dialect, change: &Change) -> Changes {
         let side = |g: &Option<Group>, f: &dyn Fn(&Group) -> Vec<Value>| g.as_ref().map(f).unwrap_or_default();
         let caller = |g: &Group| self.caller(dialect, g);

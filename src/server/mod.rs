@@ -15,6 +15,7 @@ pub mod gcore;
 pub mod http;
 pub mod idempotency;
 pub mod layers;
+pub mod ledger;
 pub mod lifecycle;
 pub mod listen;
 pub mod live;
@@ -56,7 +57,7 @@ where
     let server = &app.cfg.server;
     let request_limit = Duration::from_secs(server.request_timeout_s);
     let (max_body, body_limit) = (server.max_body_bytes, Duration::from_secs(server.body_timeout_s));
-    let (observed, planned) = (app.clone(), app.clone());
+    let (observed, planned, audited) = (app.clone(), app.clone(), app.clone());
     let (auth, lifecycle) = (app.auth.clone(), app.lifecycle.clone());
     let keys = idempotency::Keys::new(&app);
     ServiceBuilder::new()
@@ -74,6 +75,7 @@ where
         .layer(from_fn(move |req, next| {
             idempotency::idempotency(keys.clone(), req, next)
         }))
+        .layer(from_fn(move |req, next| ledger::record(audited.clone(), req, next)))
         .service(Dispatch { app })
 }
 

@@ -89,6 +89,8 @@ routes! {
     V3Spaces => CfV3, "/v3/spaces";
     V3Space => CfV3, "/v3/spaces/:guid";
     V3Job => CfV3, "/v3/jobs/:guid";
+    V3AuditEvents => CfV3, "/v3/audit_events";
+    V3AuditEvent => CfV3, "/v3/audit_events/:guid";
     V3Other => CfV3, "/v3/(unknown)";
     GcoreCreate => Gcore, "/cloud/v2/security_groups/:project_id/:region_id";
     GcorePatch => Gcore, "/cloud/v2/security_groups/:project_id/:region_id/:group_id";
@@ -191,6 +193,8 @@ pub fn classify(path: &str) -> Route {
         ["v3", "spaces"] => r(R::V3Spaces, &[]),
         ["v3", "spaces", s] => r(R::V3Space, &[s]),
         ["v3", "jobs", j] => r(R::V3Job, &[j]),
+        ["v3", "audit_events"] => r(R::V3AuditEvents, &[]),
+        ["v3", "audit_events", e] => r(R::V3AuditEvent, &[e]),
         ["v3", ..] => r(R::V3Other, &[]),
         ["cloud", "v2", "security_groups", p, rg] => r(R::GcoreCreate, &[p, rg]),
         ["cloud", "v2", "security_groups", p, rg, g] => r(R::GcorePatch, &[p, rg, g]),

@@ -109,6 +109,32 @@ pub const POSTGRES: &[Migration] = &[
         // fleet counts the lockout on the new replicas only).
         readable_by: 2,
     },
+    // 4: audit events (`GET /v3/audit_events`), written by every replica.
+    // Additive: older binaries ignore the table (their changes go unaudited
+    // here while a rollout runs).
+    Migration {
+        statements: "CREATE TABLE sgbridge_audit_events (
+        seq bigserial PRIMARY KEY,
+        guid text NOT NULL UNIQUE,
+        type text NOT NULL,
+        created_at bigint NOT NULL,
+        updated_at bigint NOT NULL,
+        actor_guid text NOT NULL,
+        actor_type text NOT NULL,
+        actor_name text NOT NULL,
+        target_guid text NOT NULL,
+        target_type text NOT NULL,
+        target_name text NOT NULL,
+        space_guid text NOT NULL,
+        organization_guid text NOT NULL,
+        data text NOT NULL
+     );
+     CREATE INDEX sgbridge_audit_events_created ON sgbridge_audit_events (created_at, guid);
+     CREATE INDEX sgbridge_audit_events_updated ON sgbridge_audit_events (updated_at, guid);
+     CREATE INDEX sgbridge_audit_events_target ON sgbridge_audit_events (target_guid, seq);
+     CREATE INDEX sgbridge_audit_events_type ON sgbridge_audit_events (type, seq);",
+        readable_by: 2,
+    },
 ];
 
 /// Each version's statements, for SQLite.
@@ -157,6 +183,30 @@ pub const SQLITE: &[Migration] = &[
         pem TEXT NOT NULL,
         created_at INTEGER NOT NULL
      );",
+        readable_by: 1,
+    },
+    // 3: audit events (`GET /v3/audit_events`), kept across restarts.
+    Migration {
+        statements: "CREATE TABLE sgbridge_audit_events (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        guid TEXT NOT NULL UNIQUE,
+        type TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        actor_guid TEXT NOT NULL,
+        actor_type TEXT NOT NULL,
+        actor_name TEXT NOT NULL,
+        target_guid TEXT NOT NULL,
+        target_type TEXT NOT NULL,
+        target_name TEXT NOT NULL,
+        space_guid TEXT NOT NULL,
+        organization_guid TEXT NOT NULL,
+        data TEXT NOT NULL
+     );
+     CREATE INDEX sgbridge_audit_events_created ON sgbridge_audit_events (created_at, guid);
+     CREATE INDEX sgbridge_audit_events_updated ON sgbridge_audit_events (updated_at, guid);
+     CREATE INDEX sgbridge_audit_events_target ON sgbridge_audit_events (target_guid, seq);
+     CREATE INDEX sgbridge_audit_events_type ON sgbridge_audit_events (type, seq);",
         readable_by: 1,
     },
 ];

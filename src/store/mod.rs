@@ -16,6 +16,7 @@
 //! Records are stored in the Gcore wire form (groups, tasks), the one
 //! complete form of a group with its rule ids and timestamps.
 
+pub mod audit;
 pub mod dump;
 mod memory;
 mod migrations;
@@ -24,6 +25,7 @@ mod postgres;
 mod rows;
 mod sqlite;
 
+pub use audit::{AuditEvent, AuditLog, MemoryAudit};
 pub use memory::MemoryRecords;
 
 use crate::config::{IdempotencyConfig, StoreConfig, StoreKind};
@@ -258,6 +260,9 @@ impl StoreTelemetry for NoStoreTelemetry {
     fn pool(&self, _: usize, _: usize) {}
 }
 
+/// How many audit events the memory store keeps (the newest).
+pub const MEMORY_AUDIT_EVENTS: usize = 10_000;
+
 /// The store's parts, as the rest of the gateway uses them.
 #[derive(Clone)]
 pub struct Stores {
@@ -269,6 +274,8 @@ pub struct Stores {
     pub groups: Option<Arc<dyn GroupLog>>,
     /// `None` for the memory store: the issuer keeps its state in the process.
     pub logins: Option<Arc<dyn LoginLog>>,
+    /// Audit events (the memory store: a ring of the newest [`MEMORY_AUDIT_EVENTS`]).
+    pub audit: Arc<dyn AuditLog>,
     ping: Option<Arc<dyn Ping>>,
 }
 
@@ -287,6 +294,7 @@ impl Stores {
             tasks: None,
             groups: None,
             logins: None,
+            audit: Arc::new(MemoryAudit::new(MEMORY_AUDIT_EVENTS)),
             ping: None,
         }
     }
@@ -310,6 +318,7 @@ impl Stores {
                     tasks: Some(db.clone()),
                     groups: Some(db.clone()),
                     logins: Some(db.clone()),
+                    audit: db.clone(),
                     ping: Some(db),
                 })
             }
@@ -322,6 +331,7 @@ impl Stores {
                     tasks: Some(db.clone()),
                     groups: Some(db.clone()),
                     logins: Some(db.clone()),
+                    audit: db.clone(),
                     ping: Some(db),
                 })
             }

@@ -6,6 +6,7 @@
 
 mod support;
 
+mod audit_events;
 mod cf_api;
 mod cf_backend;
 mod cf_cli;

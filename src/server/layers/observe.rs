@@ -62,6 +62,10 @@ where
             .logins
             .get_or_create(&crate::server::metrics::OutcomeLabels { outcome: o.0 })
             .inc();
+        if let Some(who) = resp.extensions().get::<Principal>() {
+            let id = request_id.as_deref().unwrap_or("");
+            crate::server::ledger::login(&app, who, o.0, id).await;
+        }
     }
     let bytes = resp.body().size_hint().exact().unwrap_or(0);
     // The answer names its caller; one made outside the handler (deadline,

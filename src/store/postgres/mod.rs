@@ -14,6 +14,7 @@
 //! replica at a time (a transaction-scoped advisory lock). The URL comes
 //! from the environment and is never written anywhere.
 
+mod audit;
 mod coord;
 mod groups;
 mod logins;

@@ -3,6 +3,7 @@
 //! crash. Calls run on the blocking pool, one at a time (one connection).
 //! Locks stay in process memory: one process is all this store serves.
 
+mod audit;
 mod groups;
 mod logins;
 mod records;

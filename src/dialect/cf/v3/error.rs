@@ -9,6 +9,9 @@ pub enum V3Error {
     /// 422 `CF-UnprocessableEntity`: validation messages, joined by `, `.
     #[error("{}", .0.join(", "))]
     Unprocessable(Vec<String>),
+    /// 400 `CF-BadQueryParameter`: a list query CC's events controller refuses.
+    #[error("The query parameter is invalid: {}", .0.join(", "))]
+    BadQuery(Vec<String>),
     /// 404 `CF-ResourceNotFound`: `<Resource> not found`.
     #[error("{0} not found")]
     ResourceNotFound(&'static str),
@@ -74,6 +77,7 @@ impl V3Error {
     fn parts(&self) -> (u16, u32, &'static str) {
         match self {
             V3Error::Unprocessable(_) => (422, 10008, "CF-UnprocessableEntity"),
+            V3Error::BadQuery(_) => (400, 10005, "CF-BadQueryParameter"),
             V3Error::ResourceNotFound(_) => (404, 10010, "CF-ResourceNotFound"),
             V3Error::MessageParse => (400, 1001, "CF-MessageParseError"),
             V3Error::NotAuthenticated => (401, 10002, "CF-NotAuthenticated"),

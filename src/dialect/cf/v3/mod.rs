@@ -2,6 +2,7 @@
 //! as CC's v3 messages do, the v3 wire objects (organizations and spaces
 //! too), and v3 error bodies.
 
+pub mod audit;
 pub mod body;
 pub mod directory;
 pub mod error;

@@ -18,6 +18,9 @@ pub struct ListSpec {
     pub order_by: &'static [OrderField],
     /// The values `include` may take (empty: no `include`).
     pub include: &'static [&'static str],
+    /// Refused as 400 `CF-BadQueryParameter` (CC's events controller),
+    /// not 422 (its list messages elsewhere).
+    pub bad_query: bool,
 }
 
 impl ListSpec {
@@ -46,6 +49,7 @@ pub const GROUPS: ListSpec = ListSpec {
     ],
     order_by: &BY_TIME,
     include: &[],
+    bad_query: false,
 };
 
 /// `GET /v3/spaces/:guid/{running,staging}_security_groups`.
@@ -61,6 +65,7 @@ pub const SPACE_GROUPS: ListSpec = ListSpec {
     ],
     order_by: &BY_TIME,
     include: &[],
+    bad_query: false,
 };
 
 /// `GET /v3/organizations` (CC `OrgsListMessage`, without `label_selector`
@@ -77,6 +82,7 @@ pub const ORGS: ListSpec = ListSpec {
     ],
     order_by: &BY_TIME_OR_NAME,
     include: &[],
+    bad_query: false,
 };
 
 /// `GET /v3/spaces` (CC `SpacesListMessage`, without `label_selector`).
@@ -94,14 +100,39 @@ pub const SPACES: ListSpec = ListSpec {
     ],
     order_by: &BY_TIME_OR_NAME,
     include: &SPACE_INCLUDES,
+    bad_query: false,
+};
+
+/// `GET /v3/audit_events` (CC `EventsListMessage`): its errors are 400
+/// `CF-BadQueryParameter`, not the 422 of the other lists.
+pub const AUDIT_EVENTS: ListSpec = ListSpec {
+    params: &[
+        "page",
+        "per_page",
+        "order_by",
+        "created_ats",
+        "updated_ats",
+        "guids",
+        "types",
+        "target_guids",
+        "space_guids",
+        "organization_guids",
+    ],
+    order_by: &BY_TIME,
+    include: &[],
+    bad_query: true,
 };
 
 /// What `include` may name on spaces (list and show).
 pub const SPACE_INCLUDES: [&str; 2] = ["org", "organization"];
 
 /// Parameters CC turns into arrays (`to_array!`); the links write them back joined.
-const LIST_KEYS: [&str; 8] = [
+const LIST_KEYS: [&str; 12] = [
     "guids",
+    "types",
+    "target_guids",
+    "target_guids[not]",
+    "space_guids",
     "names",
     "running_space_guids",
     "staging_space_guids",
@@ -173,6 +204,11 @@ pub struct ListQuery {
     pub include_organization: bool,
     pub created_ats: Option<TimeFilter>,
     pub updated_ats: Option<TimeFilter>,
+    pub types: Option<Vec<String>>,
+    pub target_guids: Option<Vec<String>>,
+    /// `target_guids[not]`: every target but these.
+    pub target_guids_not: Option<Vec<String>>,
+    pub space_guids: Option<Vec<String>>,
     /// Every non-paging parameter given, for the pagination links.
     echo: Vec<(String, String)>,
 }
@@ -273,6 +309,27 @@ fn time_filter(key: &str, params: &[(String, String)], errors: &mut Vec<String>)
                     return None;
                 }
             }
+        }
+    }
+    out
+}
+
+/// `key[not]=a,b` (CC's exclusion filter); any other operator is an error.
+fn not_filter(key: &str, params: &[(String, String)], errors: &mut Vec<String>) -> Option<Vec<String>> {
+    let mut out = None;
+    for (k, v) in params {
+        let Some(op) = k
+            .strip_prefix(key)
+            .and_then(|r| r.strip_prefix('['))
+            .and_then(|r| r.strip_suffix(']'))
+        else {
+            continue;
+        };
+        if op == "not" {
+            out = Some(list(v));
+        } else {
+            errors.push(format!("{} has an invalid operator", humanize(key)));
+            return None;
         }
     }
     out
@@ -417,6 +474,7 @@ pub fn parse(params: &[(String, String)], spec: &ListSpec) -> Result<ListQuery, 
     let updated_ats = time_filter("updated_ats", params, &mut errors);
     errors.extend(unknown_params(params, spec.params));
     let include_organization = include(allowed("include"), spec.include, &mut errors);
+    let target_guids_not = not_filter("target_guids", params, &mut errors);
     let globally_enabled_running = boolean(
         "globally_enabled_running",
         allowed("globally_enabled_running"),
@@ -427,6 +485,9 @@ pub fn parse(params: &[(String, String)], spec: &ListSpec) -> Result<ListQuery, 
         allowed("globally_enabled_staging"),
         &mut errors,
     );
+    if !errors.is_empty() && spec.bad_query {
+        return Err(V3Error::BadQuery(errors));
+    }
     if !errors.is_empty() {
         return Err(V3Error::Unprocessable(errors));
     }
@@ -444,6 +505,10 @@ pub fn parse(params: &[(String, String)], spec: &ListSpec) -> Result<ListQuery, 
         include_organization,
         created_ats,
         updated_ats,
+        types: listed("types"),
+        target_guids: listed("target_guids"),
+        target_guids_not: target_guids_not.filter(|_| spec.allows("target_guids")),
+        space_guids: listed("space_guids"),
         echo: echo(params),
     })
 }

@@ -142,6 +142,7 @@ pub fn root(app: &App) -> Resp {
         StatusCode::OK,
         &serde_json::json!({"links": {
             "self": {"href": format!("{base}/v3")},
+            "audit_events": {"href": format!("{base}/v3/audit_events")},
             "organizations": {"href": format!("{base}/v3/organizations")},
             "security_groups": {"href": format!("{base}/v3/security_groups")},
             "spaces": {"href": format!("{base}/v3/spaces")},

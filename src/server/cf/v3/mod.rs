@@ -4,6 +4,7 @@
 //! reads the same through the other; and the organizations and spaces of
 //! the configured directory, which the cf CLI v7/v8 looks up around them.
 
+mod audit_events;
 mod directory;
 mod groups;
 mod links;
@@ -49,8 +50,12 @@ async fn route(app: &App, ctx: &Ctx) -> Result<Resp, V3Error> {
     use RouteId as R;
     let m = &ctx.method;
     let p = |i| ctx.route.param(i);
-    if (ctx.route.id, m) == (R::V3Root, &Method::GET) {
-        return Ok(links::root(app));
+    match (ctx.route.id, m) {
+        (R::V3Root, &Method::GET) => return Ok(links::root(app)),
+        // Their own gate: any reader may ask, and sees what it may.
+        (R::V3AuditEvents, &Method::GET) => return audit_events::list(app, ctx).await,
+        (R::V3AuditEvent, &Method::GET) => return audit_events::get(app, ctx, p(0)).await,
+        _ => {}
     }
     gate(ctx)?;
     match (ctx.route.id, m) {

@@ -1,0 +1,359 @@
+//! Audit events as the store keeps them: one row per change (or login),
+//! engine-agnostic — who ([`Party`]), about what, when, and what changed
+//! (`data`, JSON text the server writes and the store does not read).
+//!
+//! A change's event is written twice: *before* the change is sent (its
+//! intent, `data.outcome = "pending"`), then completed with what changed, or
+//! dropped when nothing did. So a change that happened is never missing
+//! from the log, even when the process dies between the backend's answer
+//! and the second write (it stays `pending`: the change may have happened).
+//!
+//! Filters compare whole seconds, as the Cloud Controller stores them.
+//! Without an order, events come in the order they were first written (CC's
+//! id order); ordered by a time, ties go by guid in the same direction (as CC).
+
+use super::StoreError;
+use async_trait::async_trait;
+use std::collections::VecDeque;
+use std::sync::Mutex;
+
+/// An actor or a target.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Party {
+    pub guid: String,
+    /// `user`, `security_group`, …
+    pub kind: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditEvent {
+    pub guid: String,
+    /// `audit.security_group.create`, …
+    pub kind: String,
+    /// Unix seconds.
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub actor: Party,
+    pub target: Party,
+    /// Empty: none.
+    pub space_guid: String,
+    pub organization_guid: String,
+    /// A JSON object, as text.
+    pub data: String,
+}
+
+/// A time condition on whole seconds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Seconds {
+    AnyOf(Vec<i64>),
+    Lt(i64),
+    Lte(i64),
+    Gt(i64),
+    Gte(i64),
+}
+
+impl Seconds {
+    pub fn matches(&self, t: i64) -> bool {
+        match self {
+            Seconds::AnyOf(list) => list.contains(&t),
+            Seconds::Lt(x) => t < *x,
+            Seconds::Lte(x) => t <= *x,
+            Seconds::Gt(x) => t > *x,
+            Seconds::Gte(x) => t >= *x,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OrderBy {
+    /// The order events were first written.
+    #[default]
+    Written,
+    CreatedAt,
+    UpdatedAt,
+}
+
+/// Which events, in which order, which slice.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct EventQuery {
+    pub guids: Option<Vec<String>>,
+    pub types: Option<Vec<String>>,
+    pub target_guids: Option<Vec<String>>,
+    /// Every target but these.
+    pub target_guids_not: Option<Vec<String>>,
+    pub space_guids: Option<Vec<String>>,
+    pub organization_guids: Option<Vec<String>>,
+    pub actor_names: Option<Vec<String>>,
+    pub created: Option<Seconds>,
+    pub updated: Option<Seconds>,
+    pub order: OrderBy,
+    pub descending: bool,
+    pub offset: u64,
+    pub limit: u64,
+}
+
+fn listed(filter: &Option<Vec<String>>, value: &str) -> bool {
+    filter.as_ref().is_none_or(|l| l.iter().any(|v| v == value))
+}
+
+impl EventQuery {
+    pub fn matches(&self, e: &AuditEvent) -> bool {
+        listed(&self.guids, &e.guid)
+            && listed(&self.types, &e.kind)
+            && self
+                .target_guids_not
+                .as_ref()
+                .is_none_or(|l| !l.contains(&e.target.guid))
+            && listed(&self.target_guids, &e.target.guid)
+            && listed(&self.space_guids, &e.space_guid)
+            && listed(&self.organization_guids, &e.organization_guid)
+            && listed(&self.actor_names, &e.actor.name)
+            && self.created.as_ref().is_none_or(|s| s.matches(e.created_at))
+            && self.updated.as_ref().is_none_or(|s| s.matches(e.updated_at))
+    }
+
+    /// The SQL condition for this query's filters (`TRUE` for none), with
+    /// its parameters in order; `ph(n)` writes the n-th (1-based) placeholder.
+    pub(super) fn condition(&self, ph: &dyn Fn(usize) -> String) -> (String, Vec<SqlValue>) {
+        let mut parts: Vec<String> = Vec::new();
+        let mut values: Vec<SqlValue> = Vec::new();
+        let push = |values: &mut Vec<SqlValue>, v: SqlValue| {
+            values.push(v);
+            ph(values.len())
+        };
+        let lists = [
+            ("guid", &self.guids),
+            ("type", &self.types),
+            ("target_guid", &self.target_guids),
+            ("space_guid", &self.space_guids),
+            ("organization_guid", &self.organization_guids),
+            ("actor_name", &self.actor_names),
+        ];
+        for (column, filter) in lists {
+            if let Some(list) = filter {
+                let marks: Vec<String> = list
+                    .iter()
+                    .map(|v| push(&mut values, SqlValue::Text(v.clone())))
+                    .collect();
+                parts.push(match marks.is_empty() {
+                    true => "FALSE".into(),
+                    false => format!("{column} IN ({})", marks.join(", ")),
+                });
+            }
+        }
+        if let Some(list) = self.target_guids_not.as_ref().filter(|l| !l.is_empty()) {
+            let marks: Vec<String> = list
+                .iter()
+                .map(|v| push(&mut values, SqlValue::Text(v.clone())))
+                .collect();
+            parts.push(format!("target_guid NOT IN ({})", marks.join(", ")));
+        }
+        for (column, filter) in [("created_at", &self.created), ("updated_at", &self.updated)] {
+            let Some(s) = filter else { continue };
+            let (op, list) = match s {
+                Seconds::AnyOf(l) => ("IN", l.clone()),
+                Seconds::Lt(x) => ("<", vec![*x]),
+                Seconds::Lte(x) => ("<=", vec![*x]),
+                Seconds::Gt(x) => (">", vec![*x]),
+                Seconds::Gte(x) => (">=", vec![*x]),
+            };
+            let marks: Vec<String> = list.iter().map(|v| push(&mut values, SqlValue::Int(*v))).collect();
+            parts.push(match (op, marks.is_empty()) {
+                ("IN", true) => "FALSE".into(),
+                ("IN", false) => format!("{column} IN ({})", marks.join(", ")),
+                _ => format!("{column} {op} {}", marks.join("")),
+            });
+        }
+        let text = if parts.is_empty() {
+            "TRUE".to_string()
+        } else {
+            parts.join(" AND ")
+        };
+        (text, values)
+    }
+
+    /// The SQL ordering for this query.
+    pub(super) fn order_sql(&self) -> &'static str {
+        match (self.order, self.descending) {
+            (OrderBy::Written, false) => "seq ASC",
+            (OrderBy::Written, true) => "seq DESC",
+            (OrderBy::CreatedAt, false) => "created_at ASC, guid ASC",
+            (OrderBy::CreatedAt, true) => "created_at DESC, guid DESC",
+            (OrderBy::UpdatedAt, false) => "updated_at ASC, guid ASC",
+            (OrderBy::UpdatedAt, true) => "updated_at DESC, guid DESC",
+        }
+    }
+}
+
+/// A parameter of a built SQL condition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum SqlValue {
+    Text(String),
+    Int(i64),
+}
+
+/// The columns every engine's table has, in this order.
+pub(super) const COLUMNS: &str = "guid, type, created_at, updated_at, actor_guid, actor_type, actor_name, \
+     target_guid, target_type, target_name, space_guid, organization_guid, data";
+
+/// Where audit events are kept.
+#[async_trait]
+pub trait AuditLog: Send + Sync {
+    /// Writes the event, or replaces the one with its guid (keeping its
+    /// place in time and its `created_at`).
+    async fn put(&self, event: &AuditEvent) -> Result<(), StoreError>;
+
+    /// Forgets an event (an intent whose change did not happen).
+    async fn discard(&self, guid: &str) -> Result<(), StoreError>;
+
+    async fn get(&self, guid: &str) -> Result<Option<AuditEvent>, StoreError>;
+
+    /// The events the query selects: (how many match in all, the slice).
+    async fn list(&self, query: &EventQuery) -> Result<(u64, Vec<AuditEvent>), StoreError>;
+
+    /// Forgets events created before `before` (unix seconds); how many.
+    async fn sweep(&self, before: i64) -> Result<u64, StoreError>;
+}
+
+/// Events in this process's memory: a ring of the newest `capacity`.
+pub struct MemoryAudit {
+    ring: Mutex<Ring>,
+    capacity: usize,
+}
+
+#[derive(Default)]
+struct Ring {
+    events: VecDeque<(u64, AuditEvent)>,
+    seq: u64,
+}
+
+impl MemoryAudit {
+    pub fn new(capacity: usize) -> MemoryAudit {
+        MemoryAudit {
+            ring: Mutex::default(),
+            capacity: capacity.max(1),
+        }
+    }
+
+    fn ring(&self) -> std::sync::MutexGuard<'_, Ring> {
+        self.ring.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+#[async_trait]
+impl AuditLog for MemoryAudit {
+    async fn put(&self, event: &AuditEvent) -> Result<(), StoreError> {
+        let mut ring = self.ring();
+        if let Some((_, kept)) = ring.events.iter_mut().find(|(_, e)| e.guid == event.guid) {
+            let created_at = kept.created_at;
+            *kept = event.clone();
+            kept.created_at = created_at;
+            return Ok(());
+        }
+        ring.seq += 1;
+        let seq = ring.seq;
+        ring.events.push_back((seq, event.clone()));
+        while ring.events.len() > self.capacity {
+            ring.events.pop_front();
+        }
+        Ok(())
+    }
+
+    async fn discard(&self, guid: &str) -> Result<(), StoreError> {
+        self.ring().events.retain(|(_, e)| e.guid != guid);
+        Ok(())
+    }
+
+    async fn get(&self, guid: &str) -> Result<Option<AuditEvent>, StoreError> {
+        Ok(self
+            .ring()
+            .events
+            .iter()
+            .find(|(_, e)| e.guid == guid)
+            .map(|(_, e)| e.clone()))
+    }
+
+    async fn list(&self, q: &EventQuery) -> Result<(u64, Vec<AuditEvent>), StoreError> {
+        let ring = self.ring();
+        let mut hits: Vec<&(u64, AuditEvent)> = ring.events.iter().filter(|(_, e)| q.matches(e)).collect();
+        match q.order {
+            OrderBy::Written => hits.sort_by_key(|(seq, _)| *seq),
+            OrderBy::CreatedAt => hits.sort_by(|(_, a), (_, b)| (a.created_at, &a.guid).cmp(&(b.created_at, &b.guid))),
+            OrderBy::UpdatedAt => hits.sort_by(|(_, a), (_, b)| (a.updated_at, &a.guid).cmp(&(b.updated_at, &b.guid))),
+        }
+        if q.descending {
+            hits.reverse();
+        }
+        let total = hits.len() as u64;
+        let page = hits
+            .into_iter()
+            .skip(usize::try_from(q.offset).unwrap_or(usize::MAX))
+            .take(usize::try_from(q.limit).unwrap_or(usize::MAX))
+            .map(|(_, e)| e.clone())
+            .collect();
+        Ok((total, page))
+    }
+
+    async fn sweep(&self, before: i64) -> Result<u64, StoreError> {
+        let mut ring = self.ring();
+        let was = ring.events.len();
+        ring.events.retain(|(_, e)| e.created_at >= before);
+        Ok((was - ring.events.len()) as u64)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(guid: &str, kind: &str, at: i64, target: &str) -> AuditEvent {
+        AuditEvent {
+            guid: guid.into(),
+            kind: kind.into(),
+            created_at: at,
+            updated_at: at,
+            actor: Party {
+                guid: "u1".into(),
+                kind: "user".into(),
+                name: "alice".into(),
+            },
+            target: Party {
+                guid: target.into(),
+                kind: "security_group".into(),
+                name: "web".into(),
+            },
+            space_guid: String::new(),
+            organization_guid: String::new(),
+            data: "{}".into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn memory_keeps_the_newest() {
+        let log = MemoryAudit::new(2);
+        for (i, g) in ["a", "b", "c"].iter().enumerate() {
+            log.put(&event(g, "t", i as i64, "g")).await.unwrap();
+        }
+        let q = EventQuery {
+            limit: 10,
+            ..EventQuery::default()
+        };
+        let (total, events) = log.list(&q).await.unwrap();
+        assert_eq!(total, 2);
+        assert_eq!(events[0].guid, "b");
+    }
+
+    #[test]
+    fn conditions_number_their_placeholders() {
+        let q = EventQuery {
+            types: Some(vec!["a".into(), "b".into()]),
+            created: Some(Seconds::Gt(5)),
+            ..EventQuery::default()
+        };
+        let (text, values) = q.condition(&|n| format!("${n}"));
+        assert_eq!(text, "type IN ($1, $2) AND created_at > $3");
+        assert_eq!(values.len(), 3);
+        assert_eq!(EventQuery::default().condition(&|n| format!("?{n}")).0, "TRUE");
+    }
+}

@@ -1,0 +1,144 @@
+//! Audit events in their table, shared by every replica: any replica
+//! reads what another wrote. Filtered and paged in SQL (indexed by time,
+//! target and type).
+
+use super::{db_error, Postgres};
+use crate::store::audit::{self, AuditEvent, AuditLog, EventQuery, Party, SqlValue};
+use crate::store::StoreError;
+use async_trait::async_trait;
+use tokio_postgres::types::ToSql;
+use tokio_postgres::Row;
+
+fn event(r: &Row) -> AuditEvent {
+    AuditEvent {
+        guid: r.get(0),
+        kind: r.get(1),
+        created_at: r.get(2),
+        updated_at: r.get(3),
+        actor: Party {
+            guid: r.get(4),
+            kind: r.get(5),
+            name: r.get(6),
+        },
+        target: Party {
+            guid: r.get(7),
+            kind: r.get(8),
+            name: r.get(9),
+        },
+        space_guid: r.get(10),
+        organization_guid: r.get(11),
+        data: r.get(12),
+    }
+}
+
+fn value(v: &SqlValue) -> &(dyn ToSql + Sync) {
+    match v {
+        SqlValue::Text(t) => t,
+        SqlValue::Int(i) => i,
+    }
+}
+
+#[async_trait]
+impl AuditLog for Postgres {
+    async fn put(&self, e: &AuditEvent) -> Result<(), StoreError> {
+        self.timed("audit_put", async {
+            let client = self.client().await?;
+            client
+                .execute(
+                    &format!(
+                        "INSERT INTO sgbridge_audit_events ({}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+                         ON CONFLICT (guid) DO UPDATE SET type = excluded.type, updated_at = excluded.updated_at,
+                           actor_guid = excluded.actor_guid, actor_type = excluded.actor_type,
+                           actor_name = excluded.actor_name, target_guid = excluded.target_guid,
+                           target_type = excluded.target_type, target_name = excluded.target_name,
+                           space_guid = excluded.space_guid, organization_guid = excluded.organization_guid,
+                           data = excluded.data",
+                        audit::COLUMNS
+                    ),
+                    &[
+                        &e.guid,
+                        &e.kind,
+                        &e.created_at,
+                        &e.updated_at,
+                        &e.actor.guid,
+                        &e.actor.kind,
+                        &e.actor.name,
+                        &e.target.guid,
+                        &e.target.kind,
+                        &e.target.name,
+                        &e.space_guid,
+                        &e.organization_guid,
+                        &e.data,
+                    ],
+                )
+                .await
+                .map_err(db_error)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn discard(&self, guid: &str) -> Result<(), StoreError> {
+        self.timed("audit_discard", async {
+            let client = self.client().await?;
+            client
+                .execute("DELETE FROM sgbridge_audit_events WHERE guid = $1", &[&guid])
+                .await
+                .map_err(db_error)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn get(&self, guid: &str) -> Result<Option<AuditEvent>, StoreError> {
+        self.timed("audit_get", async {
+            let client = self.client().await?;
+            let row = client
+                .query_opt(
+                    &format!("SELECT {} FROM sgbridge_audit_events WHERE guid = $1", audit::COLUMNS),
+                    &[&guid],
+                )
+                .await
+                .map_err(db_error)?;
+            Ok(row.as_ref().map(event))
+        })
+        .await
+    }
+
+    async fn list(&self, q: &EventQuery) -> Result<(u64, Vec<AuditEvent>), StoreError> {
+        self.timed("audit_list", async {
+            let client = self.client().await?;
+            let (cond, values) = q.condition(&|n| format!("${n}"));
+            let params: Vec<&(dyn ToSql + Sync)> = values.iter().map(value).collect();
+            let total: i64 = client
+                .query_one(
+                    &format!("SELECT count(*) FROM sgbridge_audit_events WHERE {cond}"),
+                    &params,
+                )
+                .await
+                .map_err(db_error)?
+                .get(0);
+            let sql = format!(
+                "SELECT {} FROM sgbridge_audit_events WHERE {cond} ORDER BY {} LIMIT {} OFFSET {}",
+                audit::COLUMNS,
+                q.order_sql(),
+                i64::try_from(q.limit).unwrap_or(i64::MAX),
+                i64::try_from(q.offset).unwrap_or(i64::MAX),
+            );
+            let rows = client.query(&sql, &params).await.map_err(db_error)?;
+            Ok((u64::try_from(total).unwrap_or(0), rows.iter().map(event).collect()))
+        })
+        .await
+    }
+
+    async fn sweep(&self, before: i64) -> Result<u64, StoreError> {
+        self.timed("audit_sweep", async {
+            let client = self.client().await?;
+            client
+                .execute("DELETE FROM sgbridge_audit_events WHERE created_at < $1", &[&before])
+                .await
+                .map_err(db_error)
+        })
+        .await
+    }
+}
