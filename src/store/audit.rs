@@ -214,6 +214,11 @@ pub trait AuditLog: Send + Sync {
 
     /// Forgets events created before `before` (unix seconds); how many.
     async fn sweep(&self, before: i64) -> Result<u64, StoreError>;
+
+    /// Events written after cursor `after` (0: from the first), in the
+    /// order they were written, at most `limit`, with the cursor of the
+    /// last: `store export` reads them a page at a time.
+    async fn page(&self, after: i64, limit: usize) -> Result<(Vec<AuditEvent>, i64), StoreError>;
 }
 
 /// Events in this process's memory: a ring of the newest `capacity`.
@@ -293,6 +298,20 @@ impl AuditLog for MemoryAudit {
             .map(|(_, e)| e.clone())
             .collect();
         Ok((total, page))
+    }
+
+    async fn page(&self, after: i64, limit: usize) -> Result<(Vec<AuditEvent>, i64), StoreError> {
+        let ring = self.ring();
+        let page: Vec<&(u64, AuditEvent)> = ring
+            .events
+            .iter()
+            .filter(|(seq, _)| i64::try_from(*seq).unwrap_or(i64::MAX) > after)
+            .take(limit)
+            .collect();
+        let last = page
+            .last()
+            .map_or(after, |(seq, _)| i64::try_from(*seq).unwrap_or(i64::MAX));
+        Ok((page.into_iter().map(|(_, e)| e.clone()).collect(), last))
     }
 
     async fn sweep(&self, before: i64) -> Result<u64, StoreError> {

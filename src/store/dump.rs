@@ -1,15 +1,22 @@
 //! `sgbridge store export` / `store import`: a durable store's contents as
 //! JSON lines, to back up, restore, or move (SQLite → PostgreSQL and back).
 //!
-//! The format, version 1 (a newer one is refused with one line):
+//! The format, version 2 (version 1, the same without `event` lines, is
+//! read too; a newer one is refused with one line):
 //!
 //! ```text
-//! {"sgbridge_store":1,"exported_at":"2026-12-07T11:00:00Z"}
+//! {"sgbridge_store":2,"exported_at":"2026-12-07T11:00:00Z"}
 //! {"group":{"project_id":1,"region_id":1,"seq":7,"body":{…the Gcore wire group…}}}
 //! {"task":{"registry":"embedded","body":{…the Gcore wire task…}}}
 //! {"record":{"principal":"…","key":"…","fingerprint":"…","status":201,
 //!            "headers":[["content-type","YXBwbGljYXRpb24vanNvbg=="]],"body":"…base64…","expires_at":1765105200}}
+//! {"event":{"guid":"…","type":"audit.security_group.create","created_at":1765105200,"updated_at":1765105201,
+//!           "actor":{"guid":"…","type":"user","name":"alice"},"target":{…},"space_guid":"","organization_guid":"",
+//!           "data":{…}}}
 //! ```
+//!
+//! Audit events keep their guids and times, and are read back in the order
+//! they were written.
 //!
 //! Groups and tasks in the Gcore wire form the stores keep them in (rule
 //! ids, timestamps and tags included); idempotency answers with their
@@ -20,7 +27,7 @@
 //! processes), failed logins (a 20-minute window) and the signing key (each
 //! store makes its own; set `auth.login.signing_key_file` to keep one).
 
-use super::{rows, Answer, Begin, GroupChange, Kept, Stores};
+use super::{rows, Answer, AuditEvent, Begin, GroupChange, Kept, Stores};
 use crate::model::{Group, Scope, Task};
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
@@ -29,7 +36,7 @@ use serde_json::value::RawValue;
 use std::io::{BufRead, Write};
 use std::time::Duration;
 
-const VERSION: u64 = 1;
+const VERSION: u64 = 2;
 /// The task registries a store keeps (the embedded backend's, the gateway's).
 const REGISTRIES: [&str; 2] = ["embedded", "gateway"];
 const PAGE: usize = 500;
@@ -40,6 +47,7 @@ pub struct Counts {
     pub groups: u64,
     pub tasks: u64,
     pub records: u64,
+    pub events: u64,
     /// Records not imported: expired, or the key already held.
     pub skipped: u64,
 }
@@ -48,8 +56,8 @@ impl std::fmt::Display for Counts {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "{} groups, {} tasks, {} idempotency records ({} skipped)",
-            self.groups, self.tasks, self.records, self.skipped
+            "{} groups, {} tasks, {} idempotency records ({} skipped), {} audit events",
+            self.groups, self.tasks, self.records, self.skipped, self.events
         )
     }
 }
@@ -84,6 +92,67 @@ enum Line {
         body: String,
         expires_at: i64,
     },
+    Event(Event),
+}
+
+#[derive(Serialize, Deserialize)]
+struct Party {
+    guid: String,
+    #[serde(rename = "type")]
+    kind: String,
+    name: String,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Event {
+    guid: String,
+    #[serde(rename = "type")]
+    kind: String,
+    created_at: i64,
+    updated_at: i64,
+    actor: Party,
+    target: Party,
+    space_guid: String,
+    organization_guid: String,
+    data: Box<RawValue>,
+}
+
+fn event_line(e: &AuditEvent) -> Result<Line, String> {
+    let party = |p: &super::audit::Party| Party {
+        guid: p.guid.clone(),
+        kind: p.kind.clone(),
+        name: p.name.clone(),
+    };
+    Ok(Line::Event(Event {
+        guid: e.guid.clone(),
+        kind: e.kind.clone(),
+        created_at: e.created_at,
+        updated_at: e.updated_at,
+        actor: party(&e.actor),
+        target: party(&e.target),
+        space_guid: e.space_guid.clone(),
+        organization_guid: e.organization_guid.clone(),
+        data: raw(e.data.clone())?,
+    }))
+}
+
+fn event_from(e: Event) -> AuditEvent {
+    let party = |p: Party| super::audit::Party {
+        guid: p.guid,
+        kind: p.kind,
+        name: p.name,
+    };
+    AuditEvent {
+        guid: e.guid,
+        kind: e.kind,
+        created_at: e.created_at,
+        updated_at: e.updated_at,
+        actor: party(e.actor),
+        target: party(e.target),
+        space_guid: e.space_guid,
+        organization_guid: e.organization_guid,
+        data: e.data.get().to_string(),
+    }
 }
 
 fn store_error(e: impl std::fmt::Display) -> String {
@@ -143,6 +212,18 @@ pub async fn export(stores: &Stores, out: &mut impl Write) -> Result<Counts, Str
             _ => break,
         }
     }
+    let mut after = 0;
+    loop {
+        let (page, last) = stores.audit.page(after, PAGE).await.map_err(store_error)?;
+        for e in &page {
+            write_line(out, &event_line(e)?)?;
+            counts.events += 1;
+        }
+        if page.len() < PAGE {
+            break;
+        }
+        after = last;
+    }
     out.flush().map_err(|e| format!("cannot write the export: {e}"))?;
     Ok(counts)
 }
@@ -169,7 +250,7 @@ pub fn check_header(first: Option<&str>) -> Result<(), String> {
     let header: Header = first
         .and_then(|l| serde_json::from_str(l).ok())
         .ok_or("line 1: not an sgbridge store export (no {\"sgbridge_store\": version} line)")?;
-    if header.sgbridge_store != VERSION {
+    if !(1..=VERSION).contains(&header.sgbridge_store) {
         return Err(format!(
             "line 1: an export of format version {}, this sgbridge reads version {VERSION}: import it with a newer sgbridge",
             header.sgbridge_store
@@ -214,6 +295,7 @@ pub enum Item {
     Group { scope: Scope, seq: u64, group: Group },
     Task { registry: &'static str, task: Task },
     Record(Box<Record>),
+    Event(Box<AuditEvent>),
 }
 
 /// An idempotency record as exported.
@@ -276,6 +358,7 @@ pub fn parse_item(line: &str) -> Result<Option<Item>, String> {
                 expires_at,
             }))
         }
+        Line::Event(e) => Item::Event(Box::new(event_from(e))),
     }))
 }
 
@@ -312,6 +395,10 @@ pub async fn import(stores: &Stores, input: impl BufRead) -> Result<Counts, Stri
                 } else {
                     counts.skipped += 1;
                 }
+            }
+            Some(Item::Event(e)) => {
+                stores.audit.put(&e).await.map_err(|e| at(e.to_string()))?;
+                counts.events += 1;
             }
         }
         if changes.len() >= PAGE {

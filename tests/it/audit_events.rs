@@ -586,3 +586,72 @@ async fn a_failing_audit_write_refuses_the_change_or_leaves_it_pending() {
     let text = String::from_utf8_lossy(&metrics.body).to_string();
     assert!(text.contains("sgbridge_audit_write_failures_total 2"), "{text}");
 }
+
+/// Killed between the backend's answer and the audit event's completion: a
+/// gateway process (SQLite store) in front of an emulator whose create task
+/// takes two seconds, `kill -9` once the emulator has answered with the
+/// task. The change happens, and after a restart its event is there,
+/// `pending`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gateway_killed_mid_change_leaves_the_event_pending() {
+    use crate::support::process::Proc;
+    let emu = Emulator::start(|_| {}).await;
+    let timing = r#"{"task_delay_ms": 10, "task_delays_ms": {"security_groups.create": 2000}}"#;
+    assert_eq!(
+        emu.control(Method::PUT, "/_emulator/timing", timing).await.status,
+        StatusCode::OK
+    );
+    let dir = scratch("audit-kill");
+    let config = dir.join("sgbridge.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[server]\nlisten = \"127.0.0.1:0\"\n[audit]\ntarget = \"off\"\n\
+             [store]\nkind = \"sqlite\"\npath = \"{}\"\n\
+             [backend]\nkind = \"gcore\"\n[backend.gcore]\nbase_url = \"{}\"\nproject_id = 1\nregion_id = 1\n\
+             api_key_env = \"SGBRIDGE_TEST_GCORE_KEY\"\n",
+            dir.join("state.db").display(),
+            emu.api
+        ),
+    )
+    .unwrap();
+    let env = [("SGBRIDGE_TEST_GCORE_KEY", "dev-api-key")];
+    let mut gateway = Proc::serve(&config, &env);
+    let create = {
+        let url = format!("{}/v2/security_groups", gateway.base);
+        tokio::spawn(async move { Http::default().cf(Method::POST, &url, WEB).await })
+    };
+    let count = |path: &'static str| {
+        let url = format!("{}{path}", emu.api);
+        let http = &emu.http;
+        async move {
+            http.gcore(Method::GET, &url, "").await.json()["count"]
+                .as_u64()
+                .unwrap_or(0)
+        }
+    };
+    let mut tries = 0;
+    while count("/cloud/v1/tasks").await == 0 {
+        tries += 1;
+        assert!(tries < 500, "the emulator never received the create");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    gateway.child.kill().unwrap();
+    gateway.child.wait().unwrap();
+    let _ = create.await;
+    let mut tries = 0;
+    while count("/cloud/v1/securitygroups/1/1").await == 0 {
+        tries += 1;
+        assert!(tries < 500, "the change never happened");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+
+    let gateway = Proc::serve(&config, &env);
+    let page = Http::default()
+        .cf(Method::GET, &format!("{}/v3/audit_events", gateway.base), "")
+        .await
+        .json();
+    assert_eq!(types(&page), ["audit.security_group.create"], "{page}");
+    assert_eq!(page["resources"][0]["data"]["outcome"], "pending");
+    assert_eq!(page["resources"][0]["actor"]["name"], "cf-token-1");
+}

@@ -520,7 +520,7 @@ async fn a_snapshot_restores_what_a_reset_emptied() {
     let snapshot = emu.control(Method::GET, "/_emulator/state", "").await;
     assert_eq!(snapshot.status, StatusCode::OK);
     let text = String::from_utf8_lossy(&snapshot.body).to_string();
-    assert!(text.starts_with(r#"{"sgbridge_store":1"#), "{text}");
+    assert!(text.starts_with(r#"{"sgbridge_store":2"#), "{text}");
 
     emu.control(Method::POST, "/_emulator/reset", "").await;
     assert_eq!(emu.gcore(Method::GET, V1, "").await.json()["count"], 0);

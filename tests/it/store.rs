@@ -424,8 +424,8 @@ fn same_store(a: &str, b: &str, what: &str) {
 
 /// Export → import round trips (issue 26): an embedded backend's state on
 /// SQLite (groups with rules and tags, their tasks, an idempotency answer)
-/// moves to PostgreSQL and back unchanged, and a gateway on the target
-/// serves the groups and replays the answer.
+/// and their audit events move to PostgreSQL and back unchanged, and a
+/// gateway on the target serves the groups and replays the answer.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn export_and_import_move_a_store_between_sqlite_and_postgres() {
     let dir = std::env::temp_dir().join(format!("sgbridge-dump-{}", std::process::id()));
@@ -486,9 +486,13 @@ async fn export_and_import_move_a_store_between_sqlite_and_postgres() {
         r
     };
     let dump = export_store(&a, &[]);
-    assert!(dump.starts_with(r#"{"sgbridge_store":1,"#), "{dump}");
+    assert!(dump.starts_with(r#"{"sgbridge_store":2,"#), "{dump}");
+    assert_eq!(dump.matches(r#"{"event":{"#).count(), 2, "{dump}");
     let said = import_store(&on_pg, &pg_env, &dump);
-    assert!(said.contains("imported 2 groups"), "{said}");
+    assert!(
+        said.contains("imported 2 groups") && said.contains("2 audit events"),
+        "{said}"
+    );
     let again = export_store(&on_pg, &pg_env);
     same_store(&again, &dump, "SQLite -> PostgreSQL");
     import_store(&b, &[], &again);
@@ -517,7 +521,7 @@ async fn export_and_import_move_a_store_between_sqlite_and_postgres() {
     assert_eq!(replay.body, first.body);
 
     // A newer format is refused with one line.
-    let newer = dump.replacen(r#"{"sgbridge_store":1,"#, r#"{"sgbridge_store":2,"#, 1);
+    let newer = dump.replacen(r#"{"sgbridge_store":2,"#, r#"{"sgbridge_store":3,"#, 1);
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_sgbridge"))
         .args(["store", "import", "--config"])
         .arg(&b)
@@ -533,7 +537,7 @@ async fn export_and_import_move_a_store_between_sqlite_and_postgres() {
     assert!(!out.status.success());
     let said = String::from_utf8_lossy(&out.stderr);
     assert_eq!(said.lines().count(), 1, "{said}");
-    assert!(said.contains("format version 2"), "{said}");
+    assert!(said.contains("format version 3"), "{said}");
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -131,6 +131,26 @@ impl AuditLog for Postgres {
         .await
     }
 
+    async fn page(&self, after: i64, limit: usize) -> Result<(Vec<AuditEvent>, i64), StoreError> {
+        self.timed("audit_page", async {
+            let client = self.client().await?;
+            let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+            let rows = client
+                .query(
+                    &format!(
+                        "SELECT {}, seq FROM sgbridge_audit_events WHERE seq > $1 ORDER BY seq LIMIT $2",
+                        audit::COLUMNS
+                    ),
+                    &[&after, &limit],
+                )
+                .await
+                .map_err(db_error)?;
+            let last = rows.last().map_or(after, |r| r.get::<_, i64>(13));
+            Ok((rows.iter().map(event).collect(), last))
+        })
+        .await
+    }
+
     async fn sweep(&self, before: i64) -> Result<u64, StoreError> {
         self.timed("audit_sweep", async {
             let client = self.client().await?;

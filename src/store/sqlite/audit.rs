@@ -128,6 +128,24 @@ impl AuditLog for Sqlite {
         .await
     }
 
+    async fn page(&self, after: i64, limit: usize) -> Result<(Vec<AuditEvent>, i64), StoreError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.run("audit_page", move |conn| {
+            let sql = format!(
+                "SELECT {}, seq FROM sgbridge_audit_events WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+                audit::COLUMNS
+            );
+            let mut stmt = conn.prepare(&sql).map_err(db_error)?;
+            let rows = stmt
+                .query_map(params![after, limit], |r| Ok((event(r)?, r.get::<_, i64>(13)?)))
+                .map_err(db_error)?;
+            let rows = rows.collect::<Result<Vec<_>, _>>().map_err(db_error)?;
+            let last = rows.last().map_or(after, |(_, seq)| *seq);
+            Ok((rows.into_iter().map(|(e, _)| e).collect(), last))
+        })
+        .await
+    }
+
     async fn sweep(&self, before: i64) -> Result<u64, StoreError> {
         self.run("audit_sweep", move |conn| {
             let n = conn
