@@ -6,6 +6,7 @@ ENV SGBRIDGE_COMMIT=${SGBRIDGE_COMMIT}
 WORKDIR /src
 COPY Cargo.toml Cargo.lock build.rs ./
 COPY src ./src
+COPY templates ./templates
 COPY config ./config
 RUN cargo build --release --locked --bin sgbridge
 

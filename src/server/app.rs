@@ -40,6 +40,9 @@ pub struct App {
     login: Arc<auth::login::State>,
     /// The embedded backend, when it is the backend: the emulator's controls act on it.
     pub emulator: Option<Embedded>,
+    /// The page's signed-in people (outlive reloads; checked against the
+    /// current users on every request).
+    pub ui_sessions: Arc<super::ui::session::Sessions>,
 }
 
 /// The URL the gateway announces: `server.external_url`, else the address
@@ -219,6 +222,7 @@ impl App {
             bound,
             login,
             emulator,
+            ui_sessions: Arc::default(),
             cfg,
         })
     }
@@ -241,6 +245,7 @@ impl App {
             bound: self.bound.clone(),
             login: self.login.clone(),
             emulator: self.emulator.clone(),
+            ui_sessions: self.ui_sessions.clone(),
             cfg,
         })
     }

@@ -173,11 +173,11 @@ impl Views<'_> {
     }
 }
 
-fn gcore_rules<'a>(atoms: impl Iterator<Item = &'a crate::model::Atom>) -> Vec<Value> {
+pub(crate) fn gcore_rules<'a>(atoms: impl Iterator<Item = &'a crate::model::Atom>) -> Vec<Value> {
     atoms.filter_map(|a| serde_json::to_value(to_spec(a)).ok()).collect()
 }
 
-fn cf_rules(rules: &[crate::model::Rule], flags: CfFlags) -> Vec<Value> {
+pub(crate) fn cf_rules(rules: &[crate::model::Rule], flags: CfFlags) -> Vec<Value> {
     // What CF cannot say is still a change: shown through the Gcore form.
     rules
         .iter()

@@ -87,6 +87,8 @@ pub fn passes(principal: &Principal, route: &Route, method: &Method) -> bool {
             },
             super::route::Dialect::Ops => true,
             super::route::Dialect::Emulator => drives_emulator(principal),
+            // The page reads its own session.
+            super::route::Dialect::Ui => true,
         },
     }
 }

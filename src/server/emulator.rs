@@ -46,7 +46,13 @@ impl Refused {
 /// A gateway error as the emulator API answers it.
 pub fn render(e: &Error) -> Resp {
     crate::journal::failed(e.cause());
-    let status = match e.kind() {
+    json(plain_status(e.kind()), &json!({ "error": e.message() }))
+}
+
+/// The status of a gateway error on the front ends with no wire dialect of
+/// their own (the emulator's controls, the page).
+pub fn plain_status(kind: &Kind) -> StatusCode {
+    match kind {
         Kind::NoRoute => StatusCode::NOT_FOUND,
         Kind::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
         Kind::Unauthenticated | Kind::BadCredentials => StatusCode::UNAUTHORIZED,
@@ -56,8 +62,7 @@ pub fn render(e: &Error) -> Resp {
         Kind::Malformed | Kind::Refused => StatusCode::BAD_REQUEST,
         Kind::BodyTimeout | Kind::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
         _ => StatusCode::INTERNAL_SERVER_ERROR,
-    };
-    json(status, &json!({ "error": e.message() }))
+    }
 }
 
 pub async fn handle(app: &App, ctx: &Ctx) -> Resp {

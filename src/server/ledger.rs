@@ -51,6 +51,24 @@ pub fn event_type(route: RouteId, method: &Method) -> Option<&'static str> {
 pub const LOGIN: &str = "audit.user.login";
 pub const LOGIN_FAILED: &str = "audit.user.login_failed";
 
+/// Every type the gateway records (the page offers them as a filter).
+pub const TYPES: &[&str] = &[
+    "audit.security_group.create",
+    "audit.security_group.update",
+    "audit.security_group.delete",
+    "audit.security_group.bind",
+    "audit.security_group.unbind",
+    "audit.security_group.default_enable",
+    "audit.security_group.default_disable",
+    "audit.security_group.rule_create",
+    "audit.security_group.rule_delete",
+    "audit.security_group.rule_replace",
+    "audit.security_group.copy",
+    "audit.security_group.revert",
+    LOGIN,
+    LOGIN_FAILED,
+];
+
 /// The group and space a route names in its path.
 fn path_target(route: &Route) -> (String, String) {
     use RouteId as R;

@@ -25,6 +25,7 @@ pub mod renders;
 pub mod rescue;
 pub mod route;
 mod shared_socket;
+pub mod ui;
 pub mod watch;
 mod worded;
 
@@ -114,10 +115,10 @@ async fn dispatch(app: Arc<App>, req: Request<Bytes>) -> Resp {
         .extensions
         .remove::<Route>()
         .unwrap_or_else(|| route::classify(parts.uri.path()));
-    // With an admin listener, the ops endpoints live there and only there;
-    // the emulator's controls live nowhere else.
+    // With an admin listener, the ops endpoints and the page live there and
+    // only there; the emulator's controls live nowhere else.
     let on_admin = parts.extensions.remove::<AdminPort>().is_some();
-    let admin_only = matches!(route.dialect(), Dialect::Ops | Dialect::Emulator);
+    let admin_only = matches!(route.dialect(), Dialect::Ops | Dialect::Emulator | Dialect::Ui);
     let emulator_elsewhere = route.dialect() == Dialect::Emulator && !on_admin;
     if emulator_elsewhere || (app.cfg.server.admin_listen.is_some() && admin_only != on_admin) {
         let id = parts
@@ -127,7 +128,7 @@ async fn dispatch(app: Arc<App>, req: Request<Bytes>) -> Resp {
         let dialect = match route.dialect() {
             _ if on_admin => Dialect::Ops,
             // Not found on the API listener, in the words of the API's own 404.
-            Dialect::Emulator => Dialect::Cf,
+            Dialect::Emulator | Dialect::Ui => Dialect::Cf,
             other => other,
         };
         return rescue::render(dialect, &Error::new(Kind::NoRoute, "Not Found"), &id);
@@ -155,11 +156,12 @@ async fn dispatch(app: Arc<App>, req: Request<Bytes>) -> Resp {
         Dialect::CfV3 => Box::pin(cf::v3::handle(app, &ctx)).await,
         Dialect::Gcore => Box::pin(gcore::handle(app, &ctx)).await,
         Dialect::Emulator => Box::pin(emulator::handle(app, &ctx)).await,
+        Dialect::Ui => Box::pin(ui::handle(app, &ctx)).await,
     }
 }
 
 /// How old the probe's last answer may be before it counts as stale.
-fn fresh(app: &App) -> Duration {
+pub(crate) fn fresh(app: &App) -> Duration {
     Duration::from_secs(app.cfg.server.readiness_interval_s * 2 + 1)
 }
 

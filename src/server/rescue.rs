@@ -17,6 +17,7 @@ pub fn render(dialect: Dialect, e: &Error, request_id: &str) -> Resp {
         Dialect::CfV3 => cf_v3::response(&cf_v3::to_v3(e)),
         Dialect::Gcore => gcore::response(&gcore::to_gcore(e), request_id),
         Dialect::Emulator => super::emulator::render(e),
+        Dialect::Ui => super::ui::error_page(e),
         Dialect::Ops => {
             crate::journal::failed(e.cause());
             let status = match e.kind() {

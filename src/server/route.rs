@@ -16,6 +16,8 @@ pub enum Dialect {
     Ops,
     /// `/_emulator/…`: the embedded backend's controls (admin listener only).
     Emulator,
+    /// `/ui/…`: the page for people (admin listener, when one is set).
+    Ui,
 }
 
 impl Dialect {
@@ -26,6 +28,7 @@ impl Dialect {
             Dialect::Gcore => "gcore",
             Dialect::Ops => "ops",
             Dialect::Emulator => "emulator",
+            Dialect::Ui => "ui",
         }
     }
 }
@@ -111,6 +114,15 @@ routes! {
     EmulatorState => Emulator, "/_emulator/state";
     EmulatorTiming => Emulator, "/_emulator/timing";
     EmulatorOther => Emulator, "/_emulator/(unknown)";
+    UiHome => Ui, "/ui/";
+    UiLogin => Ui, "/ui/login";
+    UiLogout => Ui, "/ui/logout";
+    UiGroups => Ui, "/ui/groups";
+    UiGroup => Ui, "/ui/groups/:project_id/:region_id/:group_id";
+    UiChanges => Ui, "/ui/changes";
+    UiTasks => Ui, "/ui/tasks";
+    UiAsset => Ui, "/ui/assets/:name";
+    UiOther => Ui, "/ui/(unknown)";
 }
 
 /// A classified request: the route and the path parameters it captured, in order.
@@ -215,6 +227,15 @@ pub fn classify(path: &str) -> Route {
         ["_emulator", "state"] => r(R::EmulatorState, &[]),
         ["_emulator", "timing"] => r(R::EmulatorTiming, &[]),
         ["_emulator", ..] => r(R::EmulatorOther, &[]),
+        ["ui"] => r(R::UiHome, &[]),
+        ["ui", "login"] => r(R::UiLogin, &[]),
+        ["ui", "logout"] => r(R::UiLogout, &[]),
+        ["ui", "groups"] => r(R::UiGroups, &[]),
+        ["ui", "groups", p, rg, g] => r(R::UiGroup, &[p, rg, g]),
+        ["ui", "changes"] => r(R::UiChanges, &[]),
+        ["ui", "tasks"] => r(R::UiTasks, &[]),
+        ["ui", "assets", a] => r(R::UiAsset, &[a]),
+        ["ui", ..] => r(R::UiOther, &[]),
         _ => r(R::CfOther, &[]),
     }
 }
@@ -227,7 +248,9 @@ mod tests {
     /// in [`classify`] takes (the few constrained ones named per route).
     fn sample(id: RouteId) -> Option<String> {
         let fixed: &[(&str, &str)] = match id {
-            RouteId::CfOther | RouteId::V3Other | RouteId::GcoreOther | RouteId::EmulatorOther => return None,
+            RouteId::CfOther | RouteId::V3Other | RouteId::GcoreOther | RouteId::EmulatorOther | RouteId::UiOther => {
+                return None
+            }
             RouteId::CfGroupSpaces | RouteId::CfGroupSpace => &[(":relation", "staging_spaces")],
             RouteId::CfSpaceGroups | RouteId::CfSpaceGroup => &[(":relation", "staging_security_groups")],
             RouteId::V3GroupSpaces | RouteId::V3GroupSpace => &[(":relation", "running_spaces")],

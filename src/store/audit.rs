@@ -197,6 +197,22 @@ pub(super) enum SqlValue {
 pub(super) const COLUMNS: &str = "guid, type, created_at, updated_at, actor_guid, actor_type, actor_name, \
      target_guid, target_type, target_name, space_guid, organization_guid, data";
 
+/// The statement that writes an event or completes the one with its guid
+/// (its `created_at` and place kept); `ph(n)` writes the n-th placeholder.
+pub(super) fn upsert_sql(ph: &dyn Fn(usize) -> String) -> String {
+    let marks: Vec<String> = (1..=13).map(ph).collect();
+    format!(
+        "INSERT INTO sgbridge_audit_events ({COLUMNS}) VALUES ({})
+         ON CONFLICT (guid) DO UPDATE SET type = excluded.type, updated_at = excluded.updated_at,
+           actor_guid = excluded.actor_guid, actor_type = excluded.actor_type,
+           actor_name = excluded.actor_name, target_guid = excluded.target_guid,
+           target_type = excluded.target_type, target_name = excluded.target_name,
+           space_guid = excluded.space_guid, organization_guid = excluded.organization_guid,
+           data = excluded.data",
+        marks.join(", ")
+    )
+}
+
 /// Where audit events are kept.
 #[async_trait]
 pub trait AuditLog: Send + Sync {

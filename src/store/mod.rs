@@ -282,6 +282,11 @@ pub struct Stores {
 #[async_trait]
 trait Ping: Send + Sync {
     async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Processes serving from this store now (1: this one).
+    async fn replicas(&self) -> Result<u64, StoreError> {
+        Ok(1)
+    }
 }
 
 impl Stores {
@@ -335,6 +340,15 @@ impl Stores {
                     ping: Some(db),
                 })
             }
+        }
+    }
+
+    /// Replicas alive on this store (their leases unexpired); 1 for a
+    /// store only this process uses.
+    pub async fn replicas_alive(&self) -> Result<u64, StoreError> {
+        match &self.ping {
+            Some(p) => p.replicas().await,
+            None => Ok(1),
         }
     }
 

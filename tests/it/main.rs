@@ -34,4 +34,5 @@ mod replicas;
 mod security;
 mod serve;
 mod store;
+mod ui;
 mod write_path;

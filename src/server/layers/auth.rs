@@ -32,7 +32,8 @@ where
     let route = req.extensions().get::<Route>().map_or(RouteId::CfOther, |r| r.id);
     // The emulator's controls are not found on the API listener, whoever asks.
     let emulator_elsewhere = dialect == Dialect::Emulator && req.extensions().get::<AdminPort>().is_none();
-    if dialect == Dialect::Ops || emulator_elsewhere || open(route, req.method()) {
+    // The page signs its people in itself (a session cookie).
+    if matches!(dialect, Dialect::Ops | Dialect::Ui) || emulator_elsewhere || open(route, req.method()) {
         return next(inner, req).await;
     }
     let gcore_scheme = match dialect {

@@ -57,7 +57,7 @@ where
     match dialect {
         Dialect::Cf | Dialect::CfV3 => with_header(resp, "x-vcap-request-id", &id),
         Dialect::Gcore => with_header(resp, "request_id", &id),
-        Dialect::Ops | Dialect::Emulator => resp,
+        Dialect::Ops | Dialect::Emulator | Dialect::Ui => resp,
     }
 }
 

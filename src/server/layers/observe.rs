@@ -97,7 +97,8 @@ where
         cause = cause.as_ref(),
         "request"
     );
-    if is_write(method) && route_id.dialect() != Dialect::Ops && app.audit.enabled() {
+    let audited = !matches!(route_id.dialect(), Dialect::Ops | Dialect::Ui);
+    if is_write(method) && audited && app.audit.enabled() {
         let path_id = route.as_ref().and_then(|r| {
             (0..4)
                 .map(|i| r.param(i))

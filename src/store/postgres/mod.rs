@@ -415,4 +415,20 @@ impl Ping for Postgres {
         })
         .await
     }
+
+    /// Every replica renews its `replica:` lease while it runs.
+    async fn replicas(&self) -> Result<u64, StoreError> {
+        self.timed("replicas", async {
+            let client = self.client().await?;
+            let row = client
+                .query_one(
+                    "SELECT count(*) FROM sgbridge_locks WHERE key LIKE 'replica:%' AND expires_at > now()",
+                    &[],
+                )
+                .await
+                .map_err(db_error)?;
+            Ok(u64::try_from(row.get::<_, i64>(0)).unwrap_or(0).max(1))
+        })
+        .await
+    }
 }

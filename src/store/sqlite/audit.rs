@@ -43,16 +43,7 @@ impl AuditLog for Sqlite {
         let e = e.clone();
         self.run("audit_put", move |conn| {
             conn.execute(
-                &format!(
-                    "INSERT INTO sgbridge_audit_events ({}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
-                     ON CONFLICT (guid) DO UPDATE SET type = excluded.type, updated_at = excluded.updated_at,
-                       actor_guid = excluded.actor_guid, actor_type = excluded.actor_type,
-                       actor_name = excluded.actor_name, target_guid = excluded.target_guid,
-                       target_type = excluded.target_type, target_name = excluded.target_name,
-                       space_guid = excluded.space_guid, organization_guid = excluded.organization_guid,
-                       data = excluded.data",
-                    audit::COLUMNS
-                ),
+                &audit::upsert_sql(&|n| format!("?{n}")),
                 params![
                     e.guid,
                     e.kind,

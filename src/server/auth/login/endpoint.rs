@@ -94,13 +94,13 @@ fn answer(issued: Issued) -> Resp {
 #[derive(Debug, Clone, Copy)]
 pub struct LoginOutcome(pub &'static str);
 
-fn outcome(mut r: Resp, what: &'static str) -> Resp {
+pub(crate) fn outcome(mut r: Resp, what: &'static str) -> Resp {
     r.extensions_mut().insert(LoginOutcome(what));
     r
 }
 
 /// The answer names who logged in, for the access line and the audit record.
-fn as_caller(mut r: Resp, name: &str) -> Resp {
+pub(crate) fn as_caller(mut r: Resp, name: &str) -> Resp {
     r.extensions_mut().insert(Principal {
         id: String::new(),
         name: name.to_string(),
@@ -161,18 +161,26 @@ pub async fn token(login: &Login, ctx: &Ctx) -> Resp {
     }
 }
 
-async fn password(login: &Login, fields: &[(String, String)], client_id: &str, asked: &[String]) -> Resp {
-    let username = field(fields, "username").unwrap_or("");
-    let Some(password) = field(fields, "password").filter(|p| !p.is_empty()) else {
-        return unauthorized("No password supplied");
-    };
-    let locked = match login.locked(username).await {
-        Ok(l) => l,
-        Err(e) => return store_down(&e),
-    };
-    if locked {
-        tracing::warn!(target: "sgbridge::login", user = username, "login refused: the account is locked");
-        return outcome(as_caller(unauthorized(LOCKED), username), "locked");
+/// How a password check ended (the token endpoint and the page share it:
+/// the same lockout, decoy hash and shedding).
+pub(crate) enum SignIn<'a> {
+    Ok(&'a crate::config::UserEntry),
+    Locked,
+    BadCredentials,
+    /// Every hashing thread is busy: shed before anything is counted.
+    Busy,
+    StoreDown(crate::store::StoreError),
+}
+
+/// Checks `username`'s `password`, counting failures toward the lockout.
+pub(crate) async fn sign_in<'a>(login: &'a Login, username: &str, password: &str) -> SignIn<'a> {
+    match login.locked(username).await {
+        Err(e) => return SignIn::StoreDown(e),
+        Ok(true) => {
+            tracing::warn!(target: "sgbridge::login", user = username, "login refused: the account is locked");
+            return SignIn::Locked;
+        }
+        Ok(false) => {}
     }
     let user = login.user(username);
     let checked = login
@@ -180,28 +188,47 @@ async fn password(login: &Login, fields: &[(String, String)], client_id: &str, a
         .check(user.map(|u| u.password_hash.as_str()), password)
         .await;
     if checked == Checked::Busy {
-        // Shed before anything is counted: a storm must not lock anyone out.
         tracing::warn!(target: "sgbridge::login", user = username, "login shed: every password check is busy");
-        let r = oauth_error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "temporarily_unavailable",
-            "Too many logins at once; try again in a second",
-        );
-        return outcome(with_header(r, "retry-after", "1"), "shed");
+        return SignIn::Busy;
     }
     if checked == Checked::NoMatch {
         if let Err(e) = login.failed(username).await {
-            return store_down(&e);
+            return SignIn::StoreDown(e);
         }
         tracing::info!(target: "sgbridge::login", user = username, "login failed: bad credentials");
-        return outcome(as_caller(unauthorized(BAD_CREDENTIALS), username), "bad_credentials");
+        return SignIn::BadCredentials;
     }
     let Some(user) = user else {
-        return unauthorized(BAD_CREDENTIALS);
+        return SignIn::BadCredentials;
     };
     if let Err(e) = login.succeeded(username).await {
-        return store_down(&e);
+        return SignIn::StoreDown(e);
     }
+    tracing::info!(target: "sgbridge::login", user = username, "login");
+    SignIn::Ok(user)
+}
+
+async fn password(login: &Login, fields: &[(String, String)], client_id: &str, asked: &[String]) -> Resp {
+    let username = field(fields, "username").unwrap_or("");
+    let Some(password) = field(fields, "password").filter(|p| !p.is_empty()) else {
+        return unauthorized("No password supplied");
+    };
+    let user = match sign_in(login, username, password).await {
+        SignIn::Ok(user) => user,
+        SignIn::StoreDown(e) => return store_down(&e),
+        SignIn::Locked => return outcome(as_caller(unauthorized(LOCKED), username), "locked"),
+        SignIn::BadCredentials => {
+            return outcome(as_caller(unauthorized(BAD_CREDENTIALS), username), "bad_credentials")
+        }
+        SignIn::Busy => {
+            let r = oauth_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "temporarily_unavailable",
+                "Too many logins at once; try again in a second",
+            );
+            return outcome(with_header(r, "retry-after", "1"), "shed");
+        }
+    };
     let Some(client) = login.client(client_id) else {
         return unauthorized(BAD_CREDENTIALS);
     };
@@ -209,10 +236,7 @@ async fn password(login: &Login, fields: &[(String, String)], client_id: &str, a
         .scopes(&user.scopes, client, asked)
         .and_then(|scope| login.issue(Some(user), client_id, scope, "password", None));
     match issued {
-        Ok(i) => {
-            tracing::info!(target: "sgbridge::login", user = username, "login");
-            outcome(as_caller(answer(i), username), "ok")
-        }
+        Ok(i) => outcome(as_caller(answer(i), username), "ok"),
         Err(e) => oauth_error(StatusCode::BAD_REQUEST, "invalid_scope", &e),
     }
 }
