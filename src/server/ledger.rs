@@ -7,9 +7,12 @@
 //! once the answer is known — or dropped when nothing changed (the caller
 //! was refused, or the request failed before it planned a change). A write
 //! whose intent cannot be stored is refused (503, in the caller's dialect)
-//! before anything is sent. So every change that happened has its event;
-//! one that stays `pending` was cut short (the process stopped, or the
-//! request was dropped) and may or may not have been applied.
+//! before anything is sent. So every change that happened has its event.
+//! With the embedded backend on a durable store, the commit of the change
+//! marks the event `applied` in its own transaction
+//! ([`crate::store::audit::settle_sql`]); on a remote backend an event that
+//! stays `pending` was cut short (the process stopped, or the request was
+//! dropped) and may or may not have been applied.
 //!
 //! The stdout/file audit stream ([`super::audit`]) is written as before.
 
@@ -185,6 +188,7 @@ fn intent(req: &Request<bytes::Bytes>) -> Option<AuditEvent> {
             "route": route.id.template(),
         })
         .to_string(),
+        request_id: request_id.to_string(),
     })
 }
 
@@ -268,6 +272,7 @@ pub async fn login(app: &App, who: &Principal, outcome: &'static str, request_id
         space_guid: String::new(),
         organization_guid: String::new(),
         data: data.to_string(),
+        request_id: request_id.to_string(),
     };
     if let Err(e) = app.stores.audit.put(&event).await {
         app.metrics.audit_write_failures.inc();

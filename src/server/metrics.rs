@@ -76,6 +76,8 @@ pub struct Metrics {
     pub backend_call_seconds: Family<OpLabels, Histogram>,
     pub task_waits: Family<OutcomeLabels, Counter>,
     pub task_wait_seconds: Histogram,
+    /// From a task's end to the wait on it noticing.
+    pub task_lateness_seconds: Histogram,
     pub task_waits_in_flight: Gauge,
     pub polls_per_wait: Histogram,
     pub conflict_retries: Counter,
@@ -109,6 +111,7 @@ impl Default for Metrics {
             backend_call_seconds: Family::new_with_constructor(|| Histogram::new(buckets())),
             task_waits: Family::default(),
             task_wait_seconds: Histogram::new(buckets()),
+            task_lateness_seconds: Histogram::new(buckets()),
             task_waits_in_flight: Gauge::default(),
             polls_per_wait: Histogram::new(poll_buckets()),
             conflict_retries: Counter::default(),
@@ -157,6 +160,11 @@ impl Default for Metrics {
             "task_wait_duration_seconds",
             "How long writes waited on backend tasks",
             m.task_wait_seconds.clone(),
+        );
+        registry.register(
+            "task_wait_lateness_seconds",
+            "From the end of the last task a write waited on (its finished_on) to the wait noticing it",
+            m.task_lateness_seconds.clone(),
         );
         registry.register(
             "task_waits_in_flight",
@@ -250,6 +258,10 @@ impl crate::service::Telemetry for Metrics {
         self.task_waits.get_or_create(&OutcomeLabels { outcome }).inc();
         self.task_wait_seconds.observe(took.as_secs_f64());
         self.polls_per_wait.observe(polls as f64);
+    }
+
+    fn wait_lateness(&self, late: Duration) {
+        self.task_lateness_seconds.observe(late.as_secs_f64());
     }
 
     fn conflict_retry(&self) {

@@ -70,6 +70,9 @@ pub trait Telemetry: Send + Sync {
     /// A wait on tasks ended: `finished`, `error` or `deadline`, after
     /// `polls` rounds of the task poller.
     fn wait_ended(&self, outcome: &'static str, took: Duration, polls: u64);
+    /// A wait saw its tasks ended `late` after the last of them ended (by
+    /// the tasks' own `finished_on`, so a backend's clock skew shows too).
+    fn wait_lateness(&self, late: Duration);
     /// A write refused with 409 is tried again.
     fn conflict_retry(&self);
 }
@@ -83,6 +86,7 @@ pub struct NoTelemetry;
 impl Telemetry for NoTelemetry {
     fn wait_started(&self) {}
     fn wait_ended(&self, _: &'static str, _: Duration, _: u64) {}
+    fn wait_lateness(&self, _: Duration) {}
     fn conflict_retry(&self) {}
 }
 
@@ -182,6 +186,14 @@ impl Service {
         let took = started.elapsed();
         let polls = rounds().saturating_sub(polls_before);
         self.telemetry.wait_ended(outcome, took, polls);
+        if let Some(last) = r
+            .as_ref()
+            .ok()
+            .and_then(|t| t.iter().filter_map(|t| t.finished_on).max())
+        {
+            let late = (chrono::Utc::now() - last).to_std().unwrap_or_default();
+            self.telemetry.wait_lateness(late);
+        }
         tracing::info!(
             target: "sgbridge::wait",
             %scope,

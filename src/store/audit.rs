@@ -41,6 +41,10 @@ pub struct AuditEvent {
     pub organization_guid: String,
     /// A JSON object, as text.
     pub data: String,
+    /// The request that made it (empty: none): the embedded backend's
+    /// commit of that request's change marks its event in the same
+    /// transaction ([`settle_sql`]).
+    pub request_id: String,
 }
 
 /// A time condition on whole seconds.
@@ -195,12 +199,64 @@ pub(super) enum SqlValue {
 
 /// The columns every engine's table has, in this order.
 pub(super) const COLUMNS: &str = "guid, type, created_at, updated_at, actor_guid, actor_type, actor_name, \
-     target_guid, target_type, target_name, space_guid, organization_guid, data";
+     target_guid, target_type, target_name, space_guid, organization_guid, data, request_id";
+
+/// The statement a group commit runs, in its transaction, for each task it
+/// ends: the pending event of the task's request takes the task's outcome
+/// (`applied`, `failed`). So with the embedded backend on SQLite or
+/// PostgreSQL the change and its event commit together; the completion
+/// after the answer adds what changed. `json_set` is SQLite's; PostgreSQL
+/// merges jsonb. A target not known when the intent was written (a
+/// create's new group) is the commit's one group. Placeholders: request
+/// id, outcome, unix time, the group's id and name (empty: more than one).
+pub(super) fn settle_sql(postgres: bool) -> &'static str {
+    if postgres {
+        "UPDATE sgbridge_audit_events
+         SET data = (data::jsonb || jsonb_build_object('outcome', $2::text, 'committed_with_change', true))::text,
+             updated_at = $3,
+             target_guid = CASE WHEN target_guid = '' THEN $4 ELSE target_guid END,
+             target_name = CASE WHEN target_name = '' THEN $5 ELSE target_name END
+         WHERE request_id = $1 AND data::jsonb->>'outcome' = 'pending'"
+    } else {
+        "UPDATE sgbridge_audit_events
+         SET data = json_set(data, '$.outcome', ?2, '$.committed_with_change', json('true')), updated_at = ?3,
+             target_guid = CASE WHEN target_guid = '' THEN ?4 ELSE target_guid END,
+             target_name = CASE WHEN target_name = '' THEN ?5 ELSE target_name END
+         WHERE request_id = ?1 AND json_extract(data, '$.outcome') = 'pending'"
+    }
+}
+
+/// The one group a commit changes, as (id, name); empty when it changes
+/// none or several.
+pub(super) fn the_group(changes: &[super::GroupChange]) -> (String, String) {
+    match changes {
+        [super::GroupChange::Put { group, .. }] => (group.id().to_string(), group.name().to_string()),
+        [super::GroupChange::Gone { id, .. }] => (id.to_string(), String::new()),
+        _ => (String::new(), String::new()),
+    }
+}
+
+/// The (request id, outcome) of each task a commit ends that a request started.
+pub(super) fn settled(tasks: &[crate::model::Task]) -> Vec<(String, &'static str)> {
+    use crate::model::TaskState;
+    tasks
+        .iter()
+        .filter_map(|t| {
+            let outcome = match t.state {
+                TaskState::Finished => "applied",
+                TaskState::Error => "failed",
+                _ => return None,
+            };
+            let id = t.request_id.as_ref().filter(|r| !r.is_empty())?;
+            Some((id.clone(), outcome))
+        })
+        .collect()
+}
 
 /// The statement that writes an event or completes the one with its guid
 /// (its `created_at` and place kept); `ph(n)` writes the n-th placeholder.
 pub(super) fn upsert_sql(ph: &dyn Fn(usize) -> String) -> String {
-    let marks: Vec<String> = (1..=13).map(ph).collect();
+    let marks: Vec<String> = (1..=14).map(ph).collect();
     format!(
         "INSERT INTO sgbridge_audit_events ({COLUMNS}) VALUES ({})
          ON CONFLICT (guid) DO UPDATE SET type = excluded.type, updated_at = excluded.updated_at,
@@ -208,7 +264,7 @@ pub(super) fn upsert_sql(ph: &dyn Fn(usize) -> String) -> String {
            actor_name = excluded.actor_name, target_guid = excluded.target_guid,
            target_type = excluded.target_type, target_name = excluded.target_name,
            space_guid = excluded.space_guid, organization_guid = excluded.organization_guid,
-           data = excluded.data",
+           data = excluded.data, request_id = excluded.request_id",
         marks.join(", ")
     )
 }
@@ -361,6 +417,7 @@ mod tests {
             space_guid: String::new(),
             organization_guid: String::new(),
             data: "{}".into(),
+            request_id: String::new(),
         }
     }
 

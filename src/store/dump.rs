@@ -115,6 +115,8 @@ struct Event {
     space_guid: String,
     organization_guid: String,
     data: Box<RawValue>,
+    #[serde(default)]
+    request_id: String,
 }
 
 fn event_line(e: &AuditEvent) -> Result<Line, String> {
@@ -133,6 +135,7 @@ fn event_line(e: &AuditEvent) -> Result<Line, String> {
         space_guid: e.space_guid.clone(),
         organization_guid: e.organization_guid.clone(),
         data: raw(e.data.clone())?,
+        request_id: e.request_id.clone(),
     }))
 }
 
@@ -152,6 +155,7 @@ fn event_from(e: Event) -> AuditEvent {
         space_guid: e.space_guid,
         organization_guid: e.organization_guid,
         data: e.data.get().to_string(),
+        request_id: e.request_id,
     }
 }
 

@@ -127,8 +127,10 @@ pub const POSTGRES: &[Migration] = &[
         target_name text NOT NULL,
         space_guid text NOT NULL,
         organization_guid text NOT NULL,
-        data text NOT NULL
+        data text NOT NULL,
+        request_id text NOT NULL
      );
+     CREATE INDEX sgbridge_audit_events_request ON sgbridge_audit_events (request_id);
      CREATE INDEX sgbridge_audit_events_created ON sgbridge_audit_events (created_at, guid);
      CREATE INDEX sgbridge_audit_events_updated ON sgbridge_audit_events (updated_at, guid);
      CREATE INDEX sgbridge_audit_events_target ON sgbridge_audit_events (target_guid, seq);
@@ -201,8 +203,10 @@ pub const SQLITE: &[Migration] = &[
         target_name TEXT NOT NULL,
         space_guid TEXT NOT NULL,
         organization_guid TEXT NOT NULL,
-        data TEXT NOT NULL
+        data TEXT NOT NULL,
+        request_id TEXT NOT NULL
      );
+     CREATE INDEX sgbridge_audit_events_request ON sgbridge_audit_events (request_id);
      CREATE INDEX sgbridge_audit_events_created ON sgbridge_audit_events (created_at, guid);
      CREATE INDEX sgbridge_audit_events_updated ON sgbridge_audit_events (updated_at, guid);
      CREATE INDEX sgbridge_audit_events_target ON sgbridge_audit_events (target_guid, seq);

@@ -33,6 +33,7 @@ fn event(guid: &str, kind: &str, at: i64, target: &str) -> AuditEvent {
         space_guid: String::new(),
         organization_guid: String::new(),
         data: "{}".into(),
+        request_id: String::new(),
     }
 }
 
@@ -545,13 +546,33 @@ async fn replicas_on_postgres_read_each_others_events() {
         names.sort();
         assert_eq!(names, ["db", "web"]);
     }
+    // The embedded backend's commit marks the event in its transaction: a
+    // completion refused by the database leaves it `applied`, not `pending`.
+    pg.psql(
+        "CREATE FUNCTION no_completions() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN IF NEW.data::jsonb ? 'status' THEN RAISE EXCEPTION 'no completions'; END IF; RETURN NEW; END $$;
+         CREATE TRIGGER no_completions BEFORE UPDATE ON sgbridge_audit_events
+         FOR EACH ROW EXECUTE FUNCTION no_completions();",
+    );
+    let cache = r#"{"name":"cache"}"#;
+    let made = one.cf(Method::POST, "/v2/security_groups", cache).await;
+    assert_eq!(made.status, StatusCode::CREATED);
+    let guid = made.json()["metadata"]["guid"].as_str().unwrap().to_string();
+    let page = events(&two, &format!("?target_guids={guid}")).await;
+    let data = &page["resources"][0]["data"];
+    assert_eq!(
+        (data["outcome"].as_str(), data["committed_with_change"].as_bool()),
+        (Some("applied"), Some(true)),
+        "{data}"
+    );
 }
 
 /// The README's promise: an intent that cannot be stored refuses the
-/// change before anything is sent; a completion that cannot be stored
-/// leaves the event `pending` (and counted), the change made and answered.
+/// change before anything is sent; with the embedded backend on SQLite the
+/// change's commit marks its event in the same transaction, so a completion
+/// that cannot be stored (counted) still leaves it `applied`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_failing_audit_write_refuses_the_change_or_leaves_it_pending() {
+async fn a_failing_audit_write_refuses_the_change_or_the_commit_has_marked_it() {
     let dir = scratch("audit-fail");
     let gw = gateway(sqlite_config(&dir)).await;
     let db = rusqlite::Connection::open(dir.join("state.db")).unwrap();
@@ -574,14 +595,18 @@ async fn a_failing_audit_write_refuses_the_change_or_leaves_it_pending() {
     db.execute_batch(
         "DROP TRIGGER no_intents;
          CREATE TRIGGER no_completions BEFORE UPDATE ON sgbridge_audit_events
-         BEGIN SELECT RAISE(ABORT, 'audit table refuses updates'); END;",
+         WHEN json_extract(NEW.data, '$.status') IS NOT NULL
+         BEGIN SELECT RAISE(ABORT, 'audit table refuses completions'); END;",
     )
     .unwrap();
     let made = gw.cf(Method::POST, "/v2/security_groups", WEB).await;
     assert_eq!(made.status, StatusCode::CREATED);
-    let page = events(&gw, "").await;
+    let guid = made.json()["metadata"]["guid"].as_str().unwrap().to_string();
+    let page = events(&gw, &format!("?target_guids={guid}")).await;
     assert_eq!(types(&page), ["audit.security_group.create"]);
-    assert_eq!(page["resources"][0]["data"]["outcome"], "pending");
+    let data = &page["resources"][0]["data"];
+    assert_eq!(data["outcome"], "applied", "{data}");
+    assert_eq!(data["committed_with_change"], true, "{data}");
     let metrics = gw.send(Method::GET, "/metrics", &[], "").await;
     let text = String::from_utf8_lossy(&metrics.body).to_string();
     assert!(text.contains("sgbridge_audit_write_failures_total 2"), "{text}");

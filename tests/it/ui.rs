@@ -201,4 +201,18 @@ async fn pages_show_groups_in_both_dialects_changes_and_tasks() {
     assert!(tasks.contains(&task), "{tasks}");
     let refreshing = text(&page(&gw, "/ui/tasks?refresh=1", &cookie).await);
     assert!(refreshing.contains(r#"<meta http-equiv="refresh" content="10">"#));
+
+    // The CF create waited on its task: its lateness is in the registry the
+    // overview reads.
+    let metrics = text(&gw.send(Method::GET, "/metrics", &[], "").await);
+    assert!(
+        metrics.contains("sgbridge_task_wait_lateness_seconds_count 1"),
+        "{metrics}"
+    );
+    let overview = text(&page(&gw, "/ui/", &cookie).await);
+    assert!(overview.contains("Lateness after task end"), "{overview}");
+    assert!(
+        group.contains("<dd>4 of 250</dd>"),
+        "four Gcore rules of the cap: {group}"
+    );
 }

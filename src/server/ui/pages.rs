@@ -166,6 +166,8 @@ struct Overview<'a> {
     error_rate: String,
     wait_p50: String,
     wait_p99: String,
+    late_p50: String,
+    late_p99: String,
     started: String,
     tasks: Vec<TaskRow>,
 }
@@ -199,6 +201,7 @@ pub(super) async fn overview(app: &App, ctx: &Ctx, person: &Person) -> Result<Re
     let requests = figures::sum(&text, "sgbridge_http_requests_total", |_| true);
     let errors = figures::sum(&text, "sgbridge_http_requests_total", |l| l.contains("status=\"5"));
     let waits = "sgbridge_task_wait_duration_seconds";
+    let late = "sgbridge_task_wait_lateness_seconds";
     let in_flight_query = TaskQuery {
         states: vec![TaskState::New, TaskState::Running],
         descending: true,
@@ -235,6 +238,8 @@ pub(super) async fn overview(app: &App, ctx: &Ctx, person: &Person) -> Result<Re
         error_rate: per_minute(errors, app.started),
         wait_p50: figures::seconds(figures::quantile(&text, waits, 0.5)),
         wait_p99: figures::seconds(figures::quantile(&text, waits, 0.99)),
+        late_p50: figures::seconds(figures::quantile(&text, late, 0.5)),
+        late_p99: figures::seconds(figures::quantile(&text, late, 0.99)),
         started: time(app.started),
         tasks: tasks.iter().map(|t| task_row(t, now)).collect(),
     };
@@ -385,6 +390,8 @@ struct GroupPage<'a> {
     id: String,
     scope: String,
     shape: &'a str,
+    /// `gcore.max_rules`: a CF write expanding past it is refused.
+    cap: usize,
     running_default: bool,
     staging_default: bool,
     spaces: String,
@@ -485,6 +492,7 @@ pub(super) async fn group(app: &App, ctx: &Ctx, person: &Person) -> Result<Resp,
             Content::Atomic(_) => "Gcore rules (the backend's own shape)",
             Content::Compact(_) => "CF rules (a Cloud Controller backend)",
         },
+        cap: mapping.gcore.max_rules,
         running_default: attrs.running_default,
         staging_default: attrs.staging_default,
         spaces: list(&attrs.spaces),

@@ -28,6 +28,7 @@ fn event(r: &Row) -> AuditEvent {
         space_guid: r.get(10),
         organization_guid: r.get(11),
         data: r.get(12),
+        request_id: r.get(13),
     }
 }
 
@@ -60,6 +61,7 @@ impl AuditLog for Postgres {
                         &e.space_guid,
                         &e.organization_guid,
                         &e.data,
+                        &e.request_id,
                     ],
                 )
                 .await
@@ -136,7 +138,7 @@ impl AuditLog for Postgres {
                 )
                 .await
                 .map_err(db_error)?;
-            let last = rows.last().map_or(after, |r| r.get::<_, i64>(13));
+            let last = rows.last().map_or(after, |r| r.get::<_, i64>(14));
             Ok((rows.iter().map(event).collect(), last))
         })
         .await

@@ -59,6 +59,15 @@ impl GroupLog for Postgres {
                 }
             }
             self.put_tasks(&tx, "embedded", tasks).await?;
+            let (now, (id, name)) = (chrono::Utc::now().timestamp(), crate::store::audit::the_group(changes));
+            for (request, outcome) in crate::store::audit::settled(tasks) {
+                tx.execute(
+                    crate::store::audit::settle_sql(true),
+                    &[&request, &outcome, &now, &id, &name],
+                )
+                .await
+                .map_err(db_error)?;
+            }
             tx.commit().await.map_err(db_error)
         })
         .await

@@ -27,6 +27,7 @@ fn event(r: &Row<'_>) -> rusqlite::Result<AuditEvent> {
         space_guid: r.get(10)?,
         organization_guid: r.get(11)?,
         data: r.get(12)?,
+        request_id: r.get(13)?,
     })
 }
 
@@ -57,7 +58,8 @@ impl AuditLog for Sqlite {
                     e.target.name,
                     e.space_guid,
                     e.organization_guid,
-                    e.data
+                    e.data,
+                    e.request_id
                 ],
             )
             .map_err(db_error)?;
@@ -128,7 +130,7 @@ impl AuditLog for Sqlite {
             );
             let mut stmt = conn.prepare(&sql).map_err(db_error)?;
             let rows = stmt
-                .query_map(params![after, limit], |r| Ok((event(r)?, r.get::<_, i64>(13)?)))
+                .query_map(params![after, limit], |r| Ok((event(r)?, r.get::<_, i64>(14)?)))
                 .map_err(db_error)?;
             let rows = rows.collect::<Result<Vec<_>, _>>().map_err(db_error)?;
             let last = rows.last().map_or(after, |(_, seq)| *seq);

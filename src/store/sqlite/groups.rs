@@ -44,6 +44,14 @@ impl GroupLog for Sqlite {
                 }
             }
             put_tasks(&tx, "embedded", &tasks)?;
+            let (now, (id, name)) = (super::unix_now(), crate::store::audit::the_group(&changes));
+            for (request, outcome) in crate::store::audit::settled(&tasks) {
+                tx.execute(
+                    crate::store::audit::settle_sql(false),
+                    params![request, outcome, now, id, name],
+                )
+                .map_err(db_error)?;
+            }
             tx.commit().map_err(db_error)
         })
         .await
