@@ -25,3 +25,9 @@ pub fn write_utc(t: &DateTime<Utc>, suffix: &str) -> String {
 pub fn now_rfc3339() -> String {
     Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
+
+/// Seconds since the epoch, by the wall clock: what stores compare across
+/// processes and restarts (record expiries, failed logins, audit events).
+pub fn unix_now() -> i64 {
+    Utc::now().timestamp()
+}

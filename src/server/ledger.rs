@@ -24,6 +24,7 @@ use super::App;
 use crate::error::{Error, Kind};
 use crate::journal::Journal;
 use crate::store::audit::{AuditEvent, Party};
+use crate::timefmt::unix_now;
 use http::{Method, Request};
 use serde_json::{json, Map, Value};
 use sha2::Digest;
@@ -104,10 +105,6 @@ pub fn actor(p: &Principal) -> Party {
         kind: if p.gcore_key { "gcore_api_key" } else { "user" }.into(),
         name: p.name.clone(),
     }
-}
-
-fn unix_now() -> i64 {
-    chrono::Utc::now().timestamp()
 }
 
 fn group_party(guid: String, name: String) -> Party {

@@ -177,8 +177,23 @@ impl EventQuery {
         (text, values)
     }
 
+    /// How many events match `condition` ([`condition`](Self::condition)'s text).
+    pub(super) fn count_sql(condition: &str) -> String {
+        format!("SELECT count(*) FROM sgbridge_audit_events WHERE {condition}")
+    }
+
+    /// The page of events matching `condition`, in this query's order.
+    pub(super) fn select_sql(&self, condition: &str) -> String {
+        format!(
+            "SELECT {COLUMNS} FROM sgbridge_audit_events WHERE {condition} ORDER BY {} LIMIT {} OFFSET {}",
+            self.order_sql(),
+            i64::try_from(self.limit).unwrap_or(i64::MAX),
+            i64::try_from(self.offset).unwrap_or(i64::MAX),
+        )
+    }
+
     /// The SQL ordering for this query.
-    pub(super) fn order_sql(&self) -> &'static str {
+    fn order_sql(&self) -> &'static str {
         match (self.order, self.descending) {
             (OrderBy::Written, false) => "seq ASC",
             (OrderBy::Written, true) => "seq DESC",

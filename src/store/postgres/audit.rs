@@ -104,20 +104,11 @@ impl AuditLog for Postgres {
             let (cond, values) = q.condition(&|n| format!("${n}"));
             let params: Vec<&(dyn ToSql + Sync)> = values.iter().map(value).collect();
             let total: i64 = client
-                .query_one(
-                    &format!("SELECT count(*) FROM sgbridge_audit_events WHERE {cond}"),
-                    &params,
-                )
+                .query_one(&EventQuery::count_sql(&cond), &params)
                 .await
                 .map_err(db_error)?
                 .get(0);
-            let sql = format!(
-                "SELECT {} FROM sgbridge_audit_events WHERE {cond} ORDER BY {} LIMIT {} OFFSET {}",
-                audit::COLUMNS,
-                q.order_sql(),
-                i64::try_from(q.limit).unwrap_or(i64::MAX),
-                i64::try_from(q.offset).unwrap_or(i64::MAX),
-            );
+            let sql = q.select_sql(&cond);
             let rows = client.query(&sql, &params).await.map_err(db_error)?;
             Ok((u64::try_from(total).unwrap_or(0), rows.iter().map(event).collect()))
         })

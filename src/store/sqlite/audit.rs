@@ -98,19 +98,11 @@ impl AuditLog for Sqlite {
             let (cond, values) = q.condition(&|n| format!("?{n}"));
             let values: Vec<Value> = values.into_iter().map(value).collect();
             let total: i64 = conn
-                .query_row(
-                    &format!("SELECT count(*) FROM sgbridge_audit_events WHERE {cond}"),
-                    params_from_iter(values.iter()),
-                    |r| r.get(0),
-                )
+                .query_row(&EventQuery::count_sql(&cond), params_from_iter(values.iter()), |r| {
+                    r.get(0)
+                })
                 .map_err(db_error)?;
-            let sql = format!(
-                "SELECT {} FROM sgbridge_audit_events WHERE {cond} ORDER BY {} LIMIT {} OFFSET {}",
-                audit::COLUMNS,
-                q.order_sql(),
-                i64::try_from(q.limit).unwrap_or(i64::MAX),
-                i64::try_from(q.offset).unwrap_or(i64::MAX),
-            );
+            let sql = q.select_sql(&cond);
             let mut stmt = conn.prepare(&sql).map_err(db_error)?;
             let rows = stmt
                 .query_map(params_from_iter(values.iter()), event)

@@ -14,7 +14,7 @@ use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 use tokio::time::Instant;
 
 pub struct Sqlite {
@@ -27,11 +27,7 @@ fn db_error(e: impl std::fmt::Display) -> StoreError {
     StoreError(crate::sanitize::foreign_text(&e.to_string(), &[]))
 }
 
-fn unix_now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-}
+use crate::timefmt::unix_now;
 
 fn expiry(d: Duration) -> i64 {
     unix_now().saturating_add(i64::try_from(d.as_secs()).unwrap_or(i64::MAX))

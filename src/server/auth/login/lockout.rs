@@ -66,9 +66,7 @@ impl Lockout {
 
 /// Seconds since the epoch: failed logins in a shared store are compared
 /// across replicas, so they are wall-clock times.
-pub(super) fn unix_now() -> i64 {
-    chrono::Utc::now().timestamp()
-}
+pub(super) use crate::timefmt::unix_now;
 
 impl super::Login {
     /// Whether `user` is locked out now (UAA's policy), counted in the
