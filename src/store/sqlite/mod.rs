@@ -27,7 +27,10 @@ fn db_error(e: impl std::fmt::Display) -> StoreError {
     StoreError(crate::sanitize::foreign_text(&e.to_string(), &[]))
 }
 
-use crate::timefmt::unix_now;
+/// Seconds since the epoch, by the wall clock (expiries outlive the process).
+fn unix_now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
 
 fn expiry(d: Duration) -> i64 {
     unix_now().saturating_add(i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
