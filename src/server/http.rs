@@ -55,6 +55,18 @@ pub struct CfScopes {
 }
 
 impl CfScopes {
+    /// The scopes among a token's (or a login user's) scope names.
+    pub fn from_names(names: &[String]) -> CfScopes {
+        let has = |s: &str| names.iter().any(|x| x == s);
+        CfScopes {
+            admin: has("cloud_controller.admin"),
+            admin_read_only: has("cloud_controller.admin_read_only"),
+            global_auditor: has("cloud_controller.global_auditor"),
+            read: has("cloud_controller.read"),
+            write: has("cloud_controller.write"),
+        }
+    }
+
     /// May read every security group (CC's `can_read_globally?`).
     pub fn reads_all(&self) -> bool {
         self.admin || self.admin_read_only || self.global_auditor

@@ -211,7 +211,6 @@ fn verified(claims: Claims) -> Result<Verified, AuthError> {
         _ => return Err(AuthError::Invalid),
     }
     let id = identity(&claims).ok_or(AuthError::Invalid)?;
-    let has = |s: &str| claims.scope.iter().any(|x| x == s);
     let user = claims
         .user_name
         .clone()
@@ -225,12 +224,6 @@ fn verified(claims: Claims) -> Result<Verified, AuthError> {
         id,
         name,
         user,
-        scopes: CfScopes {
-            admin: has("cloud_controller.admin"),
-            admin_read_only: has("cloud_controller.admin_read_only"),
-            global_auditor: has("cloud_controller.global_auditor"),
-            read: has("cloud_controller.read"),
-            write: has("cloud_controller.write"),
-        },
+        scopes: CfScopes::from_names(&claims.scope),
     })
 }

@@ -138,7 +138,7 @@ where
 const MAX_CAUSE: usize = 2048;
 
 /// `text` cut to [`MAX_CAUSE`] bytes (at a character boundary), saying so.
-fn bounded(text: &str) -> std::borrow::Cow<'_, str> {
+pub(crate) fn bounded(text: &str) -> std::borrow::Cow<'_, str> {
     if text.len() <= MAX_CAUSE {
         return text.into();
     }

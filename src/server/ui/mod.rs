@@ -36,7 +36,7 @@ pub async fn handle(app: &App, ctx: &Ctx) -> Resp {
     use super::route::RouteId as R;
     match (ctx.route.id, &ctx.method) {
         (R::UiAsset, &Method::GET) => return asset(ctx.route.param(0)),
-        (R::UiLogin, &Method::GET) => return pages::login_form(app, ctx, None, StatusCode::OK),
+        (R::UiLogin, &Method::GET) => return pages::login_form(None, "", StatusCode::OK),
         (R::UiLogin, &Method::POST) => return sign_in(app, ctx).await,
         (R::UiLogout, &Method::POST) => return sign_out(app, ctx),
         _ => {}
@@ -77,12 +77,7 @@ fn signed_in(app: &App, ctx: &Ctx) -> Option<Person> {
 }
 
 fn reads_everything(scopes: &[String]) -> bool {
-    scopes.iter().any(|s| {
-        matches!(
-            s.as_str(),
-            "cloud_controller.admin" | "cloud_controller.admin_read_only" | "cloud_controller.global_auditor"
-        )
-    })
+    super::http::CfScopes::from_names(scopes).reads_all()
 }
 
 /// Whether a form post comes from the page itself: its `Origin` (or, for
@@ -122,12 +117,15 @@ async fn sign_in(app: &App, ctx: &Ctx) -> Resp {
     }
     let Some(login) = app.auth.login() else {
         let text = "Signing in is off: set [auth.login] enabled = true and add users.";
-        return pages::login_form(app, ctx, Some(text), StatusCode::SERVICE_UNAVAILABLE);
+        return pages::login_form(Some(text), "", StatusCode::SERVICE_UNAVAILABLE);
     };
-    let fields = crate::urlenc::parse_pairs(std::str::from_utf8(&ctx.body).unwrap_or(""));
-    let field = |k: &str| fields.iter().find(|(n, _)| n == k).map_or("", |(_, v)| v.as_str());
-    let (username, password) = (field("username"), field("password"));
-    let refused = |text: &str, status| pages::login_form(app, ctx, Some(text), status);
+    use crate::server::auth::login::endpoint::{field, form};
+    let fields = form(&ctx.body);
+    let (username, password) = (
+        field(&fields, "username").unwrap_or(""),
+        field(&fields, "password").unwrap_or(""),
+    );
+    let refused = |text: &str, status| pages::login_form(Some(text), username, status);
     let user = match sign_in(login, username, password).await {
         SignIn::Ok(user) => user,
         // The form again, answered 200 as forms are (a 401 without an

@@ -39,7 +39,7 @@ fn unavailable(e: impl std::fmt::Display) -> Failed {
 }
 
 fn time(t: chrono::DateTime<chrono::Utc>) -> String {
-    t.format("%Y-%m-%dT%H:%M:%SZ").to_string()
+    crate::timefmt::write_utc(&t, "Z")
 }
 
 fn unix_time(secs: i64) -> String {
@@ -82,12 +82,8 @@ struct LoginPage<'a> {
     username: &'a str,
 }
 
-pub(super) fn login_form(_app: &App, ctx: &Ctx, error: Option<&str>, status: StatusCode) -> Resp {
-    let fields = crate::urlenc::parse_pairs(std::str::from_utf8(&ctx.body).unwrap_or(""));
-    let username = fields
-        .iter()
-        .find(|(k, _)| k == "username")
-        .map_or("", |(_, v)| v.as_str());
+/// The sign-in form, with what went wrong and the name typed.
+pub(super) fn login_form(error: Option<&str>, username: &str, status: StatusCode) -> Resp {
     let page = LoginPage {
         title: "Sign in",
         user: "",

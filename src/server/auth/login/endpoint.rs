@@ -51,11 +51,17 @@ fn unauthorized(description: &str) -> Resp {
 /// The form's fields: the query's, then the body's (UAA takes both).
 fn fields(ctx: &Ctx) -> Vec<(String, String)> {
     let mut out = ctx.query.clone();
-    out.extend(form_urlencoded::parse(&ctx.body).into_owned());
+    out.extend(form(&ctx.body));
     out
 }
 
-fn field<'a>(fields: &'a [(String, String)], key: &str) -> Option<&'a str> {
+/// An `application/x-www-form-urlencoded` body's fields.
+pub(crate) fn form(body: &[u8]) -> Vec<(String, String)> {
+    form_urlencoded::parse(body).into_owned().collect()
+}
+
+/// A field's last value.
+pub(crate) fn field<'a>(fields: &'a [(String, String)], key: &str) -> Option<&'a str> {
     fields.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
 }
 

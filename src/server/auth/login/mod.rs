@@ -133,10 +133,9 @@ fn new_jti() -> String {
 /// A user's stable id: derived from the name, so a user keeps it across
 /// restarts and replicas (and a re-created user gets the same one).
 fn user_id(name: &str) -> String {
-    let digest = <sha2::Sha256 as sha2::Digest>::digest(format!("sgbridge-user:{name}").as_bytes());
-    let mut bytes = [0u8; 16];
-    bytes.copy_from_slice(&digest[..16]);
-    uuid::Builder::from_random_bytes(bytes).into_uuid().to_string()
+    crate::model::Uuid::derived(&format!("sgbridge-user:{name}"))
+        .as_str()
+        .to_string()
 }
 
 /// UAA's `aud`: the resource of each scope (the text before its last dot),

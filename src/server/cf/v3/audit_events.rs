@@ -64,10 +64,7 @@ fn store_query(q: &ListQuery) -> EventQuery {
 }
 
 fn time(secs: i64) -> String {
-    chrono::DateTime::from_timestamp(secs, 0)
-        .unwrap_or_default()
-        .format("%Y-%m-%dT%H:%M:%SZ")
-        .to_string()
+    crate::dialect::cf::render::timestamp(&chrono::DateTime::from_timestamp(secs, 0).unwrap_or_default())
 }
 
 fn party(p: crate::store::audit::Party) -> wire::Party {
