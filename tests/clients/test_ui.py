@@ -42,6 +42,21 @@ def settle(browser, url):
     return browser.url
 
 
+def page_text(browser, needle, tries=100):
+    """The body's text once it shows `needle` (a click returns before the
+    page it leads to has loaded; the old page's body goes stale meanwhile)."""
+    text = ""
+    for _ in range(tries):
+        try:
+            text = browser.text()
+            if needle in text:
+                return text
+        except webdriver.WebDriverError:
+            pass
+        time.sleep(0.05)
+    return text
+
+
 def sign_in(browser, base, user="admin", password="admin"):
     browser.go(base + "/ui/login")
     browser.find("css selector", "#username").type(user)
@@ -65,7 +80,7 @@ def test_the_page_in_a_real_browser(embedded, browser):
     assert browser.url == base + "/ui/login", "no session: the sign-in form"
     browser.screenshot(SHOTS / "1-sign-in.png")
     sign_in(browser, base, password="wrong")
-    assert "Wrong user name or password" in browser.text()
+    assert "Wrong user name or password" in page_text(browser, "Wrong user name"), "the form again, saying why"
     sign_in(browser, base)
     assert settle(browser, base + "/ui/") == base + "/ui/"
     text = browser.text()
