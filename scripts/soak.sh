@@ -16,6 +16,13 @@ STORE=${STORE:-sqlite}
 # Ended tasks are kept this long (backend.embedded.task_ttl_s; the shipped
 # 3600 s puts the plateau past an hour: tasks kept grow with rate x TTL).
 TASK_TTL_S=${TASK_TTL_S:-300}
+# Audit events kept (audit.max_events; the shipped 1,000,000 is ~1.2 GB,
+# reached after ~40 min of this load) and PostgreSQL's tombstones
+# (store.tombstone_keep_s; shipped 3600): smaller, so the plateau comes
+# within the run. Each is a bound you can state: events x ~1.2 KB;
+# delete rate x keep.
+MAX_EVENTS=${MAX_EVENTS:-100000}
+TOMBSTONE_KEEP_S=${TOMBSTONE_KEEP_S:-300}
 PORT=${PORT:-18090}
 export DURATION_S=${DURATION_S:-1800} SAMPLE_S=${SAMPLE_S:-30} WORKERS=${WORKERS:-8}
 
@@ -57,8 +64,11 @@ listen = "127.0.0.1:$PORT"
 # Real tasks, short: the load is writes, not waiting.
 task_delay_ms = 10
 task_ttl_s = $TASK_TTL_S
+[audit]
+max_events = $MAX_EVENTS
 [store]
 $store
+tombstone_keep_s = $TOMBSTONE_KEEP_S
 TOML
 
 # The shipped defaults otherwise: access lines at info, audit to stdout.
@@ -69,5 +79,5 @@ for _ in $(seq 100); do
   curl -fsS -o /dev/null "http://127.0.0.1:$PORT/healthz" 2>/dev/null && break
   sleep 0.1
 done
-echo "soak: store $STORE, $WORKERS workers, ${DURATION_S} s, a sample every ${SAMPLE_S} s, task_ttl_s $TASK_TTL_S"
+echo "soak: store $STORE, $WORKERS workers, ${DURATION_S} s, a sample every ${SAMPLE_S} s, task_ttl_s $TASK_TTL_S, max_events $MAX_EVENTS, tombstone_keep_s $TOMBSTONE_KEEP_S"
 BASE="http://127.0.0.1:$PORT" PID=$gw target/release/examples/soak

@@ -503,6 +503,10 @@ pub struct AuditConfig {
     /// older ones are swept. The memory store also keeps only the newest
     /// 10,000.
     pub retention_days: u32,
+    /// Most audit events a durable store keeps: past it the oldest go, so
+    /// the table's size has a bound whatever the write rate (~1.2 KB an
+    /// event with its indexes).
+    pub max_events: u64,
 }
 
 impl Default for AuditConfig {
@@ -512,6 +516,7 @@ impl Default for AuditConfig {
             path: None,
             // The Cloud Controller's default for its events.
             retention_days: 31,
+            max_events: 1_000_000,
         }
     }
 }
@@ -546,6 +551,10 @@ pub struct StoreConfig {
     /// How long a replica's write lock outlives the replica (it is renewed
     /// while held; a replica that dies releases its locks after this long).
     pub lock_lease_s: u64,
+    /// How long PostgreSQL keeps a deleted group's tombstone for other
+    /// replicas to see. A replica that looks later than this reads every
+    /// group again instead, so this bounds the table, not correctness.
+    pub tombstone_keep_s: u64,
 }
 
 impl Default for StoreConfig {
@@ -557,6 +566,7 @@ impl Default for StoreConfig {
             max_connections: 16,
             statement_timeout_ms: 5_000,
             lock_lease_s: 10,
+            tombstone_keep_s: 3_600,
         }
     }
 }

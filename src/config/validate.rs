@@ -47,6 +47,7 @@ fn operations(c: &Config) -> Result<(), ConfigError> {
     if c.audit.retention_days == 0 {
         return Err(invalid("audit.retention_days must be at least 1"));
     }
+    range("audit.max_events", c.audit.max_events, 1_000..=1_000_000_000)?;
     if c.audit.target == super::AuditTarget::File {
         let Some(path) = &c.audit.path else {
             return Err(invalid("audit.target = \"file\" needs audit.path"));
@@ -87,6 +88,7 @@ fn store(s: &super::StoreConfig, env: &super::Env) -> Result<(), ConfigError> {
     range("store.max_connections", s.max_connections as u64, 1..=1_000)?;
     range("store.statement_timeout_ms", s.statement_timeout_ms, 100..=600_000)?;
     range("store.lock_lease_s", s.lock_lease_s, 2..=3_600)?;
+    range("store.tombstone_keep_s", s.tombstone_keep_s, 60..=30 * 86_400)?;
     match s.kind {
         StoreKind::Memory => Ok(()),
         StoreKind::Sqlite => {

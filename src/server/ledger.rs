@@ -222,7 +222,8 @@ fn complete(mut event: AuditEvent, journal: &Journal, status: u16, views: Views<
     Some(event)
 }
 
-/// Retention: one write in 256 also forgets events past `audit.retention_days`.
+/// Retention: one write in 256 also forgets events past `audit.retention_days`
+/// and the oldest past `audit.max_events`.
 fn sweep_now_and_then(app: &Arc<App>) {
     static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -231,8 +232,9 @@ fn sweep_now_and_then(app: &Arc<App>) {
     }
     let days = i64::from(app.cfg.audit.retention_days);
     let (log, before) = (app.stores.audit.clone(), unix_now() - days * 86_400);
+    let keep = app.cfg.audit.max_events;
     tokio::spawn(async move {
-        if let Err(e) = log.sweep(before).await {
+        if let Err(e) = log.sweep(before, keep).await {
             tracing::warn!(error = %e, "old audit events were not swept");
         }
     });

@@ -268,6 +268,14 @@ pub(super) fn settled(tasks: &[crate::model::Task]) -> Vec<(String, &'static str
         .collect()
 }
 
+/// The statements that forget old events: those created before the first
+/// placeholder, then those written before the newest `keep` (the second).
+/// Two statements, so each uses its own index (`created_at`; `seq`).
+pub(super) const SWEEP_SQL: [&str; 2] = [
+    "DELETE FROM sgbridge_audit_events WHERE created_at < $1",
+    "DELETE FROM sgbridge_audit_events WHERE seq <= (SELECT max(seq) FROM sgbridge_audit_events) - $1",
+];
+
 /// The statement that writes an event or completes the one with its guid
 /// (its `created_at` and place kept); `ph(n)` writes the n-th placeholder.
 pub(super) fn upsert_sql(ph: &dyn Fn(usize) -> String) -> String {
@@ -299,8 +307,9 @@ pub trait AuditLog: Send + Sync {
     /// The events the query selects: (how many match in all, the slice).
     async fn list(&self, query: &EventQuery) -> Result<(u64, Vec<AuditEvent>), StoreError>;
 
-    /// Forgets events created before `before` (unix seconds); how many.
-    async fn sweep(&self, before: i64) -> Result<u64, StoreError>;
+    /// Forgets events created before `before` (unix seconds), and the
+    /// oldest written past the newest `keep`; how many.
+    async fn sweep(&self, before: i64, keep: u64) -> Result<u64, StoreError>;
 
     /// Events written after cursor `after` (0: from the first), in the
     /// order they were written, at most `limit`, with the cursor of the
@@ -401,10 +410,12 @@ impl AuditLog for MemoryAudit {
         Ok((page.into_iter().map(|(_, e)| e.clone()).collect(), last))
     }
 
-    async fn sweep(&self, before: i64) -> Result<u64, StoreError> {
+    async fn sweep(&self, before: i64, keep: u64) -> Result<u64, StoreError> {
         let mut ring = self.ring();
         let was = ring.events.len();
         ring.events.retain(|(_, e)| e.created_at >= before);
+        let past = ring.events.len().saturating_sub(usize::try_from(keep).unwrap_or(usize::MAX));
+        ring.events.drain(..past);
         Ok((was - ring.events.len()) as u64)
     }
 }

@@ -137,6 +137,18 @@ pub const POSTGRES: &[Migration] = &[
      CREATE INDEX sgbridge_audit_events_type ON sgbridge_audit_events (type, seq);",
         readable_by: 2,
     },
+    // 5: tombstones kept `store.tombstone_keep_s`, not a day: the sweep
+    // writes the newest change number it deleted, and a replica whose
+    // cursor is behind it reads every group again. Additive: older binaries
+    // ignore the table (and keep their day-long tombstones' assumption;
+    // see "Schema changes" in the README).
+    Migration {
+        statements: "CREATE TABLE sgbridge_marks (
+        name text PRIMARY KEY,
+        value bigint NOT NULL
+     );",
+        readable_by: 2,
+    },
 ];
 
 /// Each version's statements, for SQLite.

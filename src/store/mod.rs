@@ -214,6 +214,9 @@ pub enum GroupChange {
 pub struct Changes {
     /// Where the next look starts.
     pub cursor: i64,
+    /// `put` holds every group there is: the look began behind tombstones
+    /// already swept, so a group held and not in `put` is gone.
+    pub full: bool,
     /// Groups as they are now, with their scope and creation order.
     pub put: Vec<(Scope, u64, Group)>,
     pub gone: Vec<(Scope, crate::model::GroupId)>,
@@ -287,6 +290,11 @@ trait Ping: Send + Sync {
     async fn replicas(&self) -> Result<u64, StoreError> {
         Ok(1)
     }
+
+    /// The periodic housekeeping, now.
+    async fn housekeep(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
 }
 
 impl Stores {
@@ -349,6 +357,15 @@ impl Stores {
         match &self.ping {
             Some(p) => p.replicas().await,
             None => Ok(1),
+        }
+    }
+
+    /// Sweeps now what the store's housekeeping sweeps every minute
+    /// (PostgreSQL: expired answers and locks, ended tasks, tombstones).
+    pub async fn housekeep(&self) -> Result<(), StoreError> {
+        match &self.ping {
+            Some(p) => p.housekeep().await,
+            None => Ok(()),
         }
     }
 

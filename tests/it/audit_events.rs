@@ -110,8 +110,17 @@ async fn behaves(log: &dyn AuditLog) {
     );
     log.discard("b").await.unwrap();
     assert_eq!(log.get("b").await.unwrap(), None);
-    assert_eq!(log.sweep(150).await.unwrap(), 1);
+    assert_eq!(log.sweep(150, 100).await.unwrap(), 1);
     assert_eq!(guids(log.list(&all).await.unwrap().1), ["c"]);
+    // The cap: the newest `keep` stay, whenever they were created.
+    for (guid, at) in [("d", 400), ("e", 250), ("f", 500)] {
+        log.put(&event(guid, "audit.security_group.update", at, "g3"))
+            .await
+            .unwrap();
+    }
+    assert_eq!(log.sweep(150, 2).await.unwrap(), 2);
+    assert_eq!(guids(log.list(&all).await.unwrap().1), ["e", "f"]);
+    assert_eq!(log.sweep(150, 2).await.unwrap(), 0);
 }
 
 fn sqlite_config(dir: &std::path::Path) -> Config {

@@ -612,6 +612,96 @@ async fn the_embedded_backend_scales_out_on_postgres() {
     drop(pg);
 }
 
+/// Tombstones are kept `store.tombstone_keep_s`, not forever: a replica
+/// whose last look is older than the newest tombstone swept reads every
+/// group again, so a delete it never saw still reaches it (issue 26: the
+/// table kept a day of tombstones, and a replica idle longer kept serving
+/// deleted groups).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_behind_swept_tombstones_reads_every_group_again() {
+    let pg = Postgres::start("tombstones");
+    let config = format!(
+        "{COMMON}[store]\nkind = \"postgres\"\ntombstone_keep_s = 60\n[backend.embedded]\ntask_delay_ms = 0\n"
+    );
+    let env = [("SGBRIDGE_STORE_URL", pg.url.as_str())];
+    let replicas: Vec<Proc> = (0..2).map(|i| serve(&format!("tombstones-{i}"), &config, &env)).collect();
+    let http = Http::default();
+    let url = |i: usize, guid: &str| format!("{}/v2/security_groups/{guid}", replicas[i].base);
+    let mut guids = Vec::new();
+    for name in ["kept", "doomed"] {
+        let created = http
+            .cf(
+                Method::POST,
+                &format!("{}/v2/security_groups", replicas[0].base),
+                &format!(r#"{{"name":"{name}"}}"#),
+            )
+            .await;
+        assert_eq!(created.status, StatusCode::CREATED);
+        guids.push(created.json()["metadata"]["guid"].as_str().unwrap().to_string());
+    }
+    let (kept, doomed) = (&guids[0], &guids[1]);
+    assert_eq!(http.cf(Method::GET, &url(1, doomed), "").await.status, StatusCode::OK, "replica 1 has looked");
+    let deleted = http
+        .cf(
+            Method::DELETE,
+            &format!("{}/v2/security_groups/{doomed}", replicas[0].base),
+            "",
+        )
+        .await;
+    assert_eq!(deleted.status, StatusCode::NO_CONTENT);
+
+    // The tombstone ages past its keep and one housekeeping pass sweeps it
+    // before replica 1 looks again.
+    pg.psql("UPDATE sgbridge_groups_gone SET gone_at = now() - interval '2 minutes'");
+    let store_env = sgbridge::config::Env::isolated().with("SGBRIDGE_TEST_STORE_URL", &pg.url);
+    let cfg = sgbridge::config::StoreConfig {
+        kind: sgbridge::config::StoreKind::Postgres,
+        url_env: "SGBRIDGE_TEST_STORE_URL".into(),
+        tombstone_keep_s: 60,
+        ..sgbridge::config::StoreConfig::default()
+    };
+    let housekeeper = sgbridge::store::Stores::open(
+        &cfg,
+        &store_env,
+        &sgbridge::config::IdempotencyConfig::default(),
+        std::sync::Arc::new(sgbridge::store::NoStoreTelemetry),
+    )
+    .await
+    .unwrap();
+    housekeeper.housekeep().await.unwrap();
+    pg.psql(
+        "DO $$ BEGIN
+           IF (SELECT count(*) FROM sgbridge_groups_gone) <> 0 THEN RAISE 'a tombstone was kept'; END IF;
+           IF NOT EXISTS (SELECT 1 FROM sgbridge_marks WHERE name = 'gone_horizon') THEN RAISE 'no horizon'; END IF;
+         END $$",
+    );
+
+    assert_eq!(http.cf(Method::GET, &url(1, doomed), "").await.status, StatusCode::NOT_FOUND, "replica 1 saw the delete");
+    assert_eq!(http.cf(Method::GET, &url(1, kept), "").await.status, StatusCode::OK);
+    let listed = http
+        .cf(Method::GET, &format!("{}/v2/security_groups", replicas[1].base), "")
+        .await
+        .json();
+    let names: Vec<&str> = listed["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["entity"]["name"].as_str())
+        .collect();
+    assert!(names.contains(&"kept") && !names.contains(&"doomed"), "{listed}");
+    // Writes through the replica that read everything again still work.
+    let renamed = http
+        .cf(
+            Method::PUT,
+            &format!("{}/v2/security_groups/{kept}", replicas[1].base),
+            r#"{"name":"kept-2"}"#,
+        )
+        .await;
+    assert_eq!(renamed.status, StatusCode::CREATED, "{}", renamed.json());
+    drop(replicas);
+    drop(pg);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_schema_newer_than_the_binary_is_refused_with_one_line() {
     let pg = Postgres::start("schema");

@@ -29,6 +29,14 @@ impl Embedded {
             .await
             .map_err(|e| BackendError::new(ErrorKind::Unavailable, e.to_string()))?;
         let mut state = self.state();
+        if changes.full {
+            // The tombstones of what was deleted since the last look are
+            // swept: whatever is not in the store now is gone. (A change
+            // of this process saved after the look comes back with the next.)
+            let there: std::collections::HashSet<(Scope, &GroupId)> =
+                changes.put.iter().map(|(scope, _, g)| (*scope, &g.meta.id)).collect();
+            state.groups.retain(|(scope, id), _| there.contains(&(*scope, id)));
+        }
         for (scope, id) in changes.gone {
             state.groups.remove(&(scope, id.clone()));
             state.gone.insert((scope, id));

@@ -27,6 +27,7 @@
 mod durable;
 mod emulator;
 mod faults;
+mod gone;
 mod runner;
 mod state;
 

@@ -22,7 +22,7 @@ pub(super) struct State {
     pub(super) cursor: i64,
     /// Groups known deleted (a shared store): a read that began before the
     /// delete must not bring one back.
-    pub(super) gone: HashSet<(Scope, GroupId)>,
+    pub(super) gone: super::gone::Gone,
 }
 
 #[derive(Clone)]

@@ -135,13 +135,14 @@ impl AuditLog for Postgres {
         .await
     }
 
-    async fn sweep(&self, before: i64) -> Result<u64, StoreError> {
+    async fn sweep(&self, before: i64, keep: u64) -> Result<u64, StoreError> {
+        let keep = i64::try_from(keep).unwrap_or(i64::MAX);
         self.timed("audit_sweep", async {
             let client = self.client().await?;
-            client
-                .execute("DELETE FROM sgbridge_audit_events WHERE created_at < $1", &[&before])
-                .await
-                .map_err(db_error)
+            let [old, past] = crate::store::audit::SWEEP_SQL;
+            let old = client.execute(old, &[&before]).await.map_err(db_error)?;
+            let past = client.execute(past, &[&keep]).await.map_err(db_error)?;
+            Ok(old + past)
         })
         .await
     }

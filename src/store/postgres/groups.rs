@@ -100,19 +100,37 @@ impl GroupLog for Postgres {
 
     async fn changes(&self, cursor: i64) -> Result<Changes, StoreError> {
         self.timed("group_changes", async {
-            let client = self.client().await?;
-            // One statement, one snapshot: a prefix of the changes in order.
-            let found = client
+            let mut client = self.client().await?;
+            // One snapshot: a prefix of the changes in order, and the
+            // tombstones swept so far.
+            let tx = client
+                .build_transaction()
+                .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+                .read_only(true)
+                .start()
+                .await
+                .map_err(db_error)?;
+            let horizon: Option<i64> = tx
+                .query_opt("SELECT value FROM sgbridge_marks WHERE name = 'gone_horizon'", &[])
+                .await
+                .map_err(db_error)?
+                .map(|r| r.get(0));
+            // Deletions past the cursor may be swept: read every group.
+            let full = horizon.is_some_and(|h| h > cursor);
+            let from = if full { 0 } else { cursor };
+            let found = tx
                 .query(
                     "SELECT project_id, region_id, id, seq, body, changed FROM sgbridge_groups WHERE changed > $1
                      UNION ALL
                      SELECT project_id, region_id, id, 0, NULL, changed FROM sgbridge_groups_gone WHERE changed > $1",
-                    &[&cursor],
+                    &[&from],
                 )
                 .await
                 .map_err(db_error)?;
+            tx.commit().await.map_err(db_error)?;
             let mut out = Changes {
                 cursor,
+                full,
                 ..Changes::default()
             };
             for r in found {

@@ -52,6 +52,8 @@ pub struct Postgres {
     telemetry: Arc<dyn StoreTelemetry>,
     limits: RecordLimits,
     lease: Duration,
+    /// How long a deleted group's tombstone is kept (`store.tombstone_keep_s`).
+    tombstones: Duration,
     replica: String,
     next_holder: AtomicU64,
     held: Mutex<HashSet<(String, String)>>,
@@ -119,6 +121,7 @@ impl Postgres {
             telemetry,
             limits,
             lease: Duration::from_secs(cfg.lock_lease_s),
+            tombstones: Duration::from_secs(cfg.tombstone_keep_s),
             replica: crate::model::Uuid::new_random().to_string(),
             next_holder: AtomicU64::new(0),
             held: Mutex::new(HashSet::new()),
@@ -318,8 +321,23 @@ impl Postgres {
         if mine {
             tx.batch_execute(
                 "DELETE FROM sgbridge_idempotency WHERE expires_at < now();
-                 DELETE FROM sgbridge_locks WHERE expires_at < now() - interval '1 minute';
-                 DELETE FROM sgbridge_groups_gone WHERE gone_at < now() - interval '1 day';",
+                 DELETE FROM sgbridge_locks WHERE expires_at < now() - interval '1 minute';",
+            )
+            .await
+            .map_err(db_error)?;
+            // Tombstones go in change order, up to the newest one old
+            // enough, and that number is written down: a replica whose
+            // cursor is behind it reads every group again (`changes`).
+            tx.execute(
+                "WITH old AS (
+                    DELETE FROM sgbridge_groups_gone WHERE changed <= (
+                        SELECT max(changed) FROM sgbridge_groups_gone
+                        WHERE gone_at < now() - make_interval(secs => $1))
+                    RETURNING changed)
+                 INSERT INTO sgbridge_marks (name, value)
+                 SELECT 'gone_horizon', max(changed) FROM old HAVING count(*) > 0
+                 ON CONFLICT (name) DO UPDATE SET value = GREATEST(sgbridge_marks.value, EXCLUDED.value)",
+                &[&seconds(self.tombstones)],
             )
             .await
             .map_err(db_error)?;
@@ -414,6 +432,10 @@ impl Ping for Postgres {
             Ok(())
         })
         .await
+    }
+
+    async fn housekeep(&self) -> Result<(), StoreError> {
+        self.timed("sweep", self.sweep()).await
     }
 
     /// Every replica renews its `replica:` lease while it runs.

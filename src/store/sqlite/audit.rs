@@ -131,15 +131,13 @@ impl AuditLog for Sqlite {
         .await
     }
 
-    async fn sweep(&self, before: i64) -> Result<u64, StoreError> {
+    async fn sweep(&self, before: i64, keep: u64) -> Result<u64, StoreError> {
+        let keep = i64::try_from(keep).unwrap_or(i64::MAX);
         self.run("audit_sweep", move |conn| {
-            let n = conn
-                .execute(
-                    "DELETE FROM sgbridge_audit_events WHERE created_at < ?1",
-                    params![before],
-                )
-                .map_err(db_error)?;
-            Ok(n as u64)
+            let [old, past] = crate::store::audit::SWEEP_SQL;
+            let old = conn.execute(old, params![before]).map_err(db_error)?;
+            let past = conn.execute(past, params![keep]).map_err(db_error)?;
+            Ok((old + past) as u64)
         })
         .await
     }
