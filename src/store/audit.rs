@@ -414,7 +414,10 @@ impl AuditLog for MemoryAudit {
         let mut ring = self.ring();
         let was = ring.events.len();
         ring.events.retain(|(_, e)| e.created_at >= before);
-        let past = ring.events.len().saturating_sub(usize::try_from(keep).unwrap_or(usize::MAX));
+        let past = ring
+            .events
+            .len()
+            .saturating_sub(usize::try_from(keep).unwrap_or(usize::MAX));
         ring.events.drain(..past);
         Ok((was - ring.events.len()) as u64)
     }

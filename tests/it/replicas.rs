@@ -620,11 +620,12 @@ async fn the_embedded_backend_scales_out_on_postgres() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replica_behind_swept_tombstones_reads_every_group_again() {
     let pg = Postgres::start("tombstones");
-    let config = format!(
-        "{COMMON}[store]\nkind = \"postgres\"\ntombstone_keep_s = 60\n[backend.embedded]\ntask_delay_ms = 0\n"
-    );
+    let config =
+        format!("{COMMON}[store]\nkind = \"postgres\"\ntombstone_keep_s = 60\n[backend.embedded]\ntask_delay_ms = 0\n");
     let env = [("SGBRIDGE_STORE_URL", pg.url.as_str())];
-    let replicas: Vec<Proc> = (0..2).map(|i| serve(&format!("tombstones-{i}"), &config, &env)).collect();
+    let replicas: Vec<Proc> = (0..2)
+        .map(|i| serve(&format!("tombstones-{i}"), &config, &env))
+        .collect();
     let http = Http::default();
     let url = |i: usize, guid: &str| format!("{}/v2/security_groups/{guid}", replicas[i].base);
     let mut guids = Vec::new();
@@ -640,7 +641,11 @@ async fn a_replica_behind_swept_tombstones_reads_every_group_again() {
         guids.push(created.json()["metadata"]["guid"].as_str().unwrap().to_string());
     }
     let (kept, doomed) = (&guids[0], &guids[1]);
-    assert_eq!(http.cf(Method::GET, &url(1, doomed), "").await.status, StatusCode::OK, "replica 1 has looked");
+    assert_eq!(
+        http.cf(Method::GET, &url(1, doomed), "").await.status,
+        StatusCode::OK,
+        "replica 1 has looked"
+    );
     let deleted = http
         .cf(
             Method::DELETE,
@@ -676,7 +681,11 @@ async fn a_replica_behind_swept_tombstones_reads_every_group_again() {
          END $$",
     );
 
-    assert_eq!(http.cf(Method::GET, &url(1, doomed), "").await.status, StatusCode::NOT_FOUND, "replica 1 saw the delete");
+    assert_eq!(
+        http.cf(Method::GET, &url(1, doomed), "").await.status,
+        StatusCode::NOT_FOUND,
+        "replica 1 saw the delete"
+    );
     assert_eq!(http.cf(Method::GET, &url(1, kept), "").await.status, StatusCode::OK);
     let listed = http
         .cf(Method::GET, &format!("{}/v2/security_groups", replicas[1].base), "")
