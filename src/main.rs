@@ -126,17 +126,21 @@ fn load(path: Option<&PathBuf>, listen: Option<SocketAddr>) -> Result<Config, St
     Ok(cfg)
 }
 
-/// Logs to stderr as text (colour only on a terminal) or JSON lines.
-fn init_logs(cfg: &Config) {
+/// Logs to stderr as text (colour only on a terminal) or JSON lines,
+/// written by their own thread (`server::log_writer`); the guard writes
+/// what is queued when it is dropped.
+fn init_logs(cfg: &Config) -> Result<server::log_writer::LogGuard, String> {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&cfg.log.level));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+    let queue = usize::try_from(cfg.log.queue_lines).unwrap_or(usize::MAX);
+    let (writer, guard) =
+        server::log_writer::start(std::io::stderr(), queue).map_err(|e| format!("cannot start the log writer: {e}"))?;
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer);
     match cfg.log.format {
         LogFormat::Json => builder.json().flatten_event(true).with_current_span(false).init(),
         LogFormat::Text => builder.with_ansi(std::io::stderr().is_terminal()).init(),
     }
+    Ok(guard)
 }
 
 fn run_serve(path: Option<PathBuf>, listen: Option<SocketAddr>) -> ExitCode {
@@ -147,23 +151,31 @@ fn run_serve(path: Option<PathBuf>, listen: Option<SocketAddr>) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    init_logs(&cfg);
+    let logs = match init_logs(&cfg) {
+        Ok(guard) => guard,
+        Err(e) => {
+            eprintln!("sgbridge: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {
+            drop(logs);
             eprintln!("sgbridge: cannot start the runtime: {e}");
             return ExitCode::FAILURE;
         }
     };
-    runtime.block_on(async move {
-        match serve(cfg, path).await {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("sgbridge: {e}");
-                ExitCode::FAILURE
-            }
+    let served = runtime.block_on(serve(cfg, path));
+    // The queued log lines first, then the last word.
+    drop(logs);
+    match served {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("sgbridge: {e}");
+            ExitCode::FAILURE
         }
-    })
+    }
 }
 
 async fn serve(cfg: Config, path: Option<PathBuf>) -> Result<(), String> {
@@ -203,10 +215,16 @@ async fn serve(cfg: Config, path: Option<PathBuf>) -> Result<(), String> {
     if live.path().is_some() && every > 0 {
         tokio::spawn(baseline.run(live.clone(), std::time::Duration::from_secs(every)));
     }
-    server::serve_live(live, listener, admin, signals::first_sigterm())
+    let served = server::serve_live(live.clone(), listener, admin, signals::first_sigterm())
         .await
-        .map_err(|e| e.to_string())
+        .map_err(|e| e.to_string());
+    live.app().audit.close(AUDIT_DRAIN).await;
+    served
 }
+
+/// How long the exit waits for queued audit records to be written (a
+/// blocked stdout: past this, the unwritten ones are counted and logged).
+const AUDIT_DRAIN: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// SIGHUP: reload the config file; a bad one changes nothing.
 async fn reload_on_sighup(live: Arc<Live>) {

@@ -471,6 +471,10 @@ pub struct LogConfig {
     pub format: LogFormat,
     /// A tracing filter (`info`, `sgbridge=debug,info`); `RUST_LOG` wins.
     pub level: String,
+    /// Log lines waiting for their writer thread; past it new lines are
+    /// dropped and counted (`sgbridge_log_lines_dropped_total`), so a slow
+    /// stderr never slows a request. Read at start only.
+    pub queue_lines: u64,
 }
 
 impl Default for LogConfig {
@@ -478,6 +482,7 @@ impl Default for LogConfig {
         LogConfig {
             format: LogFormat::Text,
             level: "info".into(),
+            queue_lines: 100_000,
         }
     }
 }

@@ -47,6 +47,7 @@ fn operations(c: &Config) -> Result<(), ConfigError> {
     if c.audit.retention_days == 0 {
         return Err(invalid("audit.retention_days must be at least 1"));
     }
+    range("log.queue_lines", c.log.queue_lines, 16..=10_000_000)?;
     range("audit.max_events", c.audit.max_events, 1_000..=1_000_000_000)?;
     if c.audit.target == super::AuditTarget::File {
         let Some(path) = &c.audit.path else {

@@ -14,10 +14,21 @@ use crate::model::{Content, Group};
 use serde::Serialize;
 use serde_json::Value;
 use std::io::Write;
-use std::sync::Mutex;
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+
+/// Records waiting for the writer thread. A full queue makes the writing
+/// request wait (backpressure): a record is never dropped.
+const QUEUE: usize = 4096;
+
+enum Msg {
+    Line(Vec<u8>),
+    /// Answered once everything queued before it is written.
+    Flushed(oneshot::Sender<()>),
+}
 
 pub struct Audit {
-    sink: Option<Mutex<Box<dyn Write + Send>>>,
+    sink: Option<mpsc::Sender<Msg>>,
     /// Records that could not be written (`sgbridge_audit_write_failures`).
     failures: prometheus_client::metrics::counter::Counter,
 }
@@ -37,8 +48,27 @@ impl Audit {
                 Some(Box::new(file))
             }
         };
+        Audit::over(sink, QUEUE, failures)
+    }
+
+    /// Records written to `sink` by a thread of their own, `queue` waiting
+    /// at most.
+    fn over(
+        sink: Option<Box<dyn Write + Send>>,
+        queue: usize,
+        failures: prometheus_client::metrics::counter::Counter,
+    ) -> Result<Audit, String> {
+        let Some(sink) = sink else {
+            return Ok(Audit { sink: None, failures });
+        };
+        let (tx, rx) = mpsc::channel(queue);
+        let counted = failures.clone();
+        std::thread::Builder::new()
+            .name("sgbridge-audit".into())
+            .spawn(move || write_all(sink, rx, &counted))
+            .map_err(|e| format!("cannot start the audit writer: {e}"))?;
         Ok(Audit {
-            sink: sink.map(Mutex::new),
+            sink: Some(tx),
             failures,
         })
     }
@@ -47,20 +77,62 @@ impl Audit {
         self.sink.is_some()
     }
 
-    /// Writes one record as one line; a failing sink is logged, never fatal.
-    pub fn write(&self, record: &Record<'_>) {
+    /// Queues one record as one line; waits while the queue is full.
+    pub async fn write(&self, record: &Record<'_>) {
         let Some(sink) = &self.sink else { return };
         let Ok(mut line) = serde_json::to_vec(record) else {
             return;
         };
         line.push(b'\n');
-        let written = sink
-            .lock()
-            .map_err(|_| std::io::Error::other("poisoned"))
-            .and_then(|mut s| s.write_all(&line).and_then(|_| s.flush()));
-        if let Err(e) = written {
+        if sink.send(Msg::Line(line)).await.is_err() {
             self.failures.inc();
-            tracing::error!(error = %e, "cannot write the audit record");
+            tracing::error!("cannot write the audit record: the writer has stopped");
+        }
+    }
+
+    /// Waits (at most `limit`) until every record queued so far is written:
+    /// the process's last act.
+    pub async fn close(&self, limit: Duration) {
+        let Some(sink) = &self.sink else { return };
+        let (done, written) = oneshot::channel();
+        let flushed = async { sink.send(Msg::Flushed(done)).await.is_ok() && written.await.is_ok() };
+        if !tokio::time::timeout(limit, flushed).await.unwrap_or(false) {
+            let waiting = QUEUE.saturating_sub(sink.capacity());
+            tracing::error!(waiting, "audit records were not all written before the exit");
+        }
+    }
+}
+
+/// The writer thread: takes what is queued, writes it in one go, flushes
+/// when the queue is empty.
+fn write_all(
+    sink: Box<dyn Write + Send>,
+    mut rx: mpsc::Receiver<Msg>,
+    failures: &prometheus_client::metrics::counter::Counter,
+) {
+    let mut out = std::io::BufWriter::with_capacity(64 * 1024, sink);
+    let mut acks = Vec::new();
+    while let Some(first) = rx.blocking_recv() {
+        let (mut batch, mut written) = (0u64, Ok(()));
+        let mut next = Some(first);
+        while let Some(msg) = next {
+            match msg {
+                Msg::Line(line) => {
+                    batch += 1;
+                    written = written.and_then(|()| out.write_all(&line));
+                }
+                Msg::Flushed(ack) => acks.push(ack),
+            }
+            next = rx.try_recv().ok();
+        }
+        if let Err(e) = written.and_then(|()| out.flush()) {
+            failures.inc_by(batch);
+            tracing::error!(error = %e, records = batch, "cannot write the audit records");
+            // What the failed write left behind is not written again.
+            out = std::io::BufWriter::with_capacity(64 * 1024, out.into_parts().0);
+        }
+        for ack in acks.drain(..) {
+            let _ = ack.send(());
         }
     }
 }
@@ -247,5 +319,100 @@ mod tests {
         let (added, removed) = diff(vec![json!(1), json!(2), json!(2)], vec![json!(2), json!(3)]);
         assert_eq!(added, [json!(3)]);
         assert_eq!(removed, [json!(1), json!(2)]);
+    }
+
+    /// A sink that holds every write until it is opened, and says when the
+    /// first write reached it.
+    #[derive(Clone)]
+    struct Gate {
+        open: std::sync::Arc<(std::sync::Mutex<bool>, std::sync::Condvar)>,
+        reached: std::sync::mpsc::SyncSender<()>,
+        out: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+    }
+
+    impl Write for Gate {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            let _ = self.reached.try_send(());
+            let (open, turned) = &*self.open;
+            let mut is_open = open.lock().map_err(|_| std::io::Error::other("poisoned"))?;
+            while !*is_open {
+                is_open = turned.wait(is_open).map_err(|_| std::io::Error::other("poisoned"))?;
+            }
+            self.out
+                .lock()
+                .map_err(|_| std::io::Error::other("poisoned"))?
+                .extend_from_slice(buf);
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn record(request_id: &str) -> Record<'_> {
+        Record {
+            timestamp: String::new(),
+            request_id,
+            principal: "admin",
+            client: String::new(),
+            dialect: "cf",
+            method: "PUT",
+            route: "/v2/security_groups/:guid",
+            operation: "update".into(),
+            scope: None,
+            group: None,
+            changes: None,
+            outcome: "applied",
+            status: 201,
+            error: None,
+            tasks: &[],
+        }
+    }
+
+    /// The promise: a sink that does not take what is written holds the
+    /// writing requests back once the queue is full, and nothing is lost.
+    #[tokio::test]
+    async fn a_blocked_sink_holds_writers_back_and_loses_nothing() {
+        let (reached, first_write) = std::sync::mpsc::sync_channel(1);
+        let gate = Gate {
+            open: Default::default(),
+            reached,
+            out: Default::default(),
+        };
+        let failures = prometheus_client::metrics::counter::Counter::default();
+        let audit = Audit::over(Some(Box::new(gate.clone())), 2, failures.clone()).unwrap();
+        audit.write(&record("r0")).await;
+        tokio::task::spawn_blocking(move || first_write.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        // The writer is held in r0's write; two more fill the queue.
+        audit.write(&record("r1")).await;
+        audit.write(&record("r2")).await;
+        let last = record("r3");
+        let held = audit.write(&last);
+        tokio::pin!(held);
+        assert!(
+            tokio::time::timeout(Duration::ZERO, &mut held).await.is_err(),
+            "a full queue holds the writer back"
+        );
+        let (open, turned) = &*gate.open;
+        *open.lock().unwrap() = true;
+        turned.notify_all();
+        held.await;
+        audit.close(Duration::from_secs(30)).await;
+        let out = String::from_utf8(gate.out.lock().unwrap().clone()).unwrap();
+        let ids: Vec<String> = out
+            .lines()
+            .map(|l| {
+                serde_json::from_str::<Value>(l).unwrap()["request_id"]
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect();
+        assert_eq!(ids, ["r0", "r1", "r2", "r3"]);
+        assert_eq!(failures.get(), 0);
     }
 }

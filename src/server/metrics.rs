@@ -95,6 +95,8 @@ pub struct Metrics {
     pub ready: Gauge,
     pub reloads: Family<OutcomeLabels, Counter>,
     pub audit_write_failures: Counter,
+    /// Log lines dropped because their writer's queue was full.
+    pub log_lines_dropped: Counter,
     pub tasks_pending: Family<RunnerLabels, Gauge>,
     pub idempotency_records: Gauge,
     pub idempotency_record_bytes: Gauge,
@@ -124,6 +126,7 @@ impl Default for Metrics {
             ready: Gauge::default(),
             reloads: Family::default(),
             audit_write_failures: Counter::default(),
+            log_lines_dropped: Counter::default(),
             tasks_pending: Family::default(),
             idempotency_records: Gauge::default(),
             idempotency_record_bytes: Gauge::default(),
@@ -222,6 +225,11 @@ impl Default for Metrics {
             m.audit_write_failures.clone(),
         );
         registry.register(
+            "log_lines_dropped",
+            "Log lines (access lines first) dropped because stderr could not keep up",
+            m.log_lines_dropped.clone(),
+        );
+        registry.register(
             "tasks_pending",
             "Tasks run in this process not ended yet, by runner (gateway, backend)",
             m.tasks_pending.clone(),
@@ -298,6 +306,15 @@ impl crate::backend::CallTelemetry for Metrics {
     }
 }
 
+/// How many log lines the process's log writer dropped (set once, by
+/// `serve`, which owns the writer; every `Metrics` of the process reads it).
+static DROPPED_LOG_LINES: std::sync::OnceLock<Box<dyn Fn() -> u64 + Send + Sync>> = std::sync::OnceLock::new();
+
+/// Names where the log writer counts the lines it dropped.
+pub fn count_dropped_log_lines(read: Box<dyn Fn() -> u64 + Send + Sync>) {
+    let _ = DROPPED_LOG_LINES.set(read);
+}
+
 impl Metrics {
     pub fn observe(&self, route: RouteId, method: &'static str, status: u16, took: Duration) {
         let dialect = route.dialect().label();
@@ -318,6 +335,11 @@ impl Metrics {
     /// Sets the gauges read from their owners, just before a scrape.
     pub fn refresh(&self, ready: bool, pending: &[(&'static str, usize)], held: Option<(u64, u64)>) {
         self.ready.set(i64::from(ready));
+        if let Some(dropped) = DROPPED_LOG_LINES.get() {
+            // The writer counts in its own cell; the counter follows it.
+            let behind = dropped().saturating_sub(self.log_lines_dropped.get());
+            self.log_lines_dropped.inc_by(behind);
+        }
         for (runner, n) in pending {
             self.tasks_pending
                 .get_or_create(&RunnerLabels { runner })

@@ -19,6 +19,7 @@ pub mod ledger;
 pub mod lifecycle;
 pub mod listen;
 pub mod live;
+pub mod log_writer;
 pub mod metrics;
 pub mod offload;
 pub mod renders;

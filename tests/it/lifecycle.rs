@@ -504,3 +504,98 @@ async fn config_and_secret_file_changes_are_picked_up_without_a_signal() {
     assert_eq!(list("first-token").await, StatusCode::UNAUTHORIZED);
     let _ = std::fs::remove_dir_all(&secrets);
 }
+
+/// Issue 28's promise for the two writers, with the real binary and pipes
+/// nobody reads: requests never wait on stderr (access lines past the
+/// queue are dropped and counted in `/metrics`), and audit records are
+/// never dropped — queued while stdout is full, all there once somebody
+/// reads (the writers' own tests in `server::audit` and
+/// `server::log_writer` pin the queue bounds).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_blocked_stderr_drops_counted_access_lines_and_a_blocked_stdout_loses_no_audit_record() {
+    let dir = std::env::temp_dir().join(format!("sgbridge-writers-{}-{}", std::process::id(), unique()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("sgbridge.toml");
+    std::fs::write(
+        &path,
+        "[log]\nqueue_lines = 16\n[backend.embedded]\ntask_delay_ms = 0\n\
+         [server]\nlisten = \"127.0.0.1:0\"\nshutdown_delay_s = 0\n",
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sgbridge"))
+        .args(["serve", "--config"])
+        .arg(&path)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start sgbridge");
+    // Read stderr up to the address, then never again.
+    let mut stderr = BufReader::new(child.stderr.take().unwrap()).lines();
+    let base = loop {
+        let line = stderr.next().expect("sgbridge exited before listening").unwrap();
+        if let Some(rest) = line.split("listening on ").nth(1) {
+            break rest.split_whitespace().next().unwrap().to_string();
+        }
+    };
+    let http = Http::default();
+    // Each answer comes although stderr's pipe (64 KiB) is full: well over
+    // that many bytes of access lines.
+    let load = async {
+        for i in 0..300 {
+            let created = http
+                .cf(
+                    Method::POST,
+                    &format!("{base}/v2/security_groups"),
+                    &format!(r#"{{"name":"writers-{i}"}}"#),
+                )
+                .await;
+            assert_eq!(created.status, StatusCode::CREATED, "{}", created.json());
+            for _ in 0..3 {
+                assert_eq!(
+                    http.send(Method::GET, &format!("{base}/v2/info"), &[], "").await.status,
+                    StatusCode::OK
+                );
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(120), load)
+        .await
+        .expect("requests waited on a blocked stderr");
+    let metrics =
+        String::from_utf8_lossy(&http.send(Method::GET, &format!("{base}/metrics"), &[], "").await.body).to_string();
+    let dropped: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("sgbridge_log_lines_dropped_total "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no dropped-lines counter in:\n{metrics}"));
+    assert!(dropped > 0, "{dropped} access lines dropped");
+
+    // The audit records (~300 × ~500 bytes, more than stdout's pipe holds)
+    // are all there once somebody reads, after the exit began.
+    let ok = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok);
+    let stdout = child.stdout.take().unwrap();
+    let records = tokio::task::spawn_blocking(move || {
+        BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+            .map(|l| serde_json::from_str::<Value>(&l).unwrap_or_else(|_| panic!("not a record: {l}")))
+            .collect::<Vec<_>>()
+    })
+    .await
+    .unwrap();
+    let status = child.wait().unwrap();
+    drop(stderr);
+    let created = records
+        .iter()
+        .filter(|r| r["method"] == "POST" && r["status"] == 201)
+        .count();
+    assert_eq!(created, 300, "every create's audit record was written");
+    assert!(status.success(), "{status}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -109,26 +109,28 @@ where
             mapping: &app.service.settings().mapping,
             flags: crate::server::cf::v2::flags(&app),
         };
-        app.audit.write(&audit::Record {
-            timestamp: crate::timefmt::now_rfc3339(),
-            request_id,
-            principal,
-            client,
-            dialect: route_id.dialect().label(),
-            method,
-            route: route_id.template(),
-            operation: journal
-                .change
-                .as_ref()
-                .map_or_else(|| format!("{method} {}", route_id.template()), |c| c.op.to_string()),
-            scope: journal.change.as_ref().map(|c| c.scope.to_string()),
-            group: audit::group_ref(&journal, path_id.as_deref()),
-            changes: journal.change.as_ref().map(|c| views.changes(route_id.dialect(), c)),
-            outcome: audit::outcome(status, &journal, dry_run),
-            status,
-            error: journal.cause.as_deref().map(bounded).as_deref(),
-            tasks: &journal.tasks,
-        });
+        app.audit
+            .write(&audit::Record {
+                timestamp: crate::timefmt::now_rfc3339(),
+                request_id,
+                principal,
+                client,
+                dialect: route_id.dialect().label(),
+                method,
+                route: route_id.template(),
+                operation: journal
+                    .change
+                    .as_ref()
+                    .map_or_else(|| format!("{method} {}", route_id.template()), |c| c.op.to_string()),
+                scope: journal.change.as_ref().map(|c| c.scope.to_string()),
+                group: audit::group_ref(&journal, path_id.as_deref()),
+                changes: journal.change.as_ref().map(|c| views.changes(route_id.dialect(), c)),
+                outcome: audit::outcome(status, &journal, dry_run),
+                status,
+                error: journal.cause.as_deref().map(bounded).as_deref(),
+                tasks: &journal.tasks,
+            })
+            .await;
     }
     resp
 }
