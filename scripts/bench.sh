@@ -17,8 +17,14 @@
 #   scripts/bench.sh                       # everything (about 20-30 minutes)
 #   DURATION=2s scripts/bench.sh --no-criterion --no-waiters   # a quick check
 #
+# The server runs the shipped defaults (access lines at info, audit records
+# to stdout; both into the run's sgbridge.log), as users run it; then the
+# logging block measures the small GET on three servers side by side:
+# defaults, JSON logs + audit to a file, and logs quiet, beside the stub.
 # Options: --no-build --no-http --no-proxy --no-list --no-bigput
-#          --no-criterion --no-lateness --no-waiters --profile
+#          --no-criterion --no-lateness --no-waiters --no-logging --profile
+#          --quiet-logs (the main server at level warn, audit off: this raises
+#          every HTTP row's sgbridge figure; the logging block says by how much)
 # Environment: DURATION (10s), PORT (18080), SERVER_CPU (1), CLIENT_CPU (0),
 #   LIST_GROUPS (2000), LIST_RULES (200), LATENESS_N (20), WAITERS_N (10000),
 #   OUT (target/bench-results/<date>): raw outputs and the tables.
@@ -36,7 +42,7 @@ LATENESS_N=${LATENESS_N:-20}
 WAITERS_N=${WAITERS_N:-10000}
 OUT=${OUT:-$ROOT/target/bench-results/$(date +%Y%m%d-%H%M%S)}
 
-BUILD=1 HTTP=1 PROXY=1 LIST=1 BIGPUT=1 CRITERION=1 LATENESS=1 WAITERS=1 PROFILE=0
+BUILD=1 HTTP=1 PROXY=1 LIST=1 BIGPUT=1 CRITERION=1 LATENESS=1 WAITERS=1 PROFILE=0 LOGGING=1 QUIET=0
 for arg in "$@"; do
   case "$arg" in
     --no-build) BUILD=0 ;;
@@ -48,7 +54,9 @@ for arg in "$@"; do
     --no-lateness) LATENESS=0 ;;
     --no-waiters) WAITERS=0 ;;
     --profile) PROFILE=1 ;;
-    -h|--help) sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --no-logging) LOGGING=0 ;;
+    --quiet-logs) QUIET=1 ;;
+    -h|--help) sed -n '2,32p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench.sh: unknown option $arg (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -279,28 +287,20 @@ scenario() {
 }
 
 # ------------------------------------------------------------------ server
+# server_config PORT LOG_AND_AUDIT_TOML: a bench server's config.
+server_config() {
+  printf '[server]\nlisten = "127.0.0.1:%s"\nshutdown_delay_s = 0\n\n%s\n\n' "$1" "$2"
+  printf '[wait]\npoll_ms = 10\nmax_poll_ms = 100\n\n[backend]\nkind = "embedded"\n\n'
+  printf '[backend.embedded]\ntask_delay_ms = 0\n'
+}
+QUIET_LOGS=$(printf '[log]\nlevel = "warn"\n[audit]\ntarget = "off"')
 if [ "$HTTP" = 1 ]; then
-  cat >"$WORK/sgbridge.toml" <<EOF
-[server]
-listen = "127.0.0.1:$PORT"
-shutdown_delay_s = 0
-
-[log]
-level = "warn"
-
-[audit]
-target = "off"
-
-[wait]
-poll_ms = 10
-max_poll_ms = 100
-
-[backend]
-kind = "embedded"
-
-[backend.embedded]
-task_delay_ms = 0
-EOF
+  if [ "$QUIET" = 1 ]; then
+    note "--quiet-logs: the main server logs at warn with audit off; every sgbridge figure below is higher than on the defaults"
+    server_config "$PORT" "$QUIET_LOGS" >"$WORK/sgbridge.toml"
+  else
+    server_config "$PORT" "# The shipped logging: access lines at info, audit records to stdout." >"$WORK/sgbridge.toml"
+  fi
   cp "$WORK/sgbridge.toml" "$OUT/sgbridge.toml"
   curl -fsS -o /dev/null "$BASE/healthz" 2>/dev/null && die "something already answers on $BASE (set PORT)"
   note "starting sgbridge on $BASE (taskset -c $SERVER_CPU)"
@@ -339,6 +339,50 @@ EOF
   scenario "Gcore GET, 100 rules" "/cloud/v1/securitygroups/1/1/$HUNDRED" "$GC_AUTH"
   scenario "CF v2 PUT unchanged, 1 rule" "/v2/security_groups/$SMALL" "$CF_AUTH" PUT "$WORK/put-small.json"
   scenario "CF v2 PUT unchanged, 100 rules" "/v2/security_groups/$HUNDRED" "$CF_AUTH" PUT "$WORK/put-100.json"
+
+  if [ "$LOGGING" = 1 ]; then
+    echo
+    note "logging: the small CF GET at c=64 on three servers (defaults, JSON + audit file, quiet) beside the stub"
+    # Three servers on the server CPU, each measured alone while the others
+    # idle; three alternating rounds, the mean of each.
+    log_servers=(main)
+    log_ports=("$PORT")
+    log_pids=("$SG_PID")
+    log_guids=("$SMALL")
+    json_file=$(printf '[log]\nformat = "json"\n[audit]\ntarget = "file"\npath = "%s"' "$WORK/audit.jsonl")
+    for spec in "json-file|$((PORT + 1))|$json_file" "quiet|$((PORT + 2))|$QUIET_LOGS"; do
+      IFS='|' read -r name port toml <<<"$spec"
+      server_config "$port" "$toml" >"$WORK/sgbridge-$name.toml"
+      bg "$OUT/sgbridge-$name.log" taskset -c "$SERVER_CPU" "$BIN" serve --config "$WORK/sgbridge-$name.toml"
+      pid=$BG_PID
+      wait_http "http://127.0.0.1:$port/healthz" "$pid" || die "sgbridge ($name) did not start"
+      log_servers+=("$name")
+      log_ports+=("$port")
+      log_pids+=("$pid")
+      log_guids+=("$(BASE=http://127.0.0.1:$port create_group bench-small "$SMALL_RULES")")
+    done
+    start_baseline stub --from "$BASE/v2/security_groups/$SMALL" --header "Authorization: $CF_AUTH"
+    log_stub=$BG_PID
+    log_stub_addr=$BG_ADDR
+    declare -A log_sum=()
+    for round in 1 2 3; do
+      for i in "${!log_servers[@]}"; do
+        r=$(wrk_run "logging-$round-${log_servers[$i]}" "http://127.0.0.1:${log_ports[$i]}/v2/security_groups/${log_guids[$i]}" 64 "$CF_AUTH" GET "" "${log_pids[$i]}")
+        log_sum[${log_servers[$i]}]=$(awk -v a="${log_sum[${log_servers[$i]}]:-0}" -v b="$(field "$r" rps)" 'BEGIN { print a + b }')
+      done
+      r=$(wrk_run "logging-$round-stub" "http://$log_stub_addr/v2/security_groups/$SMALL" 64 "$CF_AUTH" GET "" "$log_stub")
+      log_sum[stub]=$(awk -v a="${log_sum[stub]:-0}" -v b="$(field "$r" rps)" 'BEGIN { print a + b }')
+    done
+    stop "$log_stub"
+    for i in 1 2; do stop "${log_pids[$i]}"; done
+    main_label=$([ "$QUIET" = 1 ] && echo "main (--quiet-logs)" || echo "defaults")
+    awk -v d="${log_sum[main]}" -v j="${log_sum[json-file]}" -v q="${log_sum[quiet]}" -v s="${log_sum[stub]}" -v m="$main_label" \
+      'BEGIN { printf "logging, CF v2 GET 1 rule, c=64, mean of 3 rounds (req/s): %s %.0f, JSON + audit file %.0f, quiet %.0f, stub %.0f\n", m, d / 3, j / 3, q / 3, s / 3;
+               printf "  %s ÷ stub %.3f (target ≥ 0.6: %s); JSON + audit file ÷ stub %.3f (≥ 0.55: %s); %s ÷ quiet %.3f (≥ 0.9: %s)\n",
+                 m, d / s, (d / s >= 0.6) ? "ok" : "MISSED", j / s, (j / s >= 0.55) ? "ok" : "MISSED", m, d / q, (d / q >= 0.9) ? "ok" : "MISSED" }' | tee -a "$TABLE"
+    dropped=$(curl -sS "$BASE/metrics" | sed -n 's/^sgbridge_log_lines_dropped_total //p')
+    echo "  access lines dropped by the main server in the whole run: ${dropped:-?}" | tee -a "$TABLE"
+  fi
 
   if [ "$PROFILE" = 1 ]; then
     note "profiling sgbridge (perf, $DURATION) under CF v2 GET of the 100-rule group at c=64"

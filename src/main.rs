@@ -218,7 +218,7 @@ async fn serve(cfg: Config, path: Option<PathBuf>) -> Result<(), String> {
     let served = server::serve_live(live.clone(), listener, admin, signals::first_sigterm())
         .await
         .map_err(|e| e.to_string());
-    live.app().audit.close(AUDIT_DRAIN).await;
+    live.app().audit.flush(AUDIT_DRAIN).await;
     served
 }
 

@@ -90,15 +90,15 @@ impl Audit {
         }
     }
 
-    /// Waits (at most `limit`) until every record queued so far is written:
-    /// the process's last act.
-    pub async fn close(&self, limit: Duration) {
+    /// Waits (at most `limit`) until every record queued so far is written
+    /// (the exit; a reader that must see them).
+    pub async fn flush(&self, limit: Duration) {
         let Some(sink) = &self.sink else { return };
         let (done, written) = oneshot::channel();
         let flushed = async { sink.send(Msg::Flushed(done)).await.is_ok() && written.await.is_ok() };
         if !tokio::time::timeout(limit, flushed).await.unwrap_or(false) {
             let waiting = QUEUE.saturating_sub(sink.capacity());
-            tracing::error!(waiting, "audit records were not all written before the exit");
+            tracing::error!(waiting, "audit records were not all written in time");
         }
     }
 }
@@ -401,7 +401,7 @@ mod tests {
         *open.lock().unwrap() = true;
         turned.notify_all();
         held.await;
-        audit.close(Duration::from_secs(30)).await;
+        audit.flush(Duration::from_secs(30)).await;
         let out = String::from_utf8(gate.out.lock().unwrap().clone()).unwrap();
         let ids: Vec<String> = out
             .lines()

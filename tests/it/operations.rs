@@ -71,6 +71,8 @@ async fn every_write_leaves_one_audit_record_with_who_what_and_outcome() {
         .await;
     assert_eq!(gcore.status, StatusCode::OK);
 
+    // Records are written by their own thread, after the answer.
+    gw.app.audit.flush(std::time::Duration::from_secs(30)).await;
     let lines = audit_lines(&dir);
     assert_eq!(lines.len(), 4, "{lines:#?}");
     for l in &lines {
