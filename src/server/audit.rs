@@ -103,8 +103,9 @@ impl Audit {
     }
 }
 
-/// The writer thread: takes what is queued, writes it in one go, flushes
-/// when the queue is empty.
+/// The writer thread: takes what is queued (waiting a moment after the
+/// first, as the log writer does), writes it in one go, flushes when the
+/// queue is empty.
 fn write_all(
     sink: Box<dyn Write + Send>,
     mut rx: mpsc::Receiver<Msg>,
@@ -113,6 +114,7 @@ fn write_all(
     let mut out = std::io::BufWriter::with_capacity(64 * 1024, sink);
     let mut acks = Vec::new();
     while let Some(first) = rx.blocking_recv() {
+        super::log_writer::pause_for_the_rest();
         let (mut batch, mut written) = (0u64, Ok(()));
         let mut next = Some(first);
         while let Some(msg) = next {
