@@ -325,8 +325,38 @@ pub struct MemoryAudit {
 
 #[derive(Default)]
 struct Ring {
+    /// In written order (`seq` ascending).
     events: VecDeque<(u64, AuditEvent)>,
+    /// Each event's `seq`, by guid: a completion finds its intent without a
+    /// scan of the ring (a scan per write was most of a write's time).
+    by_guid: std::collections::HashMap<String, u64>,
     seq: u64,
+}
+
+impl Ring {
+    /// Where the event with this guid is in `events`.
+    fn position(&self, guid: &str) -> Option<usize> {
+        let seq = *self.by_guid.get(guid)?;
+        self.events.binary_search_by_key(&seq, |(s, _)| *s).ok()
+    }
+
+    /// Keeps the events `keep` accepts, and the index with them.
+    fn retain(&mut self, keep: impl Fn(&AuditEvent) -> bool) {
+        let by_guid = &mut self.by_guid;
+        self.events.retain(|(_, e)| {
+            let kept = keep(e);
+            if !kept {
+                by_guid.remove(&e.guid);
+            }
+            kept
+        });
+    }
+
+    fn pop_front(&mut self) {
+        if let Some((_, gone)) = self.events.pop_front() {
+            self.by_guid.remove(&gone.guid);
+        }
+    }
 }
 
 impl MemoryAudit {
@@ -346,7 +376,8 @@ impl MemoryAudit {
 impl AuditLog for MemoryAudit {
     async fn put(&self, event: &AuditEvent) -> Result<(), StoreError> {
         let mut ring = self.ring();
-        if let Some((_, kept)) = ring.events.iter_mut().find(|(_, e)| e.guid == event.guid) {
+        if let Some(at) = ring.position(&event.guid) {
+            let kept = &mut ring.events[at].1;
             let created_at = kept.created_at;
             *kept = event.clone();
             kept.created_at = created_at;
@@ -354,25 +385,26 @@ impl AuditLog for MemoryAudit {
         }
         ring.seq += 1;
         let seq = ring.seq;
+        ring.by_guid.insert(event.guid.clone(), seq);
         ring.events.push_back((seq, event.clone()));
         while ring.events.len() > self.capacity {
-            ring.events.pop_front();
+            ring.pop_front();
         }
         Ok(())
     }
 
     async fn discard(&self, guid: &str) -> Result<(), StoreError> {
-        self.ring().events.retain(|(_, e)| e.guid != guid);
+        let mut ring = self.ring();
+        if let Some(at) = ring.position(guid) {
+            ring.events.remove(at);
+            ring.by_guid.remove(guid);
+        }
         Ok(())
     }
 
     async fn get(&self, guid: &str) -> Result<Option<AuditEvent>, StoreError> {
-        Ok(self
-            .ring()
-            .events
-            .iter()
-            .find(|(_, e)| e.guid == guid)
-            .map(|(_, e)| e.clone()))
+        let ring = self.ring();
+        Ok(ring.position(guid).map(|at| ring.events[at].1.clone()))
     }
 
     async fn list(&self, q: &EventQuery) -> Result<(u64, Vec<AuditEvent>), StoreError> {
@@ -413,12 +445,14 @@ impl AuditLog for MemoryAudit {
     async fn sweep(&self, before: i64, keep: u64) -> Result<u64, StoreError> {
         let mut ring = self.ring();
         let was = ring.events.len();
-        ring.events.retain(|(_, e)| e.created_at >= before);
+        ring.retain(|e| e.created_at >= before);
         let past = ring
             .events
             .len()
             .saturating_sub(usize::try_from(keep).unwrap_or(usize::MAX));
-        ring.events.drain(..past);
+        for _ in 0..past {
+            ring.pop_front();
+        }
         Ok((was - ring.events.len()) as u64)
     }
 }
@@ -463,6 +497,18 @@ mod tests {
         let (total, events) = log.list(&q).await.unwrap();
         assert_eq!(total, 2);
         assert_eq!(events[0].guid, "b");
+        // The index follows evictions, discards and completions.
+        assert_eq!(log.get("a").await.unwrap(), None);
+        log.discard("b").await.unwrap();
+        log.put(&event("d", "t", 9, "g")).await.unwrap();
+        log.put(&event("c", "done", 10, "g")).await.unwrap();
+        let c = log.get("c").await.unwrap().unwrap();
+        assert_eq!((c.kind.as_str(), c.created_at), ("done", 2));
+        let guids: Vec<String> = log.list(&q).await.unwrap().1.into_iter().map(|e| e.guid).collect();
+        assert_eq!(guids, ["c", "d"]);
+        log.put(&event("e", "t", 11, "g")).await.unwrap();
+        assert_eq!(log.get("c").await.unwrap(), None);
+        assert!(log.get("e").await.unwrap().is_some());
     }
 
     #[test]
