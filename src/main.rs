@@ -223,7 +223,7 @@ async fn serve(cfg: Config, path: Option<PathBuf>) -> Result<(), String> {
 }
 
 /// How long the exit waits for queued audit records to be written (a
-/// blocked stdout: past this, the unwritten ones are counted and logged).
+/// blocked stdout: past this, how many wait is logged and the exit goes on).
 const AUDIT_DRAIN: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// SIGHUP: reload the config file; a bad one changes nothing.
