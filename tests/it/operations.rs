@@ -506,6 +506,8 @@ async fn metrics_say_what_an_operator_alerts_on() {
             .await;
         assert_eq!(r.status, StatusCode::OK, "{}", String::from_utf8_lossy(&r.body));
     }
+    // The records are written (and fail) on their own thread.
+    gw.app.audit.flush(std::time::Duration::from_secs(30)).await;
     let m = scrape().await;
     assert_eq!(
         value(&m, r#"sgbridge_tasks_pending{runner="backend"}"#),

@@ -397,3 +397,43 @@ async fn layer_failures_answer_in_the_callers_dialect() {
         .await;
     assert_eq!(traced.header("x-vcap-request-id"), Some("trace-123"));
 }
+
+/// Issue 28: a CF PUT that changes nothing does not queue behind a write
+/// that holds the group (a task of 10 s here): it is answered from one
+/// read at once, with the group as it is, and the write in progress still
+/// lands. Without it, the no-op waited 10 s and then undid that write.
+#[tokio::test(start_paused = true)]
+async fn an_unchanged_put_does_not_wait_for_a_write_in_progress() {
+    let (gw, _backend) = gateway(Duration::from_secs(10));
+    let gw = Arc::new(gw);
+    let id = cf_create(&gw, "web", WEB).await;
+    let url = format!("{CF_GROUPS}/{id}");
+    let change = tokio::spawn({
+        let (gw, url) = (gw.clone(), url.clone());
+        async move { gw.cf(Method::PUT, &url, PUT_RULES).await }
+    });
+    // A second of paused time: the change is waiting on its task, holding
+    // the group (nothing in process takes time; the task takes 10 s).
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(!change.is_finished());
+    let started = Instant::now();
+    let same = gw.cf(Method::PUT, &url, &format!(r#"{{"rules":{WEB}}}"#)).await;
+    assert_eq!(
+        same.status,
+        StatusCode::CREATED,
+        "{}",
+        String::from_utf8_lossy(&same.body)
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "waited {:?}",
+        started.elapsed()
+    );
+    assert!(!change.is_finished());
+    assert_eq!(same.json()["entity"]["rules"][0]["ports"], "443");
+    let changed = change.await.unwrap();
+    assert_eq!(changed.status, StatusCode::CREATED);
+    assert_eq!(changed.json()["entity"]["rules"][0]["ports"], "8443");
+    let now = gw.cf(Method::GET, &url, "").await;
+    assert_eq!(now.json()["entity"]["rules"][0]["ports"], "8443");
+}
