@@ -146,7 +146,7 @@ async fn secrets_reach_no_log_line_and_no_error_body() {
     std::fs::write(
         &path,
         format!(
-            "[backend]\nkind = \"gcore\"\n[backend.gcore]\nbase_url = \"http://{dead_addr}\"\nproject_id = 1\nregion_id = 2\napi_key_env = \"SGBRIDGE_SECRET_TEST_KEY\"\n"
+            "[server]\nshutdown_delay_s = 0\n[backend]\nkind = \"gcore\"\n[backend.gcore]\nbase_url = \"http://{dead_addr}\"\nproject_id = 1\nregion_id = 2\napi_key_env = \"SGBRIDGE_SECRET_TEST_KEY\"\n"
         ),
     )
     .unwrap();
@@ -162,7 +162,7 @@ async fn secrets_reach_no_log_line_and_no_error_body() {
         .unwrap();
     let stderr = child.stderr.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel::<String>();
-    std::thread::spawn(move || {
+    let reader = std::thread::spawn(move || {
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
             let _ = tx.send(line);
         }
@@ -187,10 +187,20 @@ async fn secrets_reach_no_log_line_and_no_error_body() {
         assert!(r.status.is_client_error() || r.status.is_server_error());
         bodies.push(String::from_utf8_lossy(&r.body).to_string());
     }
-    let _ = child.kill();
+    // A clean exit writes every queued log line; then stderr ends.
+    let stopped = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(stopped);
     let _ = child.wait();
+    reader.join().unwrap();
     let logs: Vec<String> = rx.try_iter().collect();
-    assert!(!logs.is_empty());
+    assert!(
+        logs.iter().any(|l| l.contains("/cloud/v1/securitygroups")),
+        "the access lines were written: {logs:#?}"
+    );
     for text in logs.iter().chain(bodies.iter()) {
         assert!(!text.contains(key), "API key leaked: {text}");
         assert!(!text.contains("not-a-real-token-777"), "token leaked: {text}");
