@@ -36,8 +36,7 @@ pub fn start(out: impl Write + Send + 'static, queue: usize) -> std::io::Result<
         .name("sgbridge-log".into())
         .spawn(move || write_all(out, &rx))?;
     let dropped = Arc::new(AtomicU64::new(0));
-    let counted = dropped.clone();
-    super::metrics::count_dropped_log_lines(Box::new(move || counted.load(Ordering::Relaxed)));
+    super::metrics::count_dropped_log_lines(dropped.clone());
     Ok((
         LogWriter {
             queue: tx.clone(),

@@ -308,11 +308,12 @@ impl crate::backend::CallTelemetry for Metrics {
 
 /// How many log lines the process's log writer dropped (set once, by
 /// `serve`, which owns the writer; every `Metrics` of the process reads it).
-static DROPPED_LOG_LINES: std::sync::OnceLock<Box<dyn Fn() -> u64 + Send + Sync>> = std::sync::OnceLock::new();
+static DROPPED_LOG_LINES: std::sync::OnceLock<std::sync::Arc<std::sync::atomic::AtomicU64>> =
+    std::sync::OnceLock::new();
 
 /// Names where the log writer counts the lines it dropped.
-pub fn count_dropped_log_lines(read: Box<dyn Fn() -> u64 + Send + Sync>) {
-    let _ = DROPPED_LOG_LINES.set(read);
+pub fn count_dropped_log_lines(counted: std::sync::Arc<std::sync::atomic::AtomicU64>) {
+    let _ = DROPPED_LOG_LINES.set(counted);
 }
 
 impl Metrics {
@@ -337,7 +338,8 @@ impl Metrics {
         self.ready.set(i64::from(ready));
         if let Some(dropped) = DROPPED_LOG_LINES.get() {
             // The writer counts in its own cell; the counter follows it.
-            let behind = dropped().saturating_sub(self.log_lines_dropped.get());
+            let dropped = dropped.load(std::sync::atomic::Ordering::Relaxed);
+            let behind = dropped.saturating_sub(self.log_lines_dropped.get());
             self.log_lines_dropped.inc_by(behind);
         }
         for (runner, n) in pending {
