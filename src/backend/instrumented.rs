@@ -118,6 +118,10 @@ impl Backend for Instrumented {
         self.inner.shape()
     }
 
+    fn shares_content(&self) -> bool {
+        self.inner.shares_content()
+    }
+
     fn serves(&self, scope: Scope) -> bool {
         self.inner.serves(scope)
     }

@@ -196,6 +196,14 @@ pub trait Backend: Send + Sync + 'static {
     /// How this backend stores groups.
     fn shape(&self) -> Shape;
 
+    /// Whether a read hands out the backend's own shared content (copy on
+    /// write), so reads of a group that did not change share one pointer;
+    /// the server then recognises a group state it has seen by that pointer.
+    /// False where each read builds new content (a remote backend).
+    fn shares_content(&self) -> bool {
+        false
+    }
+
     /// Whether groups of `scope` can live here at all (a Cloud Controller
     /// is one scope): creates elsewhere are refused before they are accepted.
     fn serves(&self, scope: Scope) -> bool {

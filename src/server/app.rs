@@ -3,7 +3,7 @@
 //! the config ([`App::open`]), over a given backend (tests), or from a
 //! running gateway under a new config (a reload).
 
-use super::{audit, auth, lifecycle, metrics, renders};
+use super::{audit, auth, lifecycle, metrics, noops, renders};
 use crate::backend::embedded::Embedded;
 use crate::backend::gcore::GcoreHttp;
 use crate::backend::{Backend, Instrumented};
@@ -32,6 +32,8 @@ pub struct App {
     pub audit: Arc<audit::Audit>,
     /// Rendered group bodies (per config: flags change what is rendered).
     pub renders: renders::Renders,
+    /// CF changes known to change nothing (per config, as `renders`).
+    pub noops: noops::Noops,
     /// When this gateway started (the timestamps of directory resources).
     pub started: chrono::DateTime<chrono::Utc>,
     /// The address actually bound (port 0 picks one).
@@ -67,6 +69,9 @@ fn authenticator(
 
 /// The most rendered JSON kept (64 MiB: about 20,000 groups of 100 rules).
 const RENDER_CACHE_BYTES: u64 = 64 << 20;
+/// What the known no-op changes may hold (their bodies and the states they
+/// keep alive).
+const NOOPS_BYTES: u64 = 16 << 20;
 
 fn settings(cfg: &Config, cf_scope: Scope) -> Settings {
     let smtp = match cfg.gcore.port25 {
@@ -213,6 +218,7 @@ impl App {
                 audit::Audit::new(&cfg.audit, metrics.audit_write_failures.clone()).map_err(|e| e.to_string())?,
             ),
             renders: renders::Renders::new(RENDER_CACHE_BYTES),
+            noops: noops::Noops::new(NOOPS_BYTES),
             service,
             stores,
             metrics,
@@ -241,6 +247,7 @@ impl App {
             readiness: self.readiness.clone(),
             audit: self.audit.clone(),
             renders: renders::Renders::new(RENDER_CACHE_BYTES),
+            noops: noops::Noops::new(NOOPS_BYTES),
             started: self.started,
             bound: self.bound.clone(),
             login: self.login.clone(),

@@ -21,6 +21,7 @@ pub mod listen;
 pub mod live;
 pub mod log_writer;
 pub mod metrics;
+pub mod noops;
 pub mod offload;
 pub mod renders;
 pub mod rescue;

@@ -110,13 +110,20 @@ struct Last {
 impl Last {
     /// Whether `group` is the very state this was rendered from.
     fn is(&self, group: &Group) -> bool {
-        let same = match (&self.content, &group.content) {
-            (Content::Atomic(a), Content::Atomic(b)) => Arc::ptr_eq(a, b),
-            (Content::Compact(a), Content::Compact(b)) => Arc::ptr_eq(a, b),
-            _ => false,
-        };
-        same && self.meta == group.meta
+        same_state(&self.meta, &self.content, group)
     }
+}
+
+/// Whether `group` is the very state `meta` and `content` were taken from:
+/// the same shared content (a pointer comparison, so false for a backend
+/// that builds a new one per read) and the same metadata.
+pub(super) fn same_state(meta: &GroupMeta, content: &Content, group: &Group) -> bool {
+    let same = match (content, &group.content) {
+        (Content::Atomic(a), Content::Atomic(b)) => Arc::ptr_eq(a, b),
+        (Content::Compact(a), Content::Compact(b)) => Arc::ptr_eq(a, b),
+        _ => false,
+    };
+    same && *meta == group.meta
 }
 
 pub struct Renders {
@@ -132,7 +139,7 @@ fn weight(r: &Rendered) -> u32 {
 
 /// What a group's content holds in memory, about: its rules and tags (with
 /// their strings) as the model keeps them.
-fn content_weight(content: &Content) -> usize {
+pub(super) fn content_weight(content: &Content) -> usize {
     use std::mem::size_of;
     match content {
         Content::Atomic(a) => {

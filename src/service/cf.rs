@@ -14,6 +14,9 @@ use tokio::time::Instant;
 pub struct CfWritten {
     pub group: Group,
     pub warnings: Vec<String>,
+    /// The change planned to nothing against `group`, which is the very
+    /// state it was planned against (nothing was sent to the backend).
+    pub unchanged: bool,
 }
 
 impl Service {
@@ -38,7 +41,11 @@ impl Service {
         let id = self.commit_create(cx, scope, new, &req.name, &marker, deadline).await?;
         let group = self.get(cx, scope, &id).await?;
         crate::journal::settled(&group);
-        Ok(CfWritten { group, warnings })
+        Ok(CfWritten {
+            group,
+            warnings,
+            unchanged: false,
+        })
     }
 
     /// `PUT /v2/security_groups/:guid`, `PATCH /v3/security_groups/:guid`,
@@ -80,6 +87,7 @@ impl Service {
                 return Ok(CfWritten {
                     group: current,
                     warnings,
+                    unchanged: true,
                 });
             }
             self.note_planned("update", scope, Some(&current), super::audit::patched(&current, &patch));
@@ -98,7 +106,11 @@ impl Service {
             }
             let group = self.get(cx, scope, id).await?;
             crate::journal::settled(&group);
-            return Ok(CfWritten { group, warnings });
+            return Ok(CfWritten {
+                group,
+                warnings,
+                unchanged: false,
+            });
         }
     }
 
@@ -121,6 +133,7 @@ impl Service {
         Ok(Some(CfWritten {
             group: current,
             warnings,
+            unchanged: true,
         }))
     }
 

@@ -226,6 +226,12 @@ impl Service {
         &self.settings
     }
 
+    /// Whether two reads of an unchanged group share its content (see
+    /// [`Backend::shares_content`]).
+    pub fn shares_content(&self) -> bool {
+        self.backend.shares_content()
+    }
+
     pub fn cf_scope(&self) -> Scope {
         self.settings.cf_scope
     }

@@ -437,3 +437,97 @@ async fn an_unchanged_put_does_not_wait_for_a_write_in_progress() {
     let now = gw.cf(Method::GET, &url, "").await;
     assert_eq!(now.json()["entity"]["rules"][0]["ports"], "8443");
 }
+
+/// Issue 28: a CF change already known to change nothing is answered
+/// without parse or plan (`server::noops`), with the very answer the full
+/// protocol gives (status, body, `X-Cf-Warnings` of port-25 narrowing), on
+/// v2 and v3; and never for a group that changed since, by any route, even
+/// back to equal rules (a new state), nor for other bytes.
+#[tokio::test(start_paused = true)]
+async fn a_known_noop_answers_as_the_full_protocol_and_never_for_a_changed_group() {
+    let gw = InProc::from_config(config());
+    let id = cf_create(&gw, "web", WEB).await;
+    let v2 = format!("{CF_GROUPS}/{id}");
+    let v3 = format!("/v3/security_groups/{id}");
+    let narrowed = r#"{"rules":[{"protocol":"tcp","destination":"0.0.0.0/0","ports":"20-30"}]}"#;
+    let put = |body: &'static str| {
+        let (gw, v2) = (&gw, v2.clone());
+        async move { gw.cf(Method::PUT, &v2, body).await }
+    };
+    let first = put(narrowed).await;
+    assert_eq!(
+        first.status,
+        StatusCode::CREATED,
+        "{}",
+        String::from_utf8_lossy(&first.body)
+    );
+    let warned = first.header("x-cf-warnings").map(str::to_string);
+    assert!(warned.is_some(), "port 25 is narrowed with a warning");
+    // The full protocol's no-op (remembered), then the known one: the same answer.
+    let full = put(narrowed).await;
+    let known = put(narrowed).await;
+    for r in [&full, &known] {
+        assert_eq!(r.status, StatusCode::CREATED);
+        assert_eq!(r.body, first.body);
+        assert_eq!(r.header("x-cf-warnings").map(str::to_string), warned);
+    }
+
+    // A Gcore caller changes the group behind the gateway's back...
+    let gcore = format!("{GCORE}/{id}");
+    let r = gw.gcore(Method::PATCH, &gcore, r#"{"name":"renamed"}"#).await;
+    assert!(r.status.is_success(), "{}", String::from_utf8_lossy(&r.body));
+    let task = r.json()["tasks"][0].as_str().map(str::to_string);
+    let task = task.expect("the embedded backend answers with a task");
+    loop {
+        let t = gw
+            .gcore(Method::GET, &format!("/cloud/v1/tasks/{task}"), "")
+            .await
+            .json();
+        if t["state"] == "FINISHED" {
+            break;
+        }
+        assert!(t["state"] == "NEW" || t["state"] == "RUNNING", "{t}");
+        // Paused time: the task's delay passes at once.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // ...so the same bytes are planned again and answered as the group now is.
+    let after = put(narrowed).await;
+    assert_eq!(after.status, StatusCode::CREATED);
+    assert_eq!(after.json()["entity"]["name"], "renamed");
+
+    // A real change, then a change back to the first rules: each is applied.
+    assert_eq!(put(PUT_RULES).await.json()["entity"]["rules"][0]["ports"], "8443");
+    let back = put(narrowed).await;
+    assert_eq!(back.json()["entity"]["rules"], first.json()["entity"]["rules"]);
+    let read = gw.cf(Method::GET, &v2, "").await;
+    assert_eq!(read.json()["entity"]["rules"], back.json()["entity"]["rules"]);
+    assert_ne!(read.json()["entity"]["rules"][0]["ports"], "8443");
+
+    // v3: its own bytes, the same rule (the v2 bytes mean nothing to it).
+    let patch = r#"{"rules":[{"protocol":"tcp","destination":"0.0.0.0/0","ports":"20-30"}]}"#;
+    let answers = [
+        gw.cf(Method::PATCH, &v3, patch).await,
+        gw.cf(Method::PATCH, &v3, patch).await,
+        gw.cf(Method::PATCH, &v3, patch).await,
+    ];
+    for r in &answers {
+        assert_eq!(r.status, StatusCode::OK, "{}", String::from_utf8_lossy(&r.body));
+        assert_eq!(r.body, answers[0].body);
+    }
+    assert_eq!(gw.cf(Method::GET, &v3, "").await.body, answers[0].body);
+    // A v3 change, then the v2 bytes known before: planned again, applied.
+    let r = gw
+        .cf(
+            Method::PATCH,
+            &v3,
+            r#"{"rules":[{"protocol":"udp","destination":"10.0.0.1","ports":"53"}]}"#,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    let again = put(narrowed).await;
+    assert_eq!(again.json()["entity"]["rules"][0]["protocol"], "tcp");
+    assert_eq!(
+        gw.cf(Method::GET, &v2, "").await.json()["entity"]["rules"][0]["protocol"],
+        "tcp"
+    );
+}

@@ -192,6 +192,10 @@ impl Backend for Embedded {
         Shape::Atomic
     }
 
+    fn shares_content(&self) -> bool {
+        true
+    }
+
     async fn list(&self, cx: &Cx, scope: Scope, name: Option<&str>) -> Result<Vec<Group>> {
         let target = name.map_or(Target::None, Target::Named);
         self.meet(cx, Operation::GroupsList, Some(scope), target).await?;

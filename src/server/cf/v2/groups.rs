@@ -8,6 +8,7 @@ use crate::model::{CfAttrs, Group, Uuid};
 use crate::server::cf::job::{new_job, JobApi};
 use crate::server::cf::warn;
 use crate::server::http::{cf_json, empty, raw, with_header, Ctx, Resp, CF_JSON};
+use crate::server::noops::Api;
 use crate::server::renders::{Rendered, View};
 use crate::server::{offload, App};
 use http::StatusCode;
@@ -156,6 +157,9 @@ pub async fn create(app: &App, ctx: &Ctx) -> Result<Resp, CfError> {
 
 pub async fn update(app: &App, ctx: &Ctx, guid: &str) -> Result<Resp, CfError> {
     let id = group_id(guid)?;
+    if let Some((group, warnings)) = crate::server::cf::known_noop(app, ctx, Api::CfV2, &id).await {
+        return Ok(resource(app, StatusCode::CREATED, &group, warnings));
+    }
     let (bytes, flags) = (ctx.body.clone(), flags(app));
     let body = offload::parse(bytes.len(), move || cf::body::parse(&bytes, Mode::Update, flags)).await?;
     let change = CfChange {
@@ -170,6 +174,7 @@ pub async fn update(app: &App, ctx: &Ctx, guid: &str) -> Result<Resp, CfError> {
         .cf_update(&ctx.cx(), &id, change)
         .await
         .map_err(|e| not_found_as(e, guid))?;
+    crate::server::cf::remember_noop(app, ctx, Api::CfV2, &written);
     Ok(resource(app, StatusCode::CREATED, &written.group, written.warnings))
 }
 

@@ -10,7 +10,8 @@ use crate::mapping::{CfChange, CfCreate};
 use crate::model::{CfAttrs, Group, Lifecycle, Uuid};
 use crate::server::cf::job::{new_job, JobApi};
 use crate::server::cf::v2::directory::bindable;
-use crate::server::http::{empty, json, with_header, Ctx, Resp};
+use crate::server::http::{empty, json, raw, with_header, Ctx, Resp};
+use crate::server::noops::Api;
 use crate::server::renders::{conditional, Rendered, View};
 use crate::server::{offload, App};
 use http::StatusCode;
@@ -172,6 +173,9 @@ pub async fn create(app: &App, ctx: &Ctx) -> Result<Resp, V3Error> {
 
 pub async fn update(app: &App, ctx: &Ctx, guid: &str) -> Result<Resp, V3Error> {
     let id = group_id(guid)?;
+    if let Some((group, warnings)) = crate::server::cf::known_noop(app, ctx, Api::CfV3, &id).await {
+        return Ok(updated(app, &group, &warnings));
+    }
     let (bytes, flags) = (ctx.body.clone(), super::super::v2::flags(app));
     let body = offload::parse(bytes.len(), move || parse_update(&bytes, flags)).await?;
     let mut defaults = Vec::new();
@@ -192,9 +196,14 @@ pub async fn update(app: &App, ctx: &Ctx, guid: &str) -> Result<Resp, V3Error> {
         .cf_update(&ctx.cx(), &id, change)
         .await
         .map_err(not_found_group)?;
-    let view = app.service.cf_view(&written.group);
-    let resp = json(StatusCode::OK, &object(app, &view, None));
-    Ok(crate::server::cf::warn(resp, &written.warnings))
+    crate::server::cf::remember_noop(app, ctx, Api::CfV3, &written);
+    Ok(updated(app, &written.group, &written.warnings))
+}
+
+/// The answer to a `PATCH`: the group as it now is (rendered once per state).
+fn updated(app: &App, group: &Group, warnings: &[String]) -> Resp {
+    let resp = raw(StatusCode::OK, "application/json", rendered(app, group).bytes());
+    crate::server::cf::warn(resp, warnings)
 }
 
 /// `DELETE`: done before answering; the job it names is finished when polled.
