@@ -11,22 +11,28 @@
 # Scenarios, at c=64 and c=1: CF v2, CF v3 and Gcore GET of a 1-rule and a
 # 100-rule group; CF PUT that leaves the rules unchanged (no task to wait
 # on); the CF list page over LIST_GROUPS × LIST_RULES; /healthz while 16 MB
-# PUTs arrive. Then `cargo bench --bench translate` and the `lateness` and
-# `waiters` examples.
+# PUTs arrive; the page (`/ui/` over LIST_GROUPS groups, a 250-rule group's
+# page, c=1 p99). Then `/v3/audit_events` filtered by target over
+# EVENTS_N events on SQLite and on PostgreSQL (c=1 p99); the stores
+# (scripts/bench-replicas.sh: PostgreSQL vs memory, CF front end and
+# embedded backend); `cargo bench --bench translate`; the `lateness`,
+# `waiters` and `login_storm` examples.
 #
-#   scripts/bench.sh                       # everything (about 20-30 minutes)
+#   scripts/bench.sh                       # everything (about 30-40 minutes)
 #   DURATION=2s scripts/bench.sh --no-criterion --no-waiters   # a quick check
 #
 # The server runs the shipped defaults (access lines at info, audit records
 # to stdout; both into the run's sgbridge.log), as users run it; then the
 # logging block measures the small GET on three servers side by side:
 # defaults, JSON logs + audit to a file, and logs quiet, beside the stub.
-# Options: --no-build --no-http --no-proxy --no-list --no-bigput
-#          --no-criterion --no-lateness --no-waiters --no-logging --profile
+# Options: --no-build --no-http --no-proxy --no-list --no-bigput --no-pages
+#          --no-events --no-stores --no-criterion --no-lateness --no-waiters
+#          --no-login-storm --no-logging --profile
 #          --quiet-logs (the main server at level warn, audit off: this raises
 #          every HTTP row's sgbridge figure; the logging block says by how much)
 # Environment: DURATION (10s), PORT (18080), SERVER_CPU (1), CLIENT_CPU (0),
 #   LIST_GROUPS (2000), LIST_RULES (200), LATENESS_N (20), WAITERS_N (10000),
+#   EVENTS_N (1000000), STORE_PHASE_S (5: seconds per phase of the stores),
 #   OUT (target/bench-results/<date>): raw outputs and the tables.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -40,9 +46,12 @@ LIST_GROUPS=${LIST_GROUPS:-2000}
 LIST_RULES=${LIST_RULES:-200}
 LATENESS_N=${LATENESS_N:-20}
 WAITERS_N=${WAITERS_N:-10000}
+EVENTS_N=${EVENTS_N:-1000000}
+STORE_PHASE_S=${STORE_PHASE_S:-5}
 OUT=${OUT:-$ROOT/target/bench-results/$(date +%Y%m%d-%H%M%S)}
 
 BUILD=1 HTTP=1 PROXY=1 LIST=1 BIGPUT=1 CRITERION=1 LATENESS=1 WAITERS=1 PROFILE=0 LOGGING=1 QUIET=0
+PAGES=1 EVENTS=1 STORES=1 STORM=1
 for arg in "$@"; do
   case "$arg" in
     --no-build) BUILD=0 ;;
@@ -53,10 +62,14 @@ for arg in "$@"; do
     --no-criterion) CRITERION=0 ;;
     --no-lateness) LATENESS=0 ;;
     --no-waiters) WAITERS=0 ;;
+    --no-pages) PAGES=0 ;;
+    --no-events) EVENTS=0 ;;
+    --no-stores) STORES=0 ;;
+    --no-login-storm) STORM=0 ;;
     --profile) PROFILE=1 ;;
     --no-logging) LOGGING=0 ;;
     --quiet-logs) QUIET=1 ;;
-    -h|--help) sed -n '2,32p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,40p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench.sh: unknown option $arg (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -95,6 +108,7 @@ cleanup() {
   for p in ${PIDS[@]+"${PIDS[@]}"}; do
     wait "$p" 2>/dev/null || true
   done
+  if declare -F pg_stop >/dev/null; then pg_stop "$WORK/pg"; fi
   rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -124,7 +138,7 @@ if [ "$BUILD" = 1 ]; then
 fi
 BIN=$ROOT/target/release/sgbridge
 EX=$ROOT/target/release/examples
-for b in "$BIN" "$EX/baseline" "$EX/populate" "$EX/lateness" "$EX/waiters"; do
+for b in "$BIN" "$EX/baseline" "$EX/populate" "$EX/lateness" "$EX/waiters" "$EX/login_storm" "$EX/writes"; do
   [ -x "$b" ] || die "$b is missing: build first (cargo build --release --bin sgbridge --examples)"
 done
 
@@ -202,8 +216,11 @@ wrk_run() {
   local out t0 t1 c0 c1
   out=$OUT/wrk-$(echo "$name" | tr -cs 'A-Za-z0-9.=-' '-' | sed 's/-$//').txt
   [ -n "$pid" ] && c0=$(cpu_ticks "$pid") && t0=$(date +%s.%N)
+  # The page signs people in with a cookie: AUTH "Cookie: …" is sent as is.
+  local header="Authorization: $auth"
+  case "$auth" in Cookie:*) header=$auth ;; esac
   if ! WRK_METHOD=$method WRK_BODY_FILE=$body taskset -c "$CLIENT_CPU" \
-      wrk -t1 -c"$conns" -d"$DURATION" --latency -s "$WORK/report.lua" -H "Authorization: $auth" "$url" >"$out" 2>&1; then
+      wrk -t1 -c"$conns" -d"$DURATION" --latency -s "$WORK/report.lua" -H "$header" "$url" >"$out" 2>&1; then
     cat "$out" >&2
     die "wrk failed for $name"
   fi
@@ -450,9 +467,111 @@ if [ "$HTTP" = 1 ]; then
                t, a, pa, p99, b, pb, a / b, e, (pa < 20000) ? "ok" : "MISSED", w, (w <= 8192) ? "ok" : "MISSED" }' | tee -a "$TABLE"
   fi
 
+  if [ "$PAGES" = 1 ]; then
+    echo
+    if [ "$LIST" != 1 ]; then
+      note "populating $LIST_GROUPS groups × $LIST_RULES rules for the page"
+      "$EX/populate" --base "$BASE" --groups "$LIST_GROUPS" --rules "$LIST_RULES" --concurrency 32 >/dev/null
+    fi
+    note "the page: overview over $LIST_GROUPS groups, a 250-rule group's page (c=1)"
+    G250=$(create_group bench-250 "$(rules_json 250)")
+    # Signed in as the development user (admin/admin), as a person would be.
+    cookie=$(curl -sS -D - -o /dev/null -H "Origin: $BASE" --data 'username=admin&password=admin' "$BASE/ui/login" \
+      | sed -n 's/^[Ss]et-[Cc]ookie: \([^;]*\).*/\1/p' | head -n1)
+    [ -n "$cookie" ] || die "signing in to the page (admin/admin) gave no session cookie"
+    for spec in "overview|/ui/|50" "group page, 250 rules|/ui/groups/1/1/$G250|20"; do
+      IFS='|' read -r name path limit <<<"$spec"
+      status=$(curl -sS -o /dev/null -w '%{http_code}' -H "Cookie: $cookie" "$BASE$path")
+      [ "$status" = 200 ] || die "page $path answered HTTP $status"
+      r=$(wrk_run "ui-$name" "$BASE$path" 1 "Cookie: $cookie" GET "" "$SG_PID")
+      awk -v n="$name" -v a="$(field "$r" rps)" -v p50="$(field "$r" p50_us)" -v p99="$(field "$r" p99_us)" -v l="$limit" \
+          -v e="$(( $(field "$r" non2xx) + $(field "$r" sockerr) ))" \
+        'BEGIN { printf "page: %s, c=1: %.0f r/s, p50 %.2f ms, p99 %.2f ms, errors %d (p99 < %d ms: %s)\n",
+                 n, a, p50 / 1000, p99 / 1000, e, l, (p99 < l * 1000) ? "ok" : "MISSED" }' | tee -a "$TABLE"
+    done
+  fi
+
   if [ "$PROXY" = 1 ]; then stop "$PROXY_PID"; fi
   stop "$SG_PID"
   echo
+fi
+
+# ------------------------------------------------------------ audit events
+# EVENTS_N events written straight into each store's table (one SQL
+# statement; the gateway's own writes would take hours), over 1,000
+# targets; then `GET /v3/audit_events?target_guids=<one>` at c=1, p99.
+events_sql() {
+  # $1: the row generator's first line (SQLite's recursive CTE or
+  # PostgreSQL's generate_series), producing column i.
+  cat <<SQL
+INSERT INTO sgbridge_audit_events (guid, type, created_at, updated_at, actor_guid, actor_type, actor_name,
+  target_guid, target_type, target_name, space_guid, organization_guid, data, request_id)
+$1
+SELECT lower(printf_guid), 'audit.security_group.update', 1700000000 + i, 1700000000 + i,
+  'a0000000-0000-4000-8000-000000000001', 'user', 'admin',
+  target, 'security_group', 'bench-' || (i % 1000), '', '',
+  '{"request":{"rules":[{"protocol":"tcp","destination":"10.0.0.0/8","ports":"443"}]},"outcome":"succeeded","tasks":["00000000-0000-4000-8000-000000000000"],"before":{"rules":1},"after":{"rules":1},"note":"$(printf '%0400d' 0)"}',
+  'req-' || i
+FROM rows;
+SQL
+}
+if [ "$EVENTS" = 1 ]; then
+  echo
+  note "audit events: $EVENTS_N in SQLite and in PostgreSQL, filtered by target (c=1)"
+  target="b0000000-0000-4000-8000-$(printf '%012d' 7)"
+  for store in sqlite postgres; do
+    port=$((PORT + 10))
+    toml=$(printf '[server]\nlisten = "127.0.0.1:%s"\nshutdown_delay_s = 0\n\n[store]\nkind = "%s"\n' "$port" "$store")
+    if [ "$store" = sqlite ]; then
+      toml+=$(printf '\npath = "%s"\n' "$WORK/events.db")
+      gen="WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $EVENTS_N),
+rows AS (SELECT i, printf('e%07x-0000-4000-8000-%012d', i, i) AS printf_guid,
+  printf('b0000000-0000-4000-8000-%012d', i % 1000) AS target FROM n)"
+    else
+      if ! command -v "$(. "$ROOT/scripts/lib/pg.sh"; pg_bin)/initdb" >/dev/null 2>&1; then
+        echo "audit events on postgres: skipped (no PostgreSQL: apt-get install postgresql)" | tee -a "$TABLE"
+        continue
+      fi
+      . "$ROOT/scripts/lib/pg.sh"
+      pg_start "$WORK/pg" || die "PostgreSQL did not start"
+      gen="WITH rows AS (SELECT i, format('e%s-0000-4000-8000-%s', lpad(to_hex(i), 7, '0'), lpad(i::text, 12, '0')) AS printf_guid,
+  format('b0000000-0000-4000-8000-%s', lpad((i % 1000)::text, 12, '0')) AS target FROM generate_series(1, $EVENTS_N) AS i)"
+    fi
+    printf '%s\n' "$toml" >"$WORK/events-$store.toml"
+    bg "$OUT/sgbridge-events-$store.log" taskset -c "$SERVER_CPU" "$BIN" serve --config "$WORK/events-$store.toml"
+    ev_pid=$BG_PID
+    wait_http "http://127.0.0.1:$port/healthz" "$ev_pid" || { cat "$OUT/sgbridge-events-$store.log" >&2; die "sgbridge ($store) did not start"; }
+    t0=$(date +%s)
+    if [ "$store" = sqlite ]; then
+      events_sql "$gen" | sqlite3 "$WORK/events.db"
+    else
+      events_sql "$gen" | pg_psql >/dev/null
+      pg_psql -c 'ANALYZE sgbridge_audit_events' >/dev/null
+    fi
+    path="/v3/audit_events?target_guids=$target"
+    total=$(curl -sS -H "Authorization: $CF_AUTH" "http://127.0.0.1:$port$path" | grep -o '"total_results": *[0-9]*' | grep -o '[0-9]*$')
+    r=$(wrk_run "events-$store" "http://127.0.0.1:$port$path" 1 "$CF_AUTH" GET "" "$ev_pid")
+    awk -v s="$store" -v n="$EVENTS_N" -v t="$total" -v f="$(( $(date +%s) - t0 ))" -v a="$(field "$r" rps)" \
+        -v p50="$(field "$r" p50_us)" -v p99="$(field "$r" p99_us)" -v e="$(( $(field "$r" non2xx) + $(field "$r" sockerr) ))" \
+      'BEGIN { printf "audit events on %s: %d events (filled in %d s), one target (total_results %s), c=1: %.0f r/s, p50 %.2f ms, p99 %.2f ms, errors %d (p99 < 20 ms: %s)\n",
+               s, n, f, t, a, p50 / 1000, p99 / 1000, e, (p99 < 20000) ? "ok" : "MISSED" }' | tee -a "$TABLE"
+    stop "$ev_pid"
+    [ "$store" = postgres ] && pg_stop "$WORK/pg"
+  done
+fi
+
+# ----------------------------------------------------------------- stores
+if [ "$STORES" = 1 ]; then
+  echo
+  note "stores: scripts/bench-replicas.sh (STORE_PHASE_S=$STORE_PHASE_S)"
+  if [ -x "$(. "$ROOT/scripts/lib/pg.sh"; pg_bin)/initdb" ]; then
+    quiet_arg=()
+    [ "$QUIET" = 1 ] && quiet_arg=(--quiet-logs)
+    SECONDS_PER_PHASE=$STORE_PHASE_S OUT=$OUT/replicas "$ROOT/scripts/bench-replicas.sh" --no-build ${quiet_arg[@]+"${quiet_arg[@]}"} \
+      | tee -a "$TABLE"
+  else
+    echo "stores: skipped (no PostgreSQL: apt-get install postgresql)" | tee -a "$TABLE"
+  fi
 fi
 
 # ---------------------------------------------------------------- criterion
@@ -480,6 +599,12 @@ if [ "$WAITERS" = 1 ]; then
     fi
     N=$WAITERS_N CLIENT_CPU=$CLIENT_CPU exec taskset -c "$SERVER_CPU" "$EX/waiters"
   ) | tee "$OUT/waiters.txt"
+  echo
+fi
+
+if [ "$STORM" = 1 ]; then
+  note "login storm (50 failed logins/s beside a read load; in process, not pinned)"
+  DURATION_S=${DURATION%s} "$EX/login_storm" | tee "$OUT/login-storm.txt"
   echo
 fi
 
