@@ -8,7 +8,16 @@ use super::Embedded;
 use crate::backend::{BackendError, ErrorKind, Result};
 use crate::model::{Content, GroupId, Scope, Task, TaskId};
 use crate::store::{GroupChange, GroupLog, StoreError, TaskLog};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+
+/// The looks at a shared store: how many have started, and (held while
+/// one runs) the number of the last that ended well.
+#[derive(Default)]
+pub(super) struct Looks {
+    started: AtomicU64,
+    done: tokio::sync::Mutex<u64>,
+}
 
 impl Embedded {
     /// The store, if other processes share its groups.
@@ -19,10 +28,28 @@ impl Embedded {
     /// Takes in what other replicas changed since the last look (a shared
     /// store; nothing to do otherwise). A group is replaced only by a later
     /// revision, so a look that began before a local change cannot undo it.
+    ///
+    /// Looks are coalesced: a caller is served by the first look that
+    /// starts after it asked, which sees every change committed before it
+    /// asked; callers who ask while a look runs share the next one.
     pub(super) async fn refresh(&self) -> Result<()> {
         let Some(store) = self.shared() else {
             return Ok(());
         };
+        let looks = &self.inner.looks;
+        let need = looks.started.load(Ordering::SeqCst) + 1;
+        let mut done = looks.done.lock().await;
+        if *done >= need {
+            return Ok(());
+        }
+        let number = looks.started.fetch_add(1, Ordering::SeqCst) + 1;
+        self.look(store.as_ref()).await?;
+        *done = number;
+        Ok(())
+    }
+
+    /// One look at the store: what changed since the cursor, taken in.
+    async fn look(&self, store: &dyn GroupLog) -> Result<()> {
         let since = self.state().cursor;
         let changes = store
             .changes(since)
@@ -190,5 +217,100 @@ impl Embedded {
             ));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Task;
+    use crate::store::{Changes, TaskLog};
+    use async_trait::async_trait;
+    use std::sync::atomic::AtomicUsize;
+    use tokio::sync::{mpsc, Semaphore};
+
+    /// A shared store whose looks are counted and held at a gate.
+    struct Gated {
+        looks: AtomicUsize,
+        entered: mpsc::UnboundedSender<()>,
+        gate: Semaphore,
+    }
+
+    #[async_trait]
+    impl GroupLog for Gated {
+        async fn commit(&self, _: &[GroupChange], _: &[Task]) -> std::result::Result<(), StoreError> {
+            Ok(())
+        }
+        async fn load(&self) -> std::result::Result<Vec<(Scope, u64, crate::model::Group)>, StoreError> {
+            Ok(Vec::new())
+        }
+        fn shared(&self) -> bool {
+            true
+        }
+        async fn changes(&self, cursor: i64) -> std::result::Result<Changes, StoreError> {
+            self.looks.fetch_add(1, Ordering::SeqCst);
+            let _ = self.entered.send(());
+            if let Ok(p) = self.gate.acquire().await {
+                p.forget();
+            }
+            Ok(Changes {
+                cursor,
+                ..Changes::default()
+            })
+        }
+    }
+
+    struct NoTasks;
+
+    #[async_trait]
+    impl TaskLog for NoTasks {
+        fn save(&self, _: &'static str, _: &Task) {}
+        async fn save_now(&self, _: &'static str, _: &[Task]) -> std::result::Result<(), StoreError> {
+            Ok(())
+        }
+        async fn load_all(&self, _: &'static str) -> std::result::Result<Vec<Task>, StoreError> {
+            Ok(Vec::new())
+        }
+        async fn load(&self, _: &'static str, _: &TaskId) -> std::result::Result<Option<Task>, StoreError> {
+            Ok(None)
+        }
+        fn forget(&self, _: &'static str, _: Vec<TaskId>) {}
+        async fn page(&self, _: &'static str, _: Option<String>, _: usize) -> std::result::Result<Vec<Task>, StoreError> {
+            Ok(Vec::new())
+        }
+    }
+
+    /// Callers who ask while a look runs share the next look (not that
+    /// one: it began before they asked, and may miss what was committed
+    /// since), so four callers cost two looks, not four.
+    #[tokio::test]
+    async fn callers_during_a_look_share_the_next_one() {
+        let (entered, mut looked) = mpsc::unbounded_channel();
+        let store = Arc::new(Gated {
+            looks: AtomicUsize::new(0),
+            entered,
+            gate: Semaphore::new(0),
+        });
+        let cfg = crate::config::EmbeddedConfig::default();
+        let backend = Embedded::durable(&cfg, false, 1000, store.clone(), Arc::new(NoTasks));
+        let first = tokio::spawn({
+            let b = backend.clone();
+            async move { b.refresh().await }
+        });
+        looked.recv().await.expect("the first look starts");
+        let later: Vec<_> = (0..3)
+            .map(|_| {
+                let b = backend.clone();
+                tokio::spawn(async move { b.refresh().await })
+            })
+            .collect();
+        // One thread: each later caller runs to the wait for the look in progress.
+        tokio::task::yield_now().await;
+        store.gate.add_permits(10);
+        first.await.expect("no panic").expect("the look");
+        for l in later {
+            l.await.expect("no panic").expect("the look");
+        }
+        assert_eq!(store.looks.load(Ordering::SeqCst), 2);
     }
 }

@@ -76,6 +76,8 @@ struct Inner {
     store: Option<Arc<dyn GroupLog>>,
     /// Where task starts are saved before they are answered (same store).
     task_log: Option<Arc<dyn TaskLog>>,
+    /// Looks at a shared store for other replicas' changes, coalesced.
+    looks: durable::Looks,
 }
 
 /// What a PATCH amounts to.
@@ -154,6 +156,7 @@ impl Embedded {
                 tasks,
                 task_log: store.as_ref().map(|(_, log)| log.clone()),
                 store: store.map(|(groups, _)| groups),
+                looks: durable::Looks::default(),
             }),
         }
     }

@@ -59,6 +59,8 @@ pub struct Postgres {
     held: Mutex<HashSet<(String, String)>>,
     local: KeyedLocks<LockKey>,
     saves: mpsc::UnboundedSender<(&'static str, Task)>,
+    /// Group changes waiting for their transaction ([`groups::committer`]).
+    commits: mpsc::UnboundedSender<groups::Pending>,
 }
 
 /// A store error without the URL or password in it, with its causes (a
@@ -116,6 +118,7 @@ impl Postgres {
             .build()
             .map_err(|e| format!("the PostgreSQL pool: {e}"))?;
         let (saves, queue) = mpsc::unbounded_channel();
+        let (commits, commit_queue) = mpsc::unbounded_channel();
         let db = Arc::new(Postgres {
             pool,
             telemetry,
@@ -127,6 +130,7 @@ impl Postgres {
             held: Mutex::new(HashSet::new()),
             local: KeyedLocks::default(),
             saves,
+            commits,
         });
         db.migrate()
             .await
@@ -135,6 +139,7 @@ impl Postgres {
             .await
             .map_err(|e| format!("cannot prepare the PostgreSQL store: {}", e.0))?;
         tokio::spawn(writer(Arc::downgrade(&db), queue));
+        tokio::spawn(groups::committer(Arc::downgrade(&db), commit_queue));
         tokio::spawn(housekeeping(Arc::downgrade(&db)));
         Ok(db)
     }
