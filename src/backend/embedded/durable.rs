@@ -275,7 +275,12 @@ mod tests {
             Ok(None)
         }
         fn forget(&self, _: &'static str, _: Vec<TaskId>) {}
-        async fn page(&self, _: &'static str, _: Option<String>, _: usize) -> std::result::Result<Vec<Task>, StoreError> {
+        async fn page(
+            &self,
+            _: &'static str,
+            _: Option<String>,
+            _: usize,
+        ) -> std::result::Result<Vec<Task>, StoreError> {
             Ok(Vec::new())
         }
     }

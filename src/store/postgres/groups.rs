@@ -9,6 +9,7 @@ use crate::model::{Group, Scope, Task};
 use crate::store::{rows, Changes, GroupChange, GroupLog, StoreError};
 use async_trait::async_trait;
 use tokio::sync::{mpsc, oneshot};
+use tokio_postgres::types::ToSql;
 
 /// Most callers' changes in one transaction.
 const MAX_BATCH: usize = 64;
@@ -56,83 +57,113 @@ pub(super) async fn committer(db: std::sync::Weak<Postgres>, mut queue: mpsc::Un
 }
 
 impl Postgres {
-    /// One transaction holding every change of `batch`.
+    /// One transaction holding every change of `batch`. Its statements are
+    /// sent together (tokio-postgres pipelines the queries of one
+    /// connection polled at once, and the server runs them in the order
+    /// sent): a round trip for the batch, not one per statement.
     async fn transact(&self, batch: &[Pending]) -> Result<(), StoreError> {
+        let statements = statements(batch, &self.replica)?;
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(db_error)?;
         if batch.iter().any(|p| !p.changes.is_empty()) {
+            // First and alone: change numbers are taken under it.
             tx.execute("SELECT pg_advisory_xact_lock($1)", &[&GROUPS_LOCK])
                 .await
                 .map_err(db_error)?;
         }
-        for p in batch {
-            self.write_change(&tx, &p.changes, &p.tasks).await?;
+        // `try_join_all` polls up to 30 futures in order on its first poll,
+        // which is when each sends its query: the order is kept.
+        for chunk in statements.chunks(30) {
+            let mut prepared = Vec::with_capacity(chunk.len());
+            for (sql, _) in chunk {
+                prepared.push(tx.prepare_cached(sql).await.map_err(db_error)?);
+            }
+            let params: Vec<Vec<&(dyn ToSql + Sync)>> = chunk
+                .iter()
+                .map(|(_, ps)| ps.iter().map(|p| p.as_ref() as &(dyn ToSql + Sync)).collect())
+                .collect();
+            let runs = prepared
+                .iter()
+                .zip(&params)
+                .map(|(st, ps)| tx.execute(st, ps.as_slice()));
+            futures_util::future::try_join_all(runs).await.map_err(db_error)?;
         }
         tx.commit().await.map_err(db_error)
     }
+}
 
-    /// One caller's change: its groups, its tasks' states, and the audit
-    /// events its ended tasks settle.
-    async fn write_change(
-        &self,
-        tx: &deadpool_postgres::Transaction<'_>,
-        changes: &[GroupChange],
-        tasks: &[Task],
-    ) -> Result<(), StoreError> {
-        for change in changes {
+type Param = Box<dyn ToSql + Sync + Send>;
+
+/// The statements of a batch, in order: for each caller its groups, its
+/// tasks' states, and the audit events its ended tasks settle.
+fn statements(batch: &[Pending], replica: &str) -> Result<Vec<(&'static str, Vec<Param>)>, StoreError> {
+    let mut out: Vec<(&'static str, Vec<Param>)> = Vec::new();
+    let now = chrono::Utc::now().timestamp();
+    for p in batch {
+        for change in &p.changes {
             match change {
-                GroupChange::Put { scope, seq, group } => {
-                    let body = rows::group_text(*scope, group)?;
-                    tx.execute(
-                        "INSERT INTO sgbridge_groups (project_id, region_id, id, seq, revision, body, changed)
-                         VALUES ($1, $2, $3, $4, $5, $6, nextval('sgbridge_group_changes'))
-                         ON CONFLICT (project_id, region_id, id) DO UPDATE
-                           SET revision = EXCLUDED.revision, body = EXCLUDED.body, changed = EXCLUDED.changed
-                         WHERE sgbridge_groups.revision <= EXCLUDED.revision",
-                        &[
-                            &(scope.project_id as i64),
-                            &(scope.region_id as i64),
-                            &group.id().to_string(),
-                            &(*seq as i64),
-                            &(group.meta.revision as i64),
-                            &body,
-                        ],
-                    )
-                    .await
-                    .map_err(db_error)?;
-                }
+                GroupChange::Put { scope, seq, group } => out.push((
+                    GROUP_UPSERT,
+                    vec![
+                        Box::new(scope.project_id as i64),
+                        Box::new(scope.region_id as i64),
+                        Box::new(group.id().to_string()),
+                        Box::new(*seq as i64),
+                        Box::new(group.meta.revision as i64),
+                        Box::new(rows::group_text(*scope, group)?),
+                    ],
+                )),
                 GroupChange::Gone { scope, id } => {
-                    let key: [&(dyn tokio_postgres::types::ToSql + Sync); 3] =
-                        [&(scope.project_id as i64), &(scope.region_id as i64), &id.to_string()];
-                    tx.execute(
-                        "DELETE FROM sgbridge_groups WHERE project_id = $1 AND region_id = $2 AND id = $3",
-                        &key,
-                    )
-                    .await
-                    .map_err(db_error)?;
-                    tx.execute(
-                        "INSERT INTO sgbridge_groups_gone (project_id, region_id, id, changed)
-                         VALUES ($1, $2, $3, nextval('sgbridge_group_changes')) ON CONFLICT DO NOTHING",
-                        &key,
-                    )
-                    .await
-                    .map_err(db_error)?;
+                    for sql in [GROUP_DELETE, TOMBSTONE_INSERT] {
+                        out.push((
+                            sql,
+                            vec![
+                                Box::new(scope.project_id as i64),
+                                Box::new(scope.region_id as i64),
+                                Box::new(id.to_string()),
+                            ],
+                        ));
+                    }
                 }
             }
         }
-        self.put_tasks(tx, "embedded", tasks).await?;
-        let (now, (id, name)) = (chrono::Utc::now().timestamp(), crate::store::audit::the_group(changes));
-        for (request, outcome) in crate::store::audit::settled(tasks) {
-            tx.execute(
-                crate::store::audit::settle_sql(true),
-                &[&request, &outcome, &now, &id, &name],
-            )
-            .await
-            .map_err(db_error)?;
+        for t in &p.tasks {
+            out.push((
+                super::TASK_UPSERT,
+                vec![
+                    Box::new("embedded"),
+                    Box::new(t.id.to_string()),
+                    Box::new(rows::state_name(t)),
+                    Box::new(rows::task_text(t)?),
+                    Box::new(replica.to_string()),
+                ],
+            ));
         }
-        Ok(())
+        let (id, name) = crate::store::audit::the_group(&p.changes);
+        for (request, outcome) in crate::store::audit::settled(&p.tasks) {
+            out.push((
+                crate::store::audit::settle_sql(true),
+                vec![
+                    Box::new(request),
+                    Box::new(outcome),
+                    Box::new(now),
+                    Box::new(id.clone()),
+                    Box::new(name.clone()),
+                ],
+            ));
+        }
     }
+    Ok(out)
 }
+
+const GROUP_UPSERT: &str = "INSERT INTO sgbridge_groups (project_id, region_id, id, seq, revision, body, changed)
+     VALUES ($1, $2, $3, $4, $5, $6, nextval('sgbridge_group_changes'))
+     ON CONFLICT (project_id, region_id, id) DO UPDATE
+       SET revision = EXCLUDED.revision, body = EXCLUDED.body, changed = EXCLUDED.changed
+     WHERE sgbridge_groups.revision <= EXCLUDED.revision";
+const GROUP_DELETE: &str = "DELETE FROM sgbridge_groups WHERE project_id = $1 AND region_id = $2 AND id = $3";
+const TOMBSTONE_INSERT: &str = "INSERT INTO sgbridge_groups_gone (project_id, region_id, id, changed)
+     VALUES ($1, $2, $3, nextval('sgbridge_group_changes')) ON CONFLICT DO NOTHING";
 
 #[async_trait]
 impl GroupLog for Postgres {

@@ -367,14 +367,9 @@ impl Postgres {
         for t in tasks {
             let body = rows::task_text(t)?;
             let id = t.id.to_string();
-            // A later state never goes back to an earlier one (saves may race).
             client
                 .execute(
-                    "INSERT INTO sgbridge_tasks (registry, id, state, body, updated_at, owner)
-                     VALUES ($1, $2, $3, $4, now(), $5)
-                     ON CONFLICT (registry, id) DO UPDATE
-                       SET state = EXCLUDED.state, body = EXCLUDED.body, updated_at = now()
-                     WHERE sgbridge_tasks.state NOT IN ('FINISHED', 'ERROR') OR EXCLUDED.state IN ('FINISHED', 'ERROR')",
+                    TASK_UPSERT,
                     &[&registry, &id, &rows::state_name(t), &body, &self.replica],
                 )
                 .await
@@ -383,6 +378,14 @@ impl Postgres {
         Ok(())
     }
 }
+
+/// Saves a task's state: (registry, id, state, body, owner). A later state
+/// never goes back to an earlier one (saves may race).
+pub(super) const TASK_UPSERT: &str = "INSERT INTO sgbridge_tasks (registry, id, state, body, updated_at, owner)
+     VALUES ($1, $2, $3, $4, now(), $5)
+     ON CONFLICT (registry, id) DO UPDATE
+       SET state = EXCLUDED.state, body = EXCLUDED.body, updated_at = now()
+     WHERE sgbridge_tasks.state NOT IN ('FINISHED', 'ERROR') OR EXCLUDED.state IN ('FINISHED', 'ERROR')";
 
 /// Saves task states in the background, in the order they happened.
 async fn writer(db: std::sync::Weak<Postgres>, mut queue: mpsc::UnboundedReceiver<(&'static str, Task)>) {
