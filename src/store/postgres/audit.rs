@@ -44,9 +44,10 @@ impl AuditLog for Postgres {
     async fn put(&self, e: &AuditEvent) -> Result<(), StoreError> {
         self.timed("audit_put", async {
             let client = self.client().await?;
+            let upsert = super::prepared(&client, &audit::upsert_sql(&|n| format!("${n}"))).await?;
             client
                 .execute(
-                    &audit::upsert_sql(&|n| format!("${n}")),
+                    &upsert,
                     &[
                         &e.guid,
                         &e.kind,

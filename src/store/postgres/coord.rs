@@ -100,11 +100,13 @@ impl Coord for Shared {
         let db = &self.0;
         db.timed("uncertain", async {
             let client = db.client().await?;
+            let select = super::prepared(
+                &client,
+                "SELECT marker, since FROM sgbridge_uncertain WHERE project_id = $1 AND region_id = $2 AND name = $3",
+            )
+            .await?;
             let found = client
-                .query(
-                    "SELECT marker, since FROM sgbridge_uncertain WHERE project_id = $1 AND region_id = $2 AND name = $3",
-                    &[&(scope.project_id as i64), &(scope.region_id as i64), &name],
-                )
+                .query(&select, &[&(scope.project_id as i64), &(scope.region_id as i64), &name])
                 .await
                 .map_err(db_error)?;
             Ok(found

@@ -156,6 +156,14 @@ fn statements(batch: &[Pending], replica: &str) -> Result<Vec<(&'static str, Vec
     Ok(out)
 }
 
+/// The changes past the cursor ($1) and the newest tombstone swept (kind 2).
+const LOOK: &str =
+    "SELECT project_id, region_id, id, seq, body, changed, 0 AS kind FROM sgbridge_groups WHERE changed > $1
+     UNION ALL
+     SELECT project_id, region_id, id, 0, NULL, changed, 1 FROM sgbridge_groups_gone WHERE changed > $1
+     UNION ALL
+     SELECT 0, 0, '', 0, NULL, value, 2 FROM sgbridge_marks WHERE name = 'gone_horizon'";
+
 const GROUP_UPSERT: &str = "INSERT INTO sgbridge_groups (project_id, region_id, id, seq, revision, body, changed)
      VALUES ($1, $2, $3, $4, $5, $6, nextval('sgbridge_group_changes'))
      ON CONFLICT (project_id, region_id, id) DO UPDATE
@@ -208,18 +216,12 @@ impl GroupLog for Postgres {
             let client = self.client().await?;
             // One statement, one snapshot, one round trip: the changes past
             // the cursor and the newest tombstone swept (kind 2).
-            let found = client
-                .query(
-                    "SELECT project_id, region_id, id, seq, body, changed, 0 AS kind FROM sgbridge_groups WHERE changed > $1
-                     UNION ALL
-                     SELECT project_id, region_id, id, 0, NULL, changed, 1 FROM sgbridge_groups_gone WHERE changed > $1
-                     UNION ALL
-                     SELECT 0, 0, '', 0, NULL, value, 2 FROM sgbridge_marks WHERE name = 'gone_horizon'",
-                    &[&cursor],
-                )
-                .await
-                .map_err(db_error)?;
-            let swept = found.iter().find(|r| r.get::<_, i32>(6) == 2).map(|r| r.get::<_, i64>(5));
+            let look = super::prepared(&client, LOOK).await?;
+            let found = client.query(&look, &[&cursor]).await.map_err(db_error)?;
+            let swept = found
+                .iter()
+                .find(|r| r.get::<_, i32>(6) == 2)
+                .map(|r| r.get::<_, i64>(5));
             if swept.is_some_and(|h| h > cursor) {
                 // Deletions past the cursor may be swept: read every group.
                 drop(found);

@@ -78,6 +78,16 @@ fn db_error(e: impl std::error::Error) -> StoreError {
     StoreError(crate::sanitize::foreign_text(&text, &[]))
 }
 
+/// The statement `sql`, parsed and planned once per connection (deadpool
+/// keeps it): the hot statements run for every write, and an unnamed one
+/// is parsed and planned again on every call.
+async fn prepared(
+    client: &impl deadpool_postgres::GenericClient,
+    sql: &str,
+) -> Result<tokio_postgres::Statement, StoreError> {
+    client.prepare_cached(sql).await.map_err(db_error)
+}
+
 fn seconds(d: Duration) -> f64 {
     d.as_secs_f64()
 }
@@ -222,15 +232,17 @@ impl Postgres {
     async fn acquire(&self, key: &str, holder: &str) -> Result<bool, StoreError> {
         let client = self.client().await?;
         let ours = format!("{}:", self.replica);
-        let rows = client
-            .query(
-                "INSERT INTO sgbridge_locks (key, holder, expires_at)
+        let acquire = prepared(
+            &client,
+            "INSERT INTO sgbridge_locks (key, holder, expires_at)
                  VALUES ($1, $2, now() + make_interval(secs => $3))
                  ON CONFLICT (key) DO UPDATE SET holder = EXCLUDED.holder, expires_at = EXCLUDED.expires_at
                  WHERE sgbridge_locks.expires_at < now() OR left(sgbridge_locks.holder, length($4)) = $4
                  RETURNING holder",
-                &[&key, &holder, &seconds(self.lease), &ours],
-            )
+        )
+        .await?;
+        let rows = client
+            .query(&acquire, &[&key, &holder, &seconds(self.lease), &ours])
             .await
             .map_err(db_error)?;
         Ok(!rows.is_empty())
@@ -284,13 +296,8 @@ impl Postgres {
 
     async fn release(&self, key: &str, holder: &str) -> Result<(), StoreError> {
         let client = self.client().await?;
-        client
-            .execute(
-                "DELETE FROM sgbridge_locks WHERE key = $1 AND holder = $2",
-                &[&key, &holder],
-            )
-            .await
-            .map_err(db_error)?;
+        let release = prepared(&client, "DELETE FROM sgbridge_locks WHERE key = $1 AND holder = $2").await?;
+        client.execute(&release, &[&key, &holder]).await.map_err(db_error)?;
         Ok(())
     }
 
@@ -367,11 +374,9 @@ impl Postgres {
         for t in tasks {
             let body = rows::task_text(t)?;
             let id = t.id.to_string();
+            let upsert = prepared(client, TASK_UPSERT).await?;
             client
-                .execute(
-                    TASK_UPSERT,
-                    &[&registry, &id, &rows::state_name(t), &body, &self.replica],
-                )
+                .execute(&upsert, &[&registry, &id, &rows::state_name(t), &body, &self.replica])
                 .await
                 .map_err(db_error)?;
         }
