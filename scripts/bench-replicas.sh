@@ -189,6 +189,6 @@ for topo, target in (("gcore", 0.85), ("embedded", 0.5)):
     if floor:
         best = min(base[op][0] for op in ("create", "put"))
         print(f"  floor: PostgreSQL commits {floor:.0f} single-row transactions/s at {conc} clients = {floor / best:.2f}× of that memory rate"
-              f" (one durable commit per write at most); postgres now takes {min(pg[op][0] for op in ('create', 'put')) / floor:.2f} of the floor")
+              f" (the most a write needing one durable commit could reach); postgres reaches {min(pg[op][0] for op in ('create', 'put')) / floor:.2f} of it")
 PY
 note "raw outputs and table.md in $OUT"
