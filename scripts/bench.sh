@@ -75,6 +75,8 @@ for arg in "$@"; do
 done
 
 die() { echo "bench.sh: $*" >&2; exit 1; }
+# The throwaway PostgreSQL of the audit-events block (pg_bin, pg_start, …).
+. "$ROOT/scripts/lib/pg.sh"
 note() { echo "==> $*" >&2; }
 
 # ------------------------------------------------------------ prerequisites
@@ -108,7 +110,7 @@ cleanup() {
   for p in ${PIDS[@]+"${PIDS[@]}"}; do
     wait "$p" 2>/dev/null || true
   done
-  if declare -F pg_stop >/dev/null; then pg_stop "$WORK/pg"; fi
+  pg_stop "$WORK/pg"
   rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -528,11 +530,10 @@ if [ "$EVENTS" = 1 ]; then
 rows AS (SELECT i, printf('e%07x-0000-4000-8000-%012d', i, i) AS printf_guid,
   printf('b0000000-0000-4000-8000-%012d', i % 1000) AS target FROM n)"
     else
-      if ! command -v "$(. "$ROOT/scripts/lib/pg.sh"; pg_bin)/initdb" >/dev/null 2>&1; then
+      if [ ! -x "$(pg_bin)/initdb" ]; then
         echo "audit events on postgres: skipped (no PostgreSQL: apt-get install postgresql)" | tee -a "$TABLE"
         continue
       fi
-      . "$ROOT/scripts/lib/pg.sh"
       pg_start "$WORK/pg" || die "PostgreSQL did not start"
       gen="WITH rows AS (SELECT i, format('e%s-0000-4000-8000-%s', lpad(to_hex(i), 7, '0'), lpad(i::text, 12, '0')) AS printf_guid,
   format('b0000000-0000-4000-8000-%s', lpad((i % 1000)::text, 12, '0')) AS target FROM generate_series(1, $EVENTS_N) AS i)"
@@ -564,7 +565,7 @@ fi
 if [ "$STORES" = 1 ]; then
   echo
   note "stores: scripts/bench-replicas.sh (STORE_PHASE_S=$STORE_PHASE_S)"
-  if [ -x "$(. "$ROOT/scripts/lib/pg.sh"; pg_bin)/initdb" ]; then
+  if [ -x "$(pg_bin)/initdb" ]; then
     quiet_arg=()
     [ "$QUIET" = 1 ] && quiet_arg=(--quiet-logs)
     SECONDS_PER_PHASE=$STORE_PHASE_S OUT=$OUT/replicas "$ROOT/scripts/bench-replicas.sh" --no-build ${quiet_arg[@]+"${quiet_arg[@]}"} \

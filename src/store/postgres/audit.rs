@@ -39,12 +39,16 @@ fn value(v: &SqlValue) -> &(dyn ToSql + Sync) {
     }
 }
 
+/// The event upsert in PostgreSQL's placeholders, written once (it runs on
+/// every write, and its text is the prepared-statement cache's key).
+static UPSERT: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| audit::upsert_sql(&|n| format!("${n}")));
+
 #[async_trait]
 impl AuditLog for Postgres {
     async fn put(&self, e: &AuditEvent) -> Result<(), StoreError> {
         self.timed("audit_put", async {
             let client = self.client().await?;
-            let upsert = super::prepared(&client, &audit::upsert_sql(&|n| format!("${n}"))).await?;
+            let upsert = super::prepared(&client, &UPSERT).await?;
             client
                 .execute(
                     &upsert,
