@@ -193,6 +193,31 @@ impl TaskRegistry {
         self.saved(&task);
     }
 
+    /// Ends a task as `saved`, the state [`Self::ending`] gave, which the
+    /// caller has saved durably with the task's change: not saved again.
+    /// (Acknowledged meanwhile: ended as [`Self::finish`] would, and saved.)
+    pub fn finish_saved(&self, saved: Task) {
+        let mut inner = self.lock();
+        let Some(entry) = inner.tasks.get_mut(&saved.id) else {
+            return;
+        };
+        if entry.task.state.is_terminal() {
+            return;
+        }
+        let (at, by) = (entry.task.acknowledged_at, entry.task.acknowledged_by);
+        let again = at != saved.acknowledged_at;
+        let id = saved.id.clone();
+        entry.task = saved;
+        (entry.task.acknowledged_at, entry.task.acknowledged_by) = (at, by);
+        entry.notify.send_replace(entry.task.state);
+        let task = again.then(|| entry.task.clone());
+        inner.ended.push_back((Instant::now(), id));
+        drop(inner);
+        if let Some(task) = task {
+            self.saved(&task);
+        }
+    }
+
     /// Empties the registry: a task still running ends in ERROR with
     /// `reason` first (its waiters hear so). Answers every task it held.
     pub fn clear(&self, reason: &str) -> Vec<Task> {
@@ -372,5 +397,63 @@ mod tests {
         );
         r.acknowledge_all(Some(1), None, 7);
         assert!(r.get(&ids[0]).unwrap().is_acknowledged());
+    }
+
+    /// A log that keeps what it is asked to save in the background.
+    #[derive(Default)]
+    struct Saves(Mutex<Vec<Task>>);
+
+    #[async_trait::async_trait]
+    impl TaskLog for Saves {
+        fn save(&self, _: &'static str, task: &Task) {
+            self.0.lock().unwrap().push(task.clone());
+        }
+        async fn save_now(&self, _: &'static str, _: &[Task]) -> Result<(), crate::store::StoreError> {
+            Ok(())
+        }
+        async fn load_all(&self, _: &'static str) -> Result<Vec<Task>, crate::store::StoreError> {
+            Ok(Vec::new())
+        }
+        async fn load(&self, _: &'static str, _: &TaskId) -> Result<Option<Task>, crate::store::StoreError> {
+            Ok(None)
+        }
+        fn forget(&self, _: &'static str, _: Vec<TaskId>) {}
+        async fn page(
+            &self,
+            _: &'static str,
+            _: Option<String>,
+            _: usize,
+        ) -> Result<Vec<Task>, crate::store::StoreError> {
+            Ok(Vec::new())
+        }
+    }
+
+    /// An end saved with its change is not saved again, and is the very
+    /// state held (its times included); one acknowledged meanwhile keeps
+    /// the acknowledgement and is saved with it.
+    #[tokio::test]
+    async fn an_end_saved_with_its_change_is_not_saved_twice() {
+        let log = Arc::new(Saves::default());
+        let r = TaskRegistry::new(Duration::from_secs(10)).with_log(log.clone(), "embedded");
+        let id = r.start(SCOPE, TaskKind::UpdateGroup, None);
+        let mut events = r.subscribe(&id).unwrap();
+        let ending = r.ending(&id, &Ok(Created::default())).unwrap();
+        r.finish_saved(ending.clone());
+        events.changed().await.unwrap();
+        assert_eq!(*events.borrow(), TaskState::Finished);
+        assert_eq!(r.get(&id).unwrap(), ending);
+        assert!(log.0.lock().unwrap().is_empty(), "saved once, with the change");
+        r.finish(&id, Err("late".into()));
+        assert_eq!(r.get(&id).unwrap(), ending, "an ended task stays ended");
+
+        let acked = r.start(SCOPE, TaskKind::UpdateGroup, None);
+        let ending = r.ending(&acked, &Ok(Created::default())).unwrap();
+        r.acknowledge(&acked, 7);
+        log.0.lock().unwrap().clear();
+        r.finish_saved(ending);
+        let held = r.get(&acked).unwrap();
+        assert_eq!(held.state, TaskState::Finished);
+        assert_eq!(held.acknowledged_by, Some(7));
+        assert_eq!(*log.0.lock().unwrap(), [held]);
     }
 }

@@ -155,9 +155,16 @@ impl Embedded {
             if let Some(store) = &this.inner.store {
                 let changes = this.snapshot(scope, &target);
                 let ending = this.inner.tasks.ending(&id, &outcome);
-                if let Err(e) = store.commit(&changes, ending.as_slice()).await {
-                    this.put_back(scope, previous);
-                    outcome = Err(format!("the change could not be saved ({e}); nothing was applied"));
+                match store.commit(&changes, ending.as_slice()).await {
+                    Ok(()) => {
+                        if let Some(saved) = ending {
+                            this.inner.tasks.finish_saved(saved);
+                        }
+                    }
+                    Err(e) => {
+                        this.put_back(scope, previous);
+                        outcome = Err(format!("the change could not be saved ({e}); nothing was applied"));
+                    }
                 }
             }
             this.inner.tasks.finish(&id, outcome);
