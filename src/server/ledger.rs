@@ -108,7 +108,11 @@ fn group_party(guid: String, name: String) -> Party {
 }
 
 /// The layer: writes the intent, calls the handler, completes or drops it.
-pub async fn record<S>(app: Arc<App>, req: Request<bytes::Bytes>, inner: S) -> Resp
+/// The request goes to the handler's future at once (which runs only once
+/// the intent is stored), and the completion is its own (boxed) future:
+/// this one is held for the whole of a waiting write, so it keeps neither
+/// the request nor room for the completion's state.
+pub fn record<S>(app: Arc<App>, req: Request<bytes::Bytes>, inner: S) -> impl std::future::Future<Output = Resp>
 where
     S: tower::Service<
         Request<bytes::Bytes>,
@@ -117,17 +121,26 @@ where
         Future = super::layers::BoxFuture,
     >,
 {
-    let Some(intent) = intent(&req) else {
-        return next(inner, req).await;
-    };
-    if let Err(e) = app.stores.audit.put(&intent).await {
-        app.metrics.audit_write_failures.inc();
-        tracing::error!(error = %e, "the audit event could not be stored; the change was refused");
-        let (dialect, id) = answer_as(&req);
-        let text = "The change was not made: its audit event could not be stored";
-        return super::rescue::render(dialect, &Error::new(Kind::Unavailable, text), &id);
+    // The dialect and request id a refusal is answered with.
+    let intent = intent(&req).map(|i| (i, answer_as(&req)));
+    let handler = next(inner, req);
+    async move {
+        let Some((intent, (dialect, id))) = intent else {
+            return handler.await;
+        };
+        if let Err(e) = app.stores.audit.put(&intent).await {
+            app.metrics.audit_write_failures.inc();
+            tracing::error!(error = %e, "the audit event could not be stored; the change was refused");
+            let text = "The change was not made: its audit event could not be stored";
+            return super::rescue::render(dialect, &Error::new(Kind::Unavailable, text), &id);
+        }
+        let resp = handler.await;
+        Box::pin(settle(app, intent, resp)).await
     }
-    let resp = next(inner, req).await;
+}
+
+/// Completes the intent with what the request did, or drops it.
+async fn settle(app: Arc<App>, intent: AuditEvent, resp: Resp) -> Resp {
     let journal = crate::journal::snapshot();
     let status = resp.status().as_u16();
     let views = Views {

@@ -49,7 +49,10 @@ where
     let who = if gcore_scheme {
         auth.gcore(req.headers())
     } else {
-        auth.cf(req.headers()).await
+        // Boxed: a token check may fetch keys, and this future is held for
+        // the whole of a waiting write (1,416 bytes of room it never needs
+        // once the caller is known).
+        Box::pin(auth.cf(req.headers())).await
     };
     let principal = match who {
         Ok(p) => p,

@@ -40,24 +40,29 @@ fn fresh() -> Arc<str> {
     ))
 }
 
-pub async fn classify<S, B>(mut req: Request<B>, inner: S) -> Resp
+pub fn classify<S, B>(mut req: Request<B>, inner: S) -> impl std::future::Future<Output = Resp>
 where
     S: tower::Service<Request<B>, Response = Resp, Error = Infallible, Future = crate::server::layers::BoxFuture>,
 {
+    // Not an `async fn`: its future would keep two slots for the request
+    // for the whole of a waiting write (see `observe`).
     let route = route::classify(req.uri().path());
     let dialect = route.dialect();
     let id = incoming(&req).unwrap_or_else(fresh);
     req.extensions_mut().insert(route);
     req.extensions_mut().insert(RequestId(id.clone()));
-    let mut resp = next(inner, req).await;
-    if resp.status() == http::StatusCode::SERVICE_UNAVAILABLE && !resp.headers().contains_key("retry-after") {
-        resp = with_header(resp, "retry-after", "1");
-    }
-    let resp = with_header(resp, "x-request-id", &id);
-    match dialect {
-        Dialect::Cf | Dialect::CfV3 => with_header(resp, "x-vcap-request-id", &id),
-        Dialect::Gcore => with_header(resp, "request_id", &id),
-        Dialect::Ops | Dialect::Emulator | Dialect::Ui => resp,
+    let handler = next(inner, req);
+    async move {
+        let mut resp = handler.await;
+        if resp.status() == http::StatusCode::SERVICE_UNAVAILABLE && !resp.headers().contains_key("retry-after") {
+            resp = with_header(resp, "retry-after", "1");
+        }
+        let resp = with_header(resp, "x-request-id", &id);
+        match dialect {
+            Dialect::Cf | Dialect::CfV3 => with_header(resp, "x-vcap-request-id", &id),
+            Dialect::Gcore => with_header(resp, "request_id", &id),
+            Dialect::Ops | Dialect::Emulator | Dialect::Ui => resp,
+        }
     }
 }
 

@@ -13,17 +13,27 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub async fn deadline<S, B>(limit: Duration, lifecycle: Arc<Lifecycle>, req: Request<B>, inner: S) -> Resp
+pub fn deadline<S, B>(
+    limit: Duration,
+    lifecycle: Arc<Lifecycle>,
+    req: Request<B>,
+    inner: S,
+) -> impl std::future::Future<Output = Resp>
 where
     S: tower::Service<Request<B>, Response = Resp, Error = Infallible, Future = crate::server::layers::BoxFuture>,
 {
+    // Not an `async fn`: its future would keep two slots for the request
+    // for the whole of a waiting write (see `observe`).
     let (dialect, id) = answer_as(&req);
-    tokio::select! {
-        r = tokio::time::timeout(limit, next(inner, req)) => match r {
-            Ok(r) => r,
-            Err(_) => rescue::render(dialect, &Error::new(Kind::RequestTimeout, "The request timed out"), &id),
-        },
-        _ = lifecycle.stopped() => rescue::render(dialect, &stopping(), &id),
+    let handler = next(inner, req);
+    async move {
+        tokio::select! {
+            r = tokio::time::timeout(limit, handler) => match r {
+                Ok(r) => r,
+                Err(_) => rescue::render(dialect, &Error::new(Kind::RequestTimeout, "The request timed out"), &id),
+            },
+            _ = lifecycle.stopped() => rescue::render(dialect, &stopping(), &id),
+        }
     }
 }
 

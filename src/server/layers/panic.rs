@@ -15,7 +15,13 @@ where
     S: tower::Service<Request<B>, Response = Resp, Error = Infallible, Future = crate::server::layers::BoxFuture>,
 {
     let (dialect, id) = answer_as(&req);
-    match AssertUnwindSafe(next(inner, req)).catch_unwind().await {
+    // The call too: a layer within may do its first steps as it is called.
+    let called = std::panic::catch_unwind(AssertUnwindSafe(|| next(inner, req)));
+    let answered = match called {
+        Ok(handler) => AssertUnwindSafe(handler).catch_unwind().await,
+        Err(e) => Err(e),
+    };
+    match answered {
         Ok(r) => r,
         Err(_) => {
             tracing::error!(request_id = %id, "a handler panicked");
