@@ -59,7 +59,7 @@ struct Plan {
     warnings: Vec<String>,
 }
 
-pub async fn dry_run<S, B>(app: Arc<App>, mut req: Request<B>, inner: S) -> Resp
+pub fn dry_run<S, B>(app: Arc<App>, mut req: Request<B>, inner: S) -> impl std::future::Future<Output = Resp>
 where
     S: tower::Service<
         Request<B>,
@@ -68,14 +68,21 @@ where
         Future = crate::server::layers::BoxFuture,
     >,
 {
+    use futures_util::future::Either;
     // A read changes nothing: `dry_run` on GET or HEAD is ignored and the
-    // read answered as usual.
+    // read answered as usual. Every other request holds only the
+    // handler's future; a dry run's plan is boxed on its own.
     if !requested(&req) || matches!(*req.method(), http::Method::GET | http::Method::HEAD) {
-        return next(inner, req).await;
+        return Either::Left(next(inner, req));
     }
     req.extensions_mut().insert(DryRun);
     let route = req.extensions().get::<Route>().cloned();
-    let resp = next(inner, req).await;
+    Either::Right(Box::pin(planned(app, route, next(inner, req))))
+}
+
+/// A dry run's answer: the plan the handler recorded in the journal.
+async fn planned(app: Arc<App>, route: Option<Route>, handler: impl std::future::Future<Output = Resp>) -> Resp {
+    let resp = handler.await;
     let j = journal::snapshot();
     if j.unsent.is_empty() && !resp.status().is_success() {
         return resp;

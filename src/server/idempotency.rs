@@ -109,7 +109,30 @@ fn key(req: &Request<Bytes>) -> Option<Result<String, ()>> {
     }))
 }
 
-pub async fn idempotency<S>(keys: Keys, req: Request<Bytes>, inner: S) -> Resp
+pub fn idempotency<S>(keys: Keys, req: Request<Bytes>, inner: S) -> impl std::future::Future<Output = Resp>
+where
+    S: tower::Service<
+            Request<Bytes>,
+            Response = Resp,
+            Error = std::convert::Infallible,
+            Future = crate::server::layers::BoxFuture,
+        > + Send
+        + 'static,
+{
+    use futures_util::future::Either;
+    let writes = matches!(*req.method(), Method::POST | Method::PUT | Method::PATCH)
+        && req.extensions().get::<super::dry_run::DryRun>().is_none();
+    // A request without a key (nearly all) holds only the handler's future,
+    // not room for a keyed one's state (1,248 bytes, for the whole of a
+    // waiting write): that is boxed on its own.
+    match key(&req).filter(|_| writes) {
+        None => Either::Left(next(inner, req)),
+        Some(key) => Either::Right(Box::pin(keyed(keys, key, req, inner))),
+    }
+}
+
+/// A write with an `Idempotency-Key`: claimed, answered once, its answer kept.
+async fn keyed<S>(keys: Keys, key: Result<String, ()>, req: Request<Bytes>, inner: S) -> Resp
 where
     S: tower::Service<
         Request<Bytes>,
@@ -118,11 +141,6 @@ where
         Future = crate::server::layers::BoxFuture,
     >,
 {
-    let writes = matches!(*req.method(), Method::POST | Method::PUT | Method::PATCH)
-        && req.extensions().get::<super::dry_run::DryRun>().is_none();
-    let Some(key) = key(&req).filter(|_| writes) else {
-        return next(inner, req).await;
-    };
     let (dialect, id) = answer_as(&req);
     let refuse = |kind: Kind, text: &str| rescue::render(dialect, &Error::new(kind, text), &id);
     let Ok(key) = key else {

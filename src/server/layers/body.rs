@@ -17,36 +17,46 @@ use std::time::Duration;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-pub async fn read_body<S, B>(max: usize, limit: Duration, req: Request<B>, inner: S) -> Resp
+pub fn read_body<S, B>(
+    max: usize,
+    limit: Duration,
+    req: Request<B>,
+    inner: S,
+) -> impl std::future::Future<Output = Resp>
 where
     S: tower::Service<Request<Bytes>, Response = Resp, Error = Infallible, Future = crate::server::layers::BoxFuture>,
     B: http_body::Body<Data = Bytes>,
     B::Error: Into<BoxError>,
 {
+    // Not an `async fn`: its future would keep two slots for the request
+    // for the whole of a waiting write (see `observe`).
     let (dialect, id) = answer_as(&req);
-    let fail = |kind: Kind, text: &str| rescue::render(dialect, &Error::new(kind, text), &id);
-    let declared = req
+    let too_large = req
         .headers()
         .get(http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > max as u64) {
-        return fail(Kind::TooLarge, "The request body is too large");
-    }
+        .and_then(|v| v.parse::<u64>().ok())
+        .is_some_and(|n| n > max as u64);
     let (parts, body) = req.into_parts();
-    let bytes = match tokio::time::timeout(limit, Limited::new(body, max).collect()).await {
-        Err(_) => return fail(Kind::BodyTimeout, "The request body did not arrive in time"),
-        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => {
-            return fail(Kind::TooLarge, "The request body is too large")
+    async move {
+        let fail = |kind: Kind, text: &str| rescue::render(dialect, &Error::new(kind, text), &id);
+        if too_large {
+            return fail(Kind::TooLarge, "The request body is too large");
         }
-        Ok(Err(e)) => return fail(Kind::BodyTimeout, &format!("The request body could not be read: {e}")),
-        Ok(Ok(c)) => c.to_bytes(),
-    };
-    let (parts, bytes) = match parts.method {
-        Method::GET | Method::HEAD => (parts, bytes),
-        _ => detach(parts, bytes),
-    };
-    next(inner, Request::from_parts(parts, bytes)).await
+        let bytes = match tokio::time::timeout(limit, Limited::new(body, max).collect()).await {
+            Err(_) => return fail(Kind::BodyTimeout, "The request body did not arrive in time"),
+            Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => {
+                return fail(Kind::TooLarge, "The request body is too large")
+            }
+            Ok(Err(e)) => return fail(Kind::BodyTimeout, &format!("The request body could not be read: {e}")),
+            Ok(Ok(c)) => c.to_bytes(),
+        };
+        let (parts, bytes) = match parts.method {
+            Method::GET | Method::HEAD => (parts, bytes),
+            _ => detach(parts, bytes),
+        };
+        next(inner, Request::from_parts(parts, bytes)).await
+    }
 }
 
 /// Bodies up to this size are copied by [`detach`].

@@ -177,6 +177,46 @@ mod tests {
         }
     }
 
+    /// A waiting write holds every layer's future for the whole of its
+    /// wait: none keeps the request (two slots of it, as an `async fn`
+    /// taking it would) or room for what it does after the answer.
+    #[test]
+    fn the_layers_a_waiting_write_holds_are_small() {
+        let app = Arc::new(crate::server::App::new(crate::config::Config::default()).expect("default config"));
+        let req = || http::Request::new(Bytes::new());
+        let body = || http::Request::new(http_body_util::Full::new(Bytes::new()));
+        let inner = || Next(Arc::new(Inner));
+        let limit = std::time::Duration::from_secs(1);
+        let keys = crate::server::idempotency::Keys::new(&app);
+        let sizes = [
+            ("classify", std::mem::size_of_val(&classify(req(), inner()))),
+            ("observe", std::mem::size_of_val(&observe(app.clone(), req(), inner()))),
+            (
+                "deadline",
+                std::mem::size_of_val(&deadline(limit, app.lifecycle.clone(), req(), inner())),
+            ),
+            (
+                "authenticate",
+                std::mem::size_of_val(&authenticate(app.auth.clone(), req(), inner())),
+            ),
+            (
+                "read_body",
+                std::mem::size_of_val(&read_body(1024, limit, body(), inner())),
+            ),
+            (
+                "idempotency",
+                std::mem::size_of_val(&crate::server::idempotency::idempotency(keys, req(), inner())),
+            ),
+            (
+                "ledger",
+                std::mem::size_of_val(&crate::server::ledger::record(app.clone(), req(), inner())),
+            ),
+        ];
+        for (layer, size) in sizes {
+            assert!(size <= 1024, "{layer}: {size} bytes ({sizes:?})");
+        }
+    }
+
     /// A waiting write holds one box per layer: each must be the size of
     /// its layer's future, not twice it.
     #[test]

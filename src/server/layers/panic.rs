@@ -10,22 +10,26 @@ use http::Request;
 use std::convert::Infallible;
 use std::panic::AssertUnwindSafe;
 
-pub async fn rescue_panics<S, B>(req: Request<B>, inner: S) -> Resp
+pub fn rescue_panics<S, B>(req: Request<B>, inner: S) -> impl std::future::Future<Output = Resp>
 where
     S: tower::Service<Request<B>, Response = Resp, Error = Infallible, Future = crate::server::layers::BoxFuture>,
 {
+    // Not an `async fn`: its future would keep two slots for the request
+    // for the whole of a waiting write (see `observe`).
     let (dialect, id) = answer_as(&req);
     // The call too: a layer within may do its first steps as it is called.
     let called = std::panic::catch_unwind(AssertUnwindSafe(|| next(inner, req)));
-    let answered = match called {
-        Ok(handler) => AssertUnwindSafe(handler).catch_unwind().await,
-        Err(e) => Err(e),
-    };
-    match answered {
-        Ok(r) => r,
-        Err(_) => {
-            tracing::error!(request_id = %id, "a handler panicked");
-            rescue::render(dialect, &Error::internal("internal error"), &id)
+    async move {
+        let answered = match called {
+            Ok(handler) => AssertUnwindSafe(handler).catch_unwind().await,
+            Err(e) => Err(e),
+        };
+        match answered {
+            Ok(r) => r,
+            Err(_) => {
+                tracing::error!(request_id = %id, "a handler panicked");
+                rescue::render(dialect, &Error::internal("internal error"), &id)
+            }
         }
     }
 }
