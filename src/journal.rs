@@ -37,7 +37,9 @@ pub struct Journal {
     /// are sanitised where they are made).
     pub cause: Option<String>,
     /// The change, when the request reached the point of making one.
-    pub change: Option<Change>,
+    /// Boxed: a journal is held for the whole of a waiting write, and most
+    /// requests record no change.
+    pub change: Option<Box<Change>>,
     /// A dry run: the backend writes that were planned and not sent.
     pub unsent: Vec<String>,
     /// Who the request was authenticated as (its name in logs and audit),
@@ -91,7 +93,7 @@ pub fn backend_call() {
 /// wins: a protocol built on another (a copy on a create) records after
 /// the inner one returns.
 pub fn change(c: Change) {
-    record(|j| j.change = Some(c));
+    record(|j| j.change = Some(Box::new(c)));
 }
 
 /// Records why a front end refused the request in its own dialect (a

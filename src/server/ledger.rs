@@ -125,17 +125,22 @@ where
     let intent = intent(&req).map(|i| (i, answer_as(&req)));
     let handler = next(inner, req);
     async move {
-        let Some((intent, (dialect, id))) = intent else {
+        // Used in place, and moved only into the completion: a binding by
+        // value would keep a second slot for it through the wait.
+        let Some((event, (dialect, id))) = &intent else {
             return handler.await;
         };
-        if let Err(e) = app.stores.audit.put(&intent).await {
+        if let Err(e) = app.stores.audit.put(event).await {
             app.metrics.audit_write_failures.inc();
             tracing::error!(error = %e, "the audit event could not be stored; the change was refused");
             let text = "The change was not made: its audit event could not be stored";
-            return super::rescue::render(dialect, &Error::new(Kind::Unavailable, text), &id);
+            return super::rescue::render(*dialect, &Error::new(Kind::Unavailable, text), id);
         }
         let resp = handler.await;
-        Box::pin(settle(app, intent, resp)).await
+        match intent {
+            Some((event, _)) => Box::pin(settle(app, event, resp)).await,
+            None => resp,
+        }
     }
 }
 

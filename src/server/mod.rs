@@ -114,12 +114,16 @@ fn dispatch(app: Arc<App>, req: Request<Bytes>) -> impl std::future::Future<Outp
     // Not an `async fn`: the request is taken apart as the call is made,
     // so the future held for the whole of a waiting write keeps the
     // handler's context only, not the request beside it (see `observe`).
-    let prepared = context(&app, req);
+    match context(&app, req) {
+        Ok(ctx) => futures_util::future::Either::Left(front_end(app, ctx)),
+        Err(refused) => futures_util::future::Either::Right(std::future::ready(*refused)),
+    }
+}
+
+/// The request's front end, with its context.
+#[allow(clippy::manual_async_fn)] // an `async fn` would keep the context twice
+fn front_end(app: Arc<App>, ctx: Ctx) -> impl std::future::Future<Output = Resp> {
     async move {
-        let ctx = match prepared {
-            Ok(ctx) => ctx,
-            Err(refused) => return *refused,
-        };
         let app = &*app;
         // Each front end's future is boxed on its own, so a request holds the
         // state of its own front end, not room for the largest of them (a

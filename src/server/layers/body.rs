@@ -51,11 +51,19 @@ where
             Ok(Err(e)) => return fail(Kind::BodyTimeout, &format!("The request body could not be read: {e}")),
             Ok(Ok(c)) => c.to_bytes(),
         };
-        let (parts, bytes) = match parts.method {
-            Method::GET | Method::HEAD => (parts, bytes),
-            _ => detach(parts, bytes),
-        };
-        next(inner, Request::from_parts(parts, bytes)).await
+        // The request is built and handed on in one statement, so no slot
+        // of this future keeps it through the handler's wait.
+        let handler = next(
+            inner,
+            match parts.method {
+                Method::GET | Method::HEAD => Request::from_parts(parts, bytes),
+                _ => {
+                    let (parts, bytes) = detach(parts, bytes);
+                    Request::from_parts(parts, bytes)
+                }
+            },
+        );
+        handler.await
     }
 }
 
