@@ -61,12 +61,7 @@ struct Plan {
 
 pub fn dry_run<S, B>(app: Arc<App>, mut req: Request<B>, inner: S) -> impl std::future::Future<Output = Resp>
 where
-    S: tower::Service<
-        Request<B>,
-        Response = Resp,
-        Error = std::convert::Infallible,
-        Future = crate::server::layers::BoxFuture,
-    >,
+    S: crate::server::layers::Rest<B>,
 {
     use futures_util::future::Either;
     // A read changes nothing: `dry_run` on GET or HEAD is ignored and the

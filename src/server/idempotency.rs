@@ -111,13 +111,7 @@ fn key(req: &Request<Bytes>) -> Option<Result<String, ()>> {
 
 pub fn idempotency<S>(keys: Keys, req: Request<Bytes>, inner: S) -> impl std::future::Future<Output = Resp>
 where
-    S: tower::Service<
-            Request<Bytes>,
-            Response = Resp,
-            Error = std::convert::Infallible,
-            Future = crate::server::layers::BoxFuture,
-        > + Send
-        + 'static,
+    S: crate::server::layers::Rest<Bytes> + Send + 'static,
 {
     use futures_util::future::Either;
     let writes = matches!(*req.method(), Method::POST | Method::PUT | Method::PATCH)
@@ -134,12 +128,7 @@ where
 /// A write with an `Idempotency-Key`: claimed, answered once, its answer kept.
 async fn keyed<S>(keys: Keys, key: Result<String, ()>, req: Request<Bytes>, inner: S) -> Resp
 where
-    S: tower::Service<
-        Request<Bytes>,
-        Response = Resp,
-        Error = std::convert::Infallible,
-        Future = crate::server::layers::BoxFuture,
-    >,
+    S: crate::server::layers::Rest<Bytes>,
 {
     let (dialect, id) = answer_as(&req);
     let refuse = |kind: Kind, text: &str| rescue::render(dialect, &Error::new(kind, text), &id);

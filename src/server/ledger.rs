@@ -114,12 +114,7 @@ fn group_party(guid: String, name: String) -> Party {
 /// the request nor room for the completion's state.
 pub fn record<S>(app: Arc<App>, req: Request<bytes::Bytes>, inner: S) -> impl std::future::Future<Output = Resp>
 where
-    S: tower::Service<
-        Request<bytes::Bytes>,
-        Response = Resp,
-        Error = std::convert::Infallible,
-        Future = super::layers::BoxFuture,
-    >,
+    S: crate::server::layers::Rest<bytes::Bytes>,
 {
     // The dialect and request id a refusal is answered with.
     let intent = intent(&req).map(|i| (i, answer_as(&req)));

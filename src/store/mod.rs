@@ -24,6 +24,8 @@ mod pg_tls;
 mod postgres;
 mod rows;
 mod sqlite;
+#[cfg(test)]
+pub(crate) mod testing;
 
 pub use audit::{AuditEvent, AuditLog, MemoryAudit};
 pub use memory::MemoryRecords;

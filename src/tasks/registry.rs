@@ -399,41 +399,12 @@ mod tests {
         assert!(r.get(&ids[0]).unwrap().is_acknowledged());
     }
 
-    /// A log that keeps what it is asked to save in the background.
-    #[derive(Default)]
-    struct Saves(Mutex<Vec<Task>>);
-
-    #[async_trait::async_trait]
-    impl TaskLog for Saves {
-        fn save(&self, _: &'static str, task: &Task) {
-            self.0.lock().unwrap().push(task.clone());
-        }
-        async fn save_now(&self, _: &'static str, _: &[Task]) -> Result<(), crate::store::StoreError> {
-            Ok(())
-        }
-        async fn load_all(&self, _: &'static str) -> Result<Vec<Task>, crate::store::StoreError> {
-            Ok(Vec::new())
-        }
-        async fn load(&self, _: &'static str, _: &TaskId) -> Result<Option<Task>, crate::store::StoreError> {
-            Ok(None)
-        }
-        fn forget(&self, _: &'static str, _: Vec<TaskId>) {}
-        async fn page(
-            &self,
-            _: &'static str,
-            _: Option<String>,
-            _: usize,
-        ) -> Result<Vec<Task>, crate::store::StoreError> {
-            Ok(Vec::new())
-        }
-    }
-
     /// An end saved with its change is not saved again, and is the very
     /// state held (its times included); one acknowledged meanwhile keeps
     /// the acknowledgement and is saved with it.
     #[tokio::test]
     async fn an_end_saved_with_its_change_is_not_saved_twice() {
-        let log = Arc::new(Saves::default());
+        let log = Arc::new(crate::store::testing::SavedTasks::default());
         let r = TaskRegistry::new(Duration::from_secs(10)).with_log(log.clone(), "embedded");
         let id = r.start(SCOPE, TaskKind::UpdateGroup, None);
         let mut events = r.subscribe(&id).unwrap();

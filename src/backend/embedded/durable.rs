@@ -224,7 +224,7 @@ impl Embedded {
 mod tests {
     use super::*;
     use crate::model::Task;
-    use crate::store::{Changes, TaskLog};
+    use crate::store::Changes;
     use async_trait::async_trait;
     use std::sync::atomic::AtomicUsize;
     use tokio::sync::{mpsc, Semaphore};
@@ -260,31 +260,6 @@ mod tests {
         }
     }
 
-    struct NoTasks;
-
-    #[async_trait]
-    impl TaskLog for NoTasks {
-        fn save(&self, _: &'static str, _: &Task) {}
-        async fn save_now(&self, _: &'static str, _: &[Task]) -> std::result::Result<(), StoreError> {
-            Ok(())
-        }
-        async fn load_all(&self, _: &'static str) -> std::result::Result<Vec<Task>, StoreError> {
-            Ok(Vec::new())
-        }
-        async fn load(&self, _: &'static str, _: &TaskId) -> std::result::Result<Option<Task>, StoreError> {
-            Ok(None)
-        }
-        fn forget(&self, _: &'static str, _: Vec<TaskId>) {}
-        async fn page(
-            &self,
-            _: &'static str,
-            _: Option<String>,
-            _: usize,
-        ) -> std::result::Result<Vec<Task>, StoreError> {
-            Ok(Vec::new())
-        }
-    }
-
     /// Callers who ask while a look runs share the next look (not that
     /// one: it began before they asked, and may miss what was committed
     /// since), so four callers cost two looks, not four.
@@ -297,7 +272,13 @@ mod tests {
             gate: Semaphore::new(0),
         });
         let cfg = crate::config::EmbeddedConfig::default();
-        let backend = Embedded::durable(&cfg, false, 1000, store.clone(), Arc::new(NoTasks));
+        let backend = Embedded::durable(
+            &cfg,
+            false,
+            1000,
+            store.clone(),
+            Arc::new(crate::store::testing::SavedTasks::default()),
+        );
         let first = tokio::spawn({
             let b = backend.clone();
             async move { b.refresh().await }

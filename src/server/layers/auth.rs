@@ -10,7 +10,6 @@ use crate::server::rescue;
 use crate::server::route::{Dialect, Route, RouteId};
 use crate::server::AdminPort;
 use http::{Method, Request};
-use std::convert::Infallible;
 use std::sync::Arc;
 
 /// Documents every client reads before it has a token, and the token
@@ -30,7 +29,7 @@ pub fn authenticate<S, B>(
     inner: S,
 ) -> impl std::future::Future<Output = Resp>
 where
-    S: tower::Service<Request<B>, Response = Resp, Error = Infallible, Future = crate::server::layers::BoxFuture>,
+    S: crate::server::layers::Rest<B>,
 {
     use futures_util::future::Either;
     let (dialect, id) = answer_as(&req);
@@ -56,7 +55,7 @@ fn checked<S, B>(
     inner: S,
 ) -> impl std::future::Future<Output = Resp>
 where
-    S: tower::Service<Request<B>, Response = Resp, Error = Infallible, Future = crate::server::layers::BoxFuture>,
+    S: crate::server::layers::Rest<B>,
 {
     async move {
         let gcore_scheme = match dialect {

@@ -12,7 +12,6 @@ use http::header::HeaderValue;
 use http::request::Parts;
 use http::{Method, Request, Uri};
 use http_body_util::{BodyExt, Limited};
-use std::convert::Infallible;
 use std::time::Duration;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -24,7 +23,7 @@ pub fn read_body<S, B>(
     inner: S,
 ) -> impl std::future::Future<Output = Resp>
 where
-    S: tower::Service<Request<Bytes>, Response = Resp, Error = Infallible, Future = crate::server::layers::BoxFuture>,
+    S: crate::server::layers::Rest<Bytes>,
     B: http_body::Body<Data = Bytes>,
     B::Error: Into<BoxError>,
 {

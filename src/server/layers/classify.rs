@@ -7,7 +7,6 @@ use super::next;
 use crate::server::http::{with_header, RequestId, Resp};
 use crate::server::route::{self, Dialect};
 use http::Request;
-use std::convert::Infallible;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -42,7 +41,7 @@ fn fresh() -> Arc<str> {
 
 pub fn classify<S, B>(mut req: Request<B>, inner: S) -> impl std::future::Future<Output = Resp>
 where
-    S: tower::Service<Request<B>, Response = Resp, Error = Infallible, Future = crate::server::layers::BoxFuture>,
+    S: crate::server::layers::Rest<B>,
 {
     // Not an `async fn`: its future would keep two slots for the request
     // for the whole of a waiting write (see `observe`).

@@ -9,7 +9,6 @@ use crate::server::http::Resp;
 use crate::server::lifecycle::Lifecycle;
 use crate::server::rescue;
 use http::Request;
-use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,7 +19,7 @@ pub fn deadline<S, B>(
     inner: S,
 ) -> impl std::future::Future<Output = Resp>
 where
-    S: tower::Service<Request<B>, Response = Resp, Error = Infallible, Future = crate::server::layers::BoxFuture>,
+    S: crate::server::layers::Rest<B>,
 {
     // Not an `async fn`: its future would keep two slots for the request
     // for the whole of a waiting write (see `observe`).

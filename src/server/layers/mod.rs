@@ -129,13 +129,22 @@ where
     }
 }
 
+/// The rest of the stack, as a layer calls it: every service of it
+/// answers with a response, never fails, and boxes its future.
+pub trait Rest<B>: tower::Service<http::Request<B>, Response = Resp, Error = Infallible, Future = BoxFuture> {}
+
+impl<S, B> Rest<B> for S where
+    S: tower::Service<http::Request<B>, Response = Resp, Error = Infallible, Future = BoxFuture>
+{
+}
+
 /// Calls the next service of the stack. The call is made at once (every
 /// service of the stack is always ready), so the caller's future holds the
 /// next one's boxed future, not the request and the service waiting for a
 /// first poll.
 pub fn next<S, B>(mut inner: S, req: http::Request<B>) -> impl Future<Output = Resp>
 where
-    S: tower::Service<http::Request<B>, Response = Resp, Error = Infallible, Future = BoxFuture>,
+    S: Rest<B>,
 {
     let fut = inner.call(req);
     async move {

@@ -48,12 +48,7 @@ struct Seen {
 /// room for every later step (2,080 bytes a request; now a few hundred).
 pub fn observe<S, B>(app: Arc<App>, req: Request<B>, inner: S) -> impl std::future::Future<Output = Resp>
 where
-    S: tower::Service<
-        Request<B>,
-        Response = Resp,
-        Error = std::convert::Infallible,
-        Future = crate::server::layers::BoxFuture,
-    >,
+    S: crate::server::layers::Rest<B>,
 {
     let seen = Seen {
         started: Instant::now(),

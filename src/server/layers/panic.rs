@@ -7,12 +7,11 @@ use crate::server::http::Resp;
 use crate::server::rescue;
 use futures_util::FutureExt;
 use http::Request;
-use std::convert::Infallible;
 use std::panic::AssertUnwindSafe;
 
 pub fn rescue_panics<S, B>(req: Request<B>, inner: S) -> impl std::future::Future<Output = Resp>
 where
-    S: tower::Service<Request<B>, Response = Resp, Error = Infallible, Future = crate::server::layers::BoxFuture>,
+    S: crate::server::layers::Rest<B>,
 {
     // Not an `async fn`: its future would keep two slots for the request
     // for the whole of a waiting write (see `observe`).
