@@ -369,8 +369,13 @@ if [ "$HTTP" = 1 ]; then
     log_pids=("$SG_PID")
     log_guids=("$SMALL")
     json_file=$(printf '[log]\nformat = "json"\n[audit]\ntarget = "file"\npath = "%s"' "$WORK/audit.jsonl")
-    for spec in "json-file|$((PORT + 1))|$json_file" "quiet|$((PORT + 2))|$QUIET_LOGS"; do
-      IFS='|' read -r name port toml <<<"$spec"
+    # (Not packed into one `name|port|toml` string for `read`: it reads one
+    # line, and each config is several, so both servers ran the defaults.)
+    for name in json-file quiet; do
+      case "$name" in
+        json-file) port=$((PORT + 1)) toml=$json_file ;;
+        quiet) port=$((PORT + 2)) toml=$QUIET_LOGS ;;
+      esac
       server_config "$port" "$toml" >"$WORK/sgbridge-$name.toml"
       bg "$OUT/sgbridge-$name.log" taskset -c "$SERVER_CPU" "$BIN" serve --config "$WORK/sgbridge-$name.toml"
       pid=$BG_PID
@@ -394,6 +399,12 @@ if [ "$HTTP" = 1 ]; then
     done
     stop "$log_stub"
     for i in 1 2; do stop "${log_pids[$i]}"; done
+    # Each server ran its own config: no access line from the quiet one,
+    # JSON access lines from the other.
+    ! grep -q 'sgbridge::access' "$OUT/sgbridge-quiet.log" \
+      || die "the quiet server wrote access lines: its config was not applied"
+    grep -q '^{.*"target":"sgbridge::access"' "$OUT/sgbridge-json-file.log" \
+      || die "the JSON server wrote no JSON access line: its config was not applied"
     main_label=$([ "$QUIET" = 1 ] && echo "main (--quiet-logs)" || echo "defaults")
     awk -v d="${log_sum[main]}" -v j="${log_sum[json-file]}" -v q="${log_sum[quiet]}" -v s="${log_sum[stub]}" -v m="$main_label" \
       'BEGIN { printf "logging, CF v2 GET 1 rule, c=64, mean of 3 rounds (req/s): %s %.0f, JSON + audit file %.0f, quiet %.0f, stub %.0f\n", m, d / 3, j / 3, q / 3, s / 3;
