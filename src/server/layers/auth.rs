@@ -50,7 +50,7 @@ where
 fn checked<S, B>(
     auth: Arc<Authenticator>,
     dialect: Dialect,
-    id: String,
+    id: Arc<str>,
     mut req: Request<B>,
     inner: S,
 ) -> impl std::future::Future<Output = Resp>

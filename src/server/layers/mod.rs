@@ -155,13 +155,14 @@ where
     }
 }
 
-/// The dialect and request id a layer answers a failure with.
-pub fn answer_as<B>(req: &http::Request<B>) -> (Dialect, String) {
+/// The dialect and request id a layer answers a failure with (the id
+/// shared, not copied: most requests never fail, and several layers keep it).
+pub fn answer_as<B>(req: &http::Request<B>) -> (Dialect, Arc<str>) {
     let dialect = req.extensions().get::<Route>().map_or(Dialect::Cf, Route::dialect);
     let id = req
         .extensions()
         .get::<RequestId>()
-        .map_or_else(String::new, |r| r.0.to_string());
+        .map_or_else(|| Arc::from(""), |r| r.0.clone());
     (dialect, id)
 }
 

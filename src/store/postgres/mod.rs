@@ -371,10 +371,13 @@ impl Postgres {
         registry: &str,
         tasks: &[Task],
     ) -> Result<(), StoreError> {
+        if tasks.is_empty() {
+            return Ok(());
+        }
+        let upsert = prepared(client, TASK_UPSERT).await?;
         for t in tasks {
             let body = rows::task_text(t)?;
             let id = t.id.to_string();
-            let upsert = prepared(client, TASK_UPSERT).await?;
             client
                 .execute(&upsert, &[&registry, &id, &rows::state_name(t), &body, &self.replica])
                 .await
